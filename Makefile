@@ -1,0 +1,53 @@
+# The two commands of the README, plus the worker. Everything runs from .venv, created on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+PYTEST_ARGS ?= -n 2
+
+.PHONY: run test worker bench soak clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py banner
+	exec $(BIN)/daphne -b $(HOST) -p $(PORT) livechat.asgi:application
+
+# The browser tests run in a pytest process of their own: Playwright's sync API keeps an event loop running
+# in its process, where the other tests' asyncio.run() cannot start one.
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/e2e; status=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/e2e || status=1; \
+	exit $$status
+
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
+# Benchmarks and the soak run by hand (not in CI); they raise the open-file limit their sockets need.
+bench: $(VENV)/.bench
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+soak: $(VENV)/.bench
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+worker: $(VENV)/.runtime
+	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
+
+clean:
+	rm -rf var

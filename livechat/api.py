@@ -1,0 +1,63 @@
+"""REST error shape of the contract: {"code", "detail", "fields"?} with the HTTP status."""
+from typing import Any
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(exceptions.APIException):
+    """An error with an explicit contract code, e.g. ApiError(409, "closed", "The conversation is closed.")."""
+
+    def __init__(self, status_code: int, code: str, detail: str, fields: dict | None = None):
+        self.status_code = status_code
+        self.code = code
+        self.fields = fields
+        super().__init__(detail=detail, code=code)
+
+
+def error_response(status_code: int, code: str, detail: str, fields: dict | None = None) -> Response:
+    body: dict[str, Any] = {"code": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    from django.db import DatabaseError
+
+    from conversations.errors import Refused
+
+    if isinstance(exc, Refused):  # a rule of a service said no: its code and status are the contract's
+        return error_response(exc.status, exc.code, exc.detail, exc.fields)
+    if isinstance(exc, DatabaseError):  # nothing was stored; the client sends it again later
+        return error_response(503, "unavailable", "The database is unavailable; nothing was stored, try again.")
+    if isinstance(exc, ApiError):
+        return error_response(exc.status_code, exc.code, str(exc.detail), exc.fields)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = _CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "The request is not valid.", fields)
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code = "unauthorized"
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else str(response.data)
+    new = error_response(response.status_code, code, str(detail))
+    for header, value in response.items():
+        new[header] = value
+    return new

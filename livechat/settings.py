@@ -1,0 +1,224 @@
+"""Settings for the live-chat monolith, driven by the environment.
+
+Every variable is optional: unset, the embedded defaults apply (SQLite under var/, the in-memory channel
+layer, eager Celery, console e-mail), so `make run` works on a bare laptop. With DATABASE_URL and
+REDIS_URL the same code runs on PostgreSQL, channels-redis and a Celery worker.
+"""
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+
+def _setting(name: str, parse):
+    """Parse one variable; a bad value stops start-up with one line naming it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # django-environ warns before failing; the one line below says it
+            return parse()
+    except (ImproperlyConfigured, ValueError, KeyError) as error:
+        raise ImproperlyConfigured(f"{name} is not valid: {error}") from None
+
+
+# ------------------------------------------------------------------------------ core
+
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
+DEBUG = _setting("DEBUG", lambda: env.bool("DEBUG", default=False))
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = _setting("PORT", lambda: env.int("PORT", default=8000))
+PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
+if (_public_host := urlsplit(PUBLIC_URL).hostname) and _public_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_public_host)  # the server always answers at its own public address
+DEMO_EXTRA_ORIGINS = env.list("DEMO_EXTRA_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "advisors",
+    "chatbots",
+    "conversations",
+    "widget",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "livechat.urls"
+ASGI_APPLICATION = "livechat.asgi.application"
+APPEND_SLASH = False  # paths are exactly as the contract writes them: no redirects
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------------------ database
+
+# No CONN_MAX_AGE under ASGI (channels #871): every sync_to_async thread would keep its own connection.
+DATABASES = {
+    "default": _setting(
+        "DATABASE_URL", lambda: env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    )
+}
+if DATABASES["default"].get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+    raise ImproperlyConfigured("DATABASE_URL is not valid: expected postgres://user@host:port/name or sqlite:///path")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL and a busy timeout let the dev server's threads write without "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ------------------------------------------------------------------------------ redis: layer, cache, broker
+
+REDIS_URL = _setting("REDIS_URL", lambda: env.str("REDIS_URL", default=""))
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL is not valid: expected redis://host:port/db, got {REDIS_URL!r}")
+
+# Processes sharing one Redis for different databases (parallel test workers) keep apart by prefix.
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"),
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": CHANNEL_LAYER_PREFIX}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+
+# ------------------------------------------------------------------------------ auth
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/inbox/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# ------------------------------------------------------------------------------ i18n, static, media
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from the finders; an empty root is enough
+WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic step
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# ------------------------------------------------------------------------------ e-mail
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Livechat <noreply@livechat.local>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = _setting("EMAIL_PORT", lambda: env.int("EMAIL_PORT", default=25))
+
+# ------------------------------------------------------------------------------ API
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "livechat.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Livechat API",
+    "DESCRIPTION": "The widget and inbox APIs of the live-chat contract.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["text", "image", "note", "event"], "ReplyKindEnum": ["text", "note"]},
+}
+
+# ------------------------------------------------------------------------------ product limits
+
+LIVECHAT = {
+    "MESSAGE_MAX_CHARS": 4000,
+    "FRAME_MAX_BYTES": 64 * 1024,
+    "RATE_LIMIT_COUNT": 20,
+    "RATE_LIMIT_WINDOW_S": 10,
+    "TYPING_INTERVAL_S": 2,
+    "SOCKETS_PER_TOKEN": 10,
+    "AUTH_TIMEOUT_S": 10,
+    "IMAGE_MAX_BYTES": 10 * 1024 * 1024,
+    "IMAGE_MAX_PIXELS": 40_000_000,
+    "SESSION_IDLE_S": 30 * 60,
+    "SEND_BUFFER_MAX_BYTES": 1024 * 1024,  # unsent bytes a socket may hold before it waits for its client
+    "SLOW_CONSUMER_S": 5,  # how long it waits before closing 4008
+    "SESSIONS_PER_ADDRESS_PER_MINUTE": env.int("SESSIONS_PER_ADDRESS_PER_MINUTE", default=60),
+    "REMINDER_DELAY_S": env.int("REMINDER_DELAY_S", default=300),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

@@ -1,0 +1,16 @@
+"""The test override: the same settings, with what parallel test workers sharing one Redis need."""
+import os
+
+from livechat.settings import *  # noqa: F403
+from livechat.settings import CACHES, CHANNEL_LAYERS
+
+# Each test process keeps its own keys and groups, so parallel workers (each on its own test database,
+# where ids start at 1 again) never hear each other's frames.
+_PREFIX = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+if "CONFIG" in CHANNEL_LAYERS["default"]:
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _PREFIX
+CACHES["default"]["KEY_PREFIX"] = _PREFIX
+
+# Tasks run in the test process, unless a test starts a real worker (the notification tests do).
+CELERY_TASK_ALWAYS_EAGER = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # seed_demo hashes four passwords per test
