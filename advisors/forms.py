@@ -1,0 +1,117 @@
+"""Admin forms: avatars re-encoded with Pillow, origins validated as origins, the license through services."""
+import io
+import secrets
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from advisors.models import Advisor, Site
+
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+AVATAR_SIZE = 256
+
+
+def avatar_clean(upload) -> ContentFile:
+    """A square PNG of at most 256 px, without metadata, under an unguessable name."""
+    if upload.size > AVATAR_MAX_BYTES:
+        raise ValidationError("The avatar must be at most 2 MB.")
+    try:
+        with Image.open(upload) as image:
+            if image.format not in ("JPEG", "PNG", "GIF", "WEBP"):
+                raise ValidationError("The avatar must be a JPEG, PNG, GIF or WebP image.")
+            if image.width * image.height > 40_000_000:
+                raise ValidationError("The avatar has too many pixels.")
+            image.load()
+            square = ImageOps.fit(ImageOps.exif_transpose(image).convert("RGBA"), (AVATAR_SIZE, AVATAR_SIZE))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise ValidationError("The avatar is not an image this site can read.") from None
+    out = io.BytesIO()
+    square.save(out, "PNG")
+    return ContentFile(out.getvalue(), name=f"{secrets.token_urlsafe(16)}.png")
+
+
+def origin_clean(value: str) -> str:
+    """An origin is scheme://host[:port] and nothing else, e.g. https://shop.example.com."""
+    parts = urlsplit(value.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"{value!r} has an invalid port.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{value!r} is not an origin: write scheme://host[:port], e.g. https://example.com.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValidationError(f"{value!r} is not an origin: no path, query, fragment or credentials.")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+class OriginsField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        lines = [line.strip() for line in (value or "").replace(",", "\n").splitlines() if line.strip()]
+        errors, origins = [], []
+        for line in lines:
+            try:
+                origins.append(origin_clean(line))
+            except ValidationError as error:
+                errors.extend(error.messages)
+        if errors:
+            raise ValidationError(errors)
+        return list(dict.fromkeys(origins))
+
+
+class SiteForm(forms.ModelForm):
+    allowed_origins = OriginsField(required=False, help_text="One origin per line, e.g. https://shop.example.com")
+
+    class Meta:
+        model = Site
+        fields = "__all__"
+
+    def clean_color(self):
+        color = self.cleaned_data["color"]
+        if not (len(color) == 7 and color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
+            raise ValidationError("Write the color as #rrggbb.")
+        return color.lower()
+
+
+class AdvisorForm(forms.ModelForm):
+    premium = forms.BooleanField(label="Livechat Premium", required=False,
+                                  help_text="Grants a license from the account's quota.")
+    email = forms.EmailField(label="E-mail", required=False)
+
+    class Meta:
+        model = Advisor
+        fields = ["user", "account", "display_name", "avatar", "sees_chatbot", "email_on_escalation", "sound",
+                  "sites"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["premium"].initial = self.instance.licensed
+            self.fields["email"].initial = self.instance.user.email
+
+    def clean(self):
+        """Refuse a grant past the quota here, so the form shows it and nothing is saved. The service checks
+        again under a lock, which is what holds when two administrators grant at once."""
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        if cleaned.get("premium") and not self.instance.licensed and account is not None:
+            granted = Advisor.objects.filter(account=account, licensed=True).count()
+            if granted >= account.license_quota:
+                from advisors.services import LicenseQuotaExceeded
+
+                self.add_error("premium", str(LicenseQuotaExceeded(account)))
+        return cleaned
+
+    def clean_avatar(self):
+        avatar = self.cleaned_data.get("avatar")
+        if avatar and hasattr(avatar, "content_type"):  # a new upload, not the stored file
+            return avatar_clean(avatar)
+        return avatar

@@ -1,0 +1,105 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_site_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Account(models.Model):
+    """The customer company: it holds the live-chat license quota."""
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="owned_accounts")
+    license_quota = models.PositiveIntegerField(default=5)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=100)
+    key = models.SlugField(max_length=64, unique=True, default=new_site_key,
+                           help_text="The public key the embed snippet names in data-site.")
+    color = models.CharField(max_length=7, default="#2563eb")
+    allowed_origins = models.JSONField(default=list, blank=True,
+                                       help_text="Origins allowed to embed the widget, e.g. https://shop.example.com")
+    chatbot = models.ForeignKey("chatbots.Chatbot", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="sites")
+    livechat_only = models.BooleanField("live-chat-only mode", default=False,
+                                        help_text="Skip the bot: conversations start waiting for a human.")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def mode(self) -> str:
+        return "livechat" if self.livechat_only or self.chatbot_id is None else "chatbot"
+
+
+class Advisor(models.Model):
+    """A collaborator of the account who may work in the inbox."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="advisor")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="advisors")
+    display_name = models.CharField(max_length=100, help_text="The name visitors see.")
+    avatar = models.ImageField(upload_to="avatars/", blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    message_count = models.PositiveIntegerField(default=0, editable=False)
+    licensed = models.BooleanField("Livechat Premium", default=False, editable=False)
+    sees_chatbot = models.BooleanField("show discussions where the chatbot has the lead", default=False)
+    email_on_escalation = models.BooleanField("e-mail me when a visitor asks for a human", default=True)
+    sound = models.BooleanField("sound on new visitor messages", default=True)
+    sites = models.ManyToManyField(Site, blank=True, related_name="advisors")
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "licensed"])]
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+    @property
+    def username(self) -> str:
+        return self.user.get_username()
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+class Invitation(models.Model):
+    """A signed, single-use, expiring invitation to join the account as a collaborator."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    display_name = models.CharField(max_length=100, blank=True)
+    sites = models.ManyToManyField(Site, blank=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Notification(models.Model):
+    """One e-mail to one recipient for one reason, recorded so a task run twice never sends it twice."""
+
+    kind = models.CharField(max_length=20)  # escalation, reminder, invitation
+    key = models.CharField(max_length=100, help_text="What it is about, e.g. conversation:45:escalation:7.")
+    recipient = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "key", "recipient"], name="notification_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} -> {self.recipient}"

@@ -1,0 +1,167 @@
+"""Writes for accounts, advisors, sites and invitations. Admin actions and views call these."""
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from advisors.models import Account, Advisor, Invitation, Site
+from livechat import realtime
+
+INVITATION_SALT = "advisors.invitation"
+INVITATION_MAX_AGE = timedelta(days=7)
+
+
+class LicenseQuotaExceeded(Exception):
+    def __init__(self, account: Account):
+        super().__init__(
+            f"All {account.license_quota} Livechat Premium licenses of {account.name} are granted; "
+            "revoke one or raise the quota first."
+        )
+
+
+class InvitationInvalid(Exception):
+    pass
+
+
+def _signal_advisor_changed(advisor: Advisor) -> None:
+    """Open inbox sockets of this advisor re-read the license and site scope (or close when revoked)."""
+    realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "advisor.changed"})
+
+
+def license_grant(*, advisor: Advisor) -> Advisor:
+    """Grant the Livechat Premium license; refused past the account's quota, also when grants race.
+
+    The account row is locked first, so two concurrent grants count the licenses one after the other.
+    """
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=advisor.account_id)
+        advisor = Advisor.objects.select_for_update().get(pk=advisor.pk)
+        if advisor.licensed:
+            return advisor
+        granted = Advisor.objects.filter(account=account, licensed=True).count()
+        if granted >= account.license_quota:
+            raise LicenseQuotaExceeded(account)
+        advisor.licensed = True
+        advisor.save(update_fields=["licensed"])
+        _signal_advisor_changed(advisor)
+    return advisor
+
+
+def license_revoke(*, advisor: Advisor) -> Advisor:
+    with transaction.atomic():
+        advisor = Advisor.objects.select_for_update().get(pk=advisor.pk)
+        if not advisor.licensed:
+            return advisor
+        advisor.licensed = False
+        advisor.save(update_fields=["licensed"])
+        _signal_advisor_changed(advisor)
+    return advisor
+
+
+def license_set(*, advisor: Advisor, licensed: bool) -> Advisor:
+    return license_grant(advisor=advisor) if licensed else license_revoke(advisor=advisor)
+
+
+def advisor_scope_changed(*, advisor: Advisor) -> None:
+    """Call after the advisor's sites or chatbot visibility changed, inside the writing transaction."""
+    _signal_advisor_changed(advisor)
+
+
+def advisor_update_preferences(*, advisor: Advisor, name: str | None = None,
+                               email_on_escalation: bool | None = None, sound: bool | None = None) -> Advisor:
+    fields = []
+    if name is not None:
+        advisor.display_name = name
+        fields.append("display_name")
+    if email_on_escalation is not None:
+        advisor.email_on_escalation = email_on_escalation
+        fields.append("email_on_escalation")
+    if sound is not None:
+        advisor.sound = sound
+        fields.append("sound")
+    if fields:
+        advisor.save(update_fields=fields)
+    return advisor
+
+
+def advisor_record_activity(*, advisor_id: int, messages: int = 0) -> None:
+    """Last activity and message count are kept by the system, in one UPDATE without a read."""
+    changes = {"last_activity_at": timezone.now()}
+    if messages:
+        changes["message_count"] = F("message_count") + messages
+    Advisor.objects.filter(pk=advisor_id).update(**changes)
+
+
+def advisor_create(*, account: Account, username: str, email: str, display_name: str, password: str | None,
+                   sites: list[Site] = (), sees_chatbot: bool = False, staff: bool = False) -> Advisor:
+    user_model = get_user_model()
+    with transaction.atomic():
+        user = user_model.objects.create_user(username=username, email=email, password=password,
+                                              is_staff=staff, is_superuser=staff)
+        advisor = Advisor.objects.create(user=user, account=account, display_name=display_name,
+                                         sees_chatbot=sees_chatbot)
+        advisor.sites.set(sites)
+    return advisor
+
+
+# ------------------------------------------------------------------------------ invitations
+
+
+@dataclass(frozen=True)
+class InvitationLink:
+    invitation: Invitation
+    url: str
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.dumps({"invitation": invitation.pk}, salt=INVITATION_SALT)
+
+
+def invitation_create(*, account: Account, email: str, invited_by=None, display_name: str = "",
+                      sites: list[Site] = ()) -> InvitationLink:
+    from advisors.tasks import invitation_send
+
+    with transaction.atomic():
+        invitation = Invitation.objects.create(account=account, email=email, invited_by=invited_by,
+                                               display_name=display_name)
+        invitation.sites.set(sites)
+        transaction.on_commit(lambda: invitation_send.delay(invitation.pk))
+    return InvitationLink(invitation, invitation_url(invitation))
+
+
+def invitation_url(invitation: Invitation) -> str:
+    return f"{settings.PUBLIC_URL}/invitations/{invitation_token(invitation)}"
+
+
+def invitation_from_token(token: str) -> Invitation:
+    """The pending invitation a link names; InvitationInvalid if forged, expired or already used."""
+    try:
+        data = signing.loads(token, salt=INVITATION_SALT, max_age=INVITATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise InvitationInvalid("This invitation has expired; ask your administrator for a new one.") from None
+    except signing.BadSignature:
+        raise InvitationInvalid("This invitation link is not valid.") from None
+    invitation = Invitation.objects.filter(pk=data.get("invitation")).select_related("account").first()
+    if invitation is None or invitation.accepted_at is not None:
+        raise InvitationInvalid("This invitation has already been used.")
+    return invitation
+
+
+def invitation_accept(*, token: str, username: str, password: str) -> Advisor:
+    with transaction.atomic():
+        invitation = invitation_from_token(token)
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.accepted_at is not None:  # a second tab raced us to it
+            raise InvitationInvalid("This invitation has already been used.")
+        advisor = advisor_create(account=invitation.account, username=username, email=invitation.email,
+                                 display_name=invitation.display_name or username, password=password,
+                                 sites=list(invitation.sites.all()))
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = advisor.user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return advisor

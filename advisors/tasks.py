@@ -1,0 +1,24 @@
+from celery import shared_task
+from django.core.mail import EmailMultiAlternatives
+
+from advisors.mailing import EmailFailed, email_send_once
+from advisors.models import Invitation
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def invitation_send(self, invitation_id: int) -> bool:
+    from advisors.services import invitation_url
+
+    invitation = Invitation.objects.select_related("account").filter(pk=invitation_id).first()
+    if invitation is None or invitation.accepted_at is not None:
+        return False
+    message = EmailMultiAlternatives(
+        subject=f"You are invited to the {invitation.account.name} inbox",
+        body=(f"Hello,\n\nYou are invited to answer visitors of {invitation.account.name}.\n"
+              f"Choose your password here (the link works once, for 7 days):\n{invitation_url(invitation)}\n"),
+        to=[invitation.email],
+    )
+    try:
+        return email_send_once(kind="invitation", key=f"invitation:{invitation.pk}", message=message)
+    except EmailFailed as error:
+        raise self.retry(exc=error, countdown=min(300, 5 * 2 ** self.request.retries))

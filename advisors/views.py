@@ -1,0 +1,38 @@
+from django import forms
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.password_validation import validate_password
+from django.shortcuts import redirect, render
+
+from advisors import services
+
+
+class InvitationAcceptForm(forms.Form):
+    username = forms.SlugField(max_length=150)
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username=username).exists():
+            raise forms.ValidationError("This username is taken.")
+        return username
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        validate_password(password)
+        return password
+
+
+def invitation_accept(request, token: str):
+    try:
+        invitation = services.invitation_from_token(token)
+    except services.InvitationInvalid as error:
+        return render(request, "advisors/invitation_invalid.html", {"error": str(error)}, status=410)
+    form = InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            advisor = services.invitation_accept(token=token, **form.cleaned_data)
+        except services.InvitationInvalid as error:
+            return render(request, "advisors/invitation_invalid.html", {"error": str(error)}, status=410)
+        login(request, advisor.user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("/inbox/")
+    return render(request, "advisors/invitation_accept.html", {"form": form, "invitation": invitation})
