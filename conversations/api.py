@@ -1,0 +1,227 @@
+"""The inbox REST API of CONTRACT section 5: thin views over selectors (reads) and services (writes)."""
+from datetime import timedelta
+
+from django.contrib.auth import authenticate
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from advisors.services import advisor_update_preferences
+from conversations import selectors, services
+from conversations.images import image_process
+from conversations.presenters import avatar_url, conversation_dict, message_dict
+from livechat import schema
+from livechat.api import ApiError
+
+ONLINE_WITHIN = timedelta(minutes=5)
+
+
+class TokenApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    class TokenInput(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField()
+
+    @extend_schema(request=TokenInput, responses={200: schema.TokenSerializer, 400: schema.ErrorSerializer})
+    def post(self, request):
+        data = self.TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None or not user.is_active:
+            raise ApiError(400, "invalid_credentials", "Unable to log in with these credentials.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class InboxApi(APIView):
+    """Resolves the advisor (and the sites in scope) once per request."""
+
+    advisor = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.advisor = selectors.advisor_for_user(request.user)
+        if self.advisor is None:
+            raise ApiError(403, "forbidden", "This account is not an advisor.")
+
+
+    def conversation(self, conversation_id):
+        return selectors.conversation_for_advisor(advisor=self.advisor, conversation_id=conversation_id)
+
+    def conversation_response(self, conversation_id) -> Response:
+        conversation = self.conversation(conversation_id)
+        return Response(conversation_dict(conversation, licensed=self.advisor.licensed,
+                                          read_seq=conversation.read_seq))
+
+
+def _int_param(request, name: str, default: int | None, *, low: int = 0, high: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} must be a whole number.", {name: ["Not a whole number."]}) \
+            from None
+    value = max(low, value)
+    return min(value, high) if high is not None else value
+
+
+class MeApi(InboxApi):
+    class MeInput(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False)
+        email_on_escalation = serializers.BooleanField(required=False)
+        sound = serializers.BooleanField(required=False)
+
+    @extend_schema(responses={200: schema.MeSerializer})
+    def get(self, request):
+        return Response(self._me())
+
+    @extend_schema(request=MeInput, responses={200: schema.MeSerializer})
+    def patch(self, request):
+        data = self.MeInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        advisor_update_preferences(advisor=self.advisor, **data.validated_data)
+        return Response(self._me())
+
+    def _me(self) -> dict:
+        advisor = self.advisor
+        return {
+            "username": advisor.username,
+            "name": advisor.display_name,
+            "email": advisor.email,
+            "avatar_url": avatar_url(advisor),
+            "licensed": advisor.licensed,
+            "sees_chatbot": advisor.sees_chatbot,
+            "sites": [{"key": s.key, "name": s.name} for s in advisor.sites.order_by("name")],
+            "email_on_escalation": advisor.email_on_escalation,
+            "sound": advisor.sound,
+        }
+
+
+class ConversationListApi(InboxApi):
+    @extend_schema(operation_id="inbox_conversations_list", responses={200: schema.ConversationPageSerializer, **schema.ERRORS})
+    def get(self, request):
+        params = request.query_params
+        limit = _int_param(request, "limit", 25, low=1, high=selectors.MAX_PAGE)
+        page, next_cursor = selectors.conversation_list(
+            advisor=self.advisor, box=params.get("box", "live"), filter=params.get("filter", "all"),
+            assigned_to=params.get("advisor") or None, site_key=params.get("site") or None,
+            cursor=params.get("cursor") or None, limit=limit)
+        licensed = self.advisor.licensed
+        return Response({
+            "results": [conversation_dict(c, licensed=licensed, read_seq=c.read_seq) for c in page],
+            "next": next_cursor,
+            "counts": selectors.conversation_counts(advisor=self.advisor, site_key=params.get("site") or None),
+        })
+
+
+class ConversationDetailApi(InboxApi):
+    @extend_schema(responses={200: schema.ConversationSerializer, 404: schema.ErrorSerializer})
+    def get(self, request, conversation_id: int):
+        return self.conversation_response(conversation_id)
+
+
+class ReplyInput(serializers.Serializer):
+    client_id = serializers.CharField(max_length=64)
+    text = serializers.CharField(max_length=4000, required=False, allow_blank=True, trim_whitespace=False)
+    kind = serializers.ChoiceField(choices=["text", "note"], default="text")
+
+
+class MessagesApi(InboxApi):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(operation_id="inbox_conversation_messages_list", responses={200: schema.MessageListSerializer, 404: schema.ErrorSerializer})
+    def get(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        items = selectors.messages_for_advisor(
+            advisor=self.advisor, conversation=conversation, after=_int_param(request, "after", 0),
+            before=_int_param(request, "before", None), limit=_int_param(request, "limit", 50, low=1, high=200))
+        return Response({"messages": [message_dict(m) for m in items]})
+
+    @extend_schema(request={"application/json": ReplyInput, "multipart/form-data": schema.ImageUploadSerializer},
+                   responses={201: schema.MessageEnvelopeSerializer, 200: schema.MessageEnvelopeSerializer,
+                              **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation_id = selectors.conversation_id_for_advisor(advisor=self.advisor, conversation_id=conversation_id)
+        data = ReplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = request.FILES.get("image")
+        image = image_process(upload) if upload is not None else None
+        text = data.validated_data.get("text", "")
+        if image is None and not text.strip():
+            raise ApiError(400, "bad_request", "A reply needs a text or an image.", {"text": ["This field is required."]})
+        sent = services.advisor_message_send(
+            conversation_id=conversation_id, advisor=self.advisor, client_id=data.validated_data["client_id"],
+            text=text, note=data.validated_data["kind"] == "note", image=image)
+        return Response({"message": message_dict(sent.message)}, status=201 if sent.created else 200)
+
+
+class TakeApi(InboxApi):
+    @extend_schema(request=None, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        services.conversation_take(conversation_id=conversation.pk, advisor=self.advisor)
+        return self.conversation_response(conversation.pk)
+
+
+class AssignApi(InboxApi):
+    class AssignInput(serializers.Serializer):
+        advisor = serializers.CharField(allow_null=True, allow_blank=True)
+
+    @extend_schema(request=AssignInput, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        data = self.AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_assign(conversation_id=conversation.pk, by=self.advisor,
+                                     username=data.validated_data["advisor"] or None)
+        return self.conversation_response(conversation.pk)
+
+
+class CloseApi(InboxApi):
+    @extend_schema(request=None, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        services.conversation_close(conversation_id=conversation.pk, advisor=self.advisor)
+        return self.conversation_response(conversation.pk)
+
+
+class ReopenApi(InboxApi):
+    @extend_schema(request=None, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        services.conversation_reopen(conversation_id=conversation.pk, advisor=self.advisor)
+        return self.conversation_response(conversation.pk)
+
+
+class ReadApi(InboxApi):
+    class ReadInput(serializers.Serializer):
+        seq = serializers.IntegerField(min_value=0)
+
+    @extend_schema(request=ReadInput, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    def post(self, request, conversation_id: int):
+        conversation = self.conversation(conversation_id)
+        data = self.ReadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        read_seq = services.conversation_read(conversation=conversation, advisor=self.advisor,
+                                              seq=data.validated_data["seq"])
+        return Response(conversation_dict(conversation, licensed=self.advisor.licensed, read_seq=read_seq))
+
+
+class AdvisorListApi(InboxApi):
+    @extend_schema(responses={200: schema.AdvisorSerializer(many=True)})
+    def get(self, request):
+        online_after = timezone.now() - ONLINE_WITHIN
+        return Response([
+            {"username": a.username, "name": a.display_name, "avatar_url": avatar_url(a), "licensed": a.licensed,
+             "online": a.last_activity_at is not None and a.last_activity_at >= online_after}
+            for a in selectors.assignable_advisors(advisor=self.advisor)
+        ])

@@ -1,0 +1,503 @@
+"""The two sockets of the contract: the visitor's widget and the advisor's inbox.
+
+Consumers stay thin: parse, validate, authorize, call a service in a thread, reply. The database is the
+source of truth; a socket replays what was stored after the client's `seq`, then forwards live items,
+filling any gap from the database, so each item reaches it exactly once.
+"""
+import asyncio
+import functools
+import json
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from advisors.models import Site
+from advisors.services import advisor_record_activity
+from conversations import events, ratelimit, selectors, services
+from conversations.errors import Refused
+from conversations.models import Conversation
+from conversations.presenters import message_dict, widget_conversation_dict
+from livechat import realtime
+from livechat.health import layer_watch
+
+logger = logging.getLogger(__name__)
+LIMITS = settings.LIVECHAT
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_FRAME_TOO_LARGE = 4009
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_UNAVAILABLE = 4503  # a part the server needs failed: reconnect (with `after`) a little later
+
+# What a part that is down raises: the database, or Redis behind the channel layer and the cache.
+OUTAGES = (DatabaseError, RedisError, OSError, TimeoutError)
+# Flow control: past this many bytes written but not yet read by the client, the socket waits for its client,
+# and closes 4008 if the client does not read within SLOW_CONSUMER_S. A closed slow socket keeps its (bounded)
+# buffer for SLOW_CONSUMER_LINGER_S, so a client that was only stalled still reads the close code.
+SEND_BUFFER_MAX_BYTES = LIMITS.get("SEND_BUFFER_MAX_BYTES", 1024 * 1024)
+SLOW_CONSUMER_S = LIMITS.get("SLOW_CONSUMER_S", 5)
+SLOW_CONSUMER_LINGER_S = 30
+REPLAY_PAGE = 200
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _valid_client_id(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+class _DaphneOutput:
+    """The bytes daphne holds for one socket. ASGI has no flow control for WebSockets: daphne writes every frame
+    straight into the socket's Twisted transport, which buffers without limit when the client stops reading.
+    Reached through the `send` daphne gives the application (`partial(server.handle_reply, protocol)`); under
+    another server (or the test communicator) there is none and nothing is measured."""
+
+    def __init__(self, protocol):
+        self.protocol = protocol
+
+    @classmethod
+    def of(cls, send) -> "_DaphneOutput | None":
+        while hasattr(getattr(send, "__self__", None), "real_send"):  # channels' session middleware wraps it
+            send = send.__self__.real_send
+        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+        return cls(protocol) if hasattr(getattr(protocol, "transport", None), "dataBuffer") else None
+
+    def unsent(self) -> int:
+        transport = self.protocol.transport  # twisted's FileDescriptor: dataBuffer from offset, then the new writes
+        return len(transport.dataBuffer) - transport.offset + getattr(transport, "_tempDataLen", 0)
+
+    async def drained(self, below: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.unsent() > below:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    def linger(self, seconds: float) -> None:
+        """Wait that long for the client's answer to our close frame (autobahn's default is 1 s)."""
+        self.protocol.closeHandshakeTimeout = seconds
+
+
+class JsonSocket(AsyncWebsocketConsumer):
+    """Frames are JSON objects with a `type`; oversized frames close the socket, malformed ones get an error.
+
+    A part that fails (database, Redis) closes the socket with 4503 rather than 1011, and when the channel layer
+    comes back from an outage every socket closes the same way: its client reconnects and catches up."""
+
+    output: _DaphneOutput | None = None
+    closing = False
+
+    async def __call__(self, scope, receive, send):
+        self.output = _DaphneOutput.of(send)
+        try:
+            await super().__call__(scope, receive, send)
+        except OUTAGES as error:  # under the receive loop: the core layer polls Redis for this socket's channel
+            logger.warning("%s: the channel layer failed: %s: %s; closing %s", type(self).__name__,
+                           type(error).__name__, error, CLOSE_UNAVAILABLE)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            await self.disconnect(CLOSE_UNAVAILABLE)
+
+    async def dispatch(self, message):
+        if message["type"] == "websocket.disconnect":
+            await super().dispatch(message)  # disconnect() handles its own failures; StopConsumer must get out
+            return
+        try:
+            await super().dispatch(message)
+        except OUTAGES as error:
+            logger.warning("%s: %s: %s; closing %s", type(self).__name__, type(error).__name__, error,
+                           CLOSE_UNAVAILABLE)
+            await self.close(code=CLOSE_UNAVAILABLE)
+
+    async def close(self, code=None, reason=None):
+        if not self.closing:
+            self.closing = True
+            await super().close(code=code, reason=reason)
+
+    async def layer_recovered(self) -> None:
+        await self.close(code=CLOSE_UNAVAILABLE)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        raw = text_data if text_data is not None else bytes_data
+        size = len(raw) if bytes_data is not None or len(raw) * 4 <= LIMITS["FRAME_MAX_BYTES"] else len(raw.encode())
+        if size > LIMITS["FRAME_MAX_BYTES"]:
+            await self.close(code=CLOSE_FRAME_TOO_LARGE)
+            return
+        try:
+            frame = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            frame = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.refuse(None, "bad_request", "A frame is a JSON object with a string `type`.")
+            return
+        await self.receive_frame(frame)
+
+    async def receive_frame(self, frame: dict) -> None:
+        raise NotImplementedError
+
+    async def send_json(self, frame: dict) -> None:
+        """Send one frame, unless the client stopped reading: then wait for it a little, or close 4008."""
+        if self.closing:
+            return
+        if self.output is not None and self.output.unsent() > SEND_BUFFER_MAX_BYTES:
+            if not await self.output.drained(SEND_BUFFER_MAX_BYTES // 2, SLOW_CONSUMER_S):
+                logger.warning("%s: the client does not read (%d bytes unsent); closing %s", type(self).__name__,
+                               self.output.unsent(), CLOSE_SLOW_CONSUMER)
+                self.output.linger(SLOW_CONSUMER_LINGER_S)
+                await self.close(code=CLOSE_SLOW_CONSUMER)
+                return
+        await self.send(text_data=json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+
+    async def refuse(self, client_id, code: str, detail: str, retry_after: float | None = None) -> None:
+        frame = {"type": "error", "code": code, "detail": detail, "client_id": client_id}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self.send_json(frame)
+
+
+# ------------------------------------------------------------------------------ widget
+
+
+@database_sync_to_async
+def _site(key: str | None) -> Site | None:
+    return Site.objects.filter(key=key).first() if key else None
+
+
+@database_sync_to_async
+def _visible_page(conversation_id: int, after: int) -> list[dict]:
+    """The next items the visitor may see after `after`, in order, at most REPLAY_PAGE of them."""
+    return [message_dict(m) for m in selectors.messages_for_visitor(conversation_id=conversation_id, after=after,
+                                                                     limit=REPLAY_PAGE)]
+
+
+@database_sync_to_async
+def _widget_conversation(conversation_id: int) -> dict:
+    return widget_conversation_dict(Conversation.objects.select_related("assigned__user").get(pk=conversation_id))
+
+
+@database_sync_to_async
+def _conversation_for_typing(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_related("site__chatbot", "visitor").get(pk=conversation_id)
+
+
+WIDGET_SENDS = {
+    "message": services.visitor_message_send,
+    "button": services.visitor_button_press,
+    "back_to_bot": services.visitor_back_to_bot,
+}
+
+
+class WidgetConsumer(JsonSocket):
+    """`/ws/widget/?site=KEY`: the Origin is checked against the site at the handshake, then the auth frame."""
+
+    visitor = None
+    conversation_id = None
+    last_sent = 0
+    auth_timer = None
+    typing_at = 0.0
+    counted_online = False
+    joined_at: float | None = None  # when this socket announced itself to the token's others
+
+    async def connect(self):
+        key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
+        self.site = await _site(key)
+        origin = _header(self.scope, b"origin")
+        if self.site is None or (origin is not None and origin.rstrip("/") not in self.site.allowed_origins):
+            await self.close()  # before accept: HTTP 403 at the handshake
+            return
+        await self.accept()
+        self.auth_timer = asyncio.get_running_loop().call_later(
+            LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
+
+    async def _auth_timed_out(self):
+        if self.visitor is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def disconnect(self, code):
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        layer_watch().discard(self)
+        if self.visitor is None:
+            return
+        # Each step on its own: a part that is down must not keep the others (presence above all) from running.
+        for group in (realtime.conversation_group(self.conversation_id), realtime.visitor_group(self.visitor.pk)):
+            await self._try(self.channel_layer.group_discard(group, self.channel_name), "leave %s" % group)
+        if self.joined_at is not None:
+            await self._try(self._announce("left"), "tell its other sockets it left")
+        if self.counted_online:
+            await self._try(database_sync_to_async(services.visitor_presence_set)(visitor_id=self.visitor.pk,
+                                                                                  online=False), "go offline")
+
+    async def _try(self, step, what: str) -> None:
+        try:
+            await step
+        except OUTAGES as error:
+            logger.warning("visitor %s could not %s: %s: %s", self.visitor.pk, what, type(error).__name__, error)
+
+    async def receive_frame(self, frame: dict) -> None:
+        kind = frame["type"]
+        if self.visitor is None:
+            if kind != "auth":
+                await self.close(code=CLOSE_UNAUTHORIZED)
+                return
+            await self._authenticate(frame)
+        elif kind in WIDGET_SENDS:
+            await self._send_item(kind, frame)
+        elif kind == "typing":
+            await self._typing()
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "auth":
+            await self.refuse(None, "bad_request", "This socket is already authenticated.")
+        else:
+            await self.refuse(frame.get("client_id"), "bad_request", f"Unknown frame type {kind!r}.")
+
+    async def _authenticate(self, frame: dict) -> None:
+        token, after = frame.get("token"), frame.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            after = 0
+        visitor = None
+        if isinstance(token, str) and token:
+            try:
+                visitor = await database_sync_to_async(services.visitor_for_token)(site_key=self.site.key, token=token)
+            except DatabaseError:
+                await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
+                await self.close(code=CLOSE_UNAVAILABLE)
+                return
+        if visitor is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.auth_timer.cancel()
+        self.visitor = visitor
+        self.conversation_id = visitor.conversation.pk
+        await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
+        await self.channel_layer.group_add(realtime.visitor_group(visitor.pk), self.channel_name)
+        layer_watch().add(self)
+        self.joined_at, self.newer = time.time(), set()
+        await self._announce("joined")
+        await database_sync_to_async(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
+        self.counted_online = True
+        await self.send_json({"type": "conversation", "conversation": await _widget_conversation(self.conversation_id)})
+        self.last_sent = after
+        await self._catch_up()
+
+    # Sockets per token: each socket tells the token's others when it joins and leaves; one that knows of
+    # SOCKETS_PER_TOKEN newer sockets is beyond the cap and closes. Nothing shared to race on between processes.
+    async def _announce(self, kind: str) -> None:
+        await self.channel_layer.group_send(realtime.visitor_group(self.visitor.pk),
+                                            {"type": f"widget.{kind}", "channel": self.channel_name,
+                                             "joined_at": self.joined_at})
+
+    async def widget_joined(self, event):
+        if (event["joined_at"], event["channel"]) > (self.joined_at, self.channel_name):
+            self.newer.add(event["channel"])
+            if len(self.newer) >= LIMITS["SOCKETS_PER_TOKEN"]:
+                await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+
+    async def widget_left(self, event):
+        self.newer.discard(event["channel"])
+
+    async def _send_item(self, kind: str, frame: dict) -> None:
+        client_id = frame.get("client_id")
+        if not _valid_client_id(client_id):
+            await self.refuse(client_id if isinstance(client_id, str) else None, "bad_request",
+                              "client_id is required: a string of at most 64 characters.")
+            return
+        arguments = {"visitor": self.visitor, "client_id": client_id}
+        if kind == "message":
+            text = frame.get("text")
+            if not isinstance(text, str) or not text.strip():
+                await self.refuse(client_id, "bad_request", "A message needs a non-empty `text`.")
+                return
+            if len(text) > LIMITS["MESSAGE_MAX_CHARS"]:
+                await self.refuse(client_id, "too_long", f"A message has at most {LIMITS['MESSAGE_MAX_CHARS']} characters.")
+                return
+            arguments["text"] = text
+        elif kind == "button":
+            if not isinstance(frame.get("button"), str):
+                await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
+                return
+            arguments["button"] = frame["button"]
+        if (wait := self._rate_limit_wait()) is not None:
+            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.", retry_after=wait)
+            return
+        try:
+            sent = await database_sync_to_async(WIDGET_SENDS[kind])(**arguments)
+        except Refused as refused:
+            await self.refuse(client_id, refused.code, refused.detail)
+            return
+        except DatabaseError:
+            logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
+            await self.refuse(client_id, "unavailable", "Not stored; send it again later with the same client_id.")
+            return
+        if not sent.created:
+            # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the
+            # replay after a reconnect did), the client has it: sending it again would deliver it twice.
+            await self._catch_up(before=sent.message.seq + 1)
+            return
+        visible = [message_dict(m) for m in sent.messages if m.visible_to_visitor]
+        await self._deliver(visible, previous=sent.previous_public_seq)
+
+    def _rate_limit_wait(self) -> float | None:
+        """The wait the rate limit asks for. Its counts live in the cache: if that is down, the send goes through
+        (the database decides whether it is stored; the limit is back with the cache)."""
+        try:
+            return ratelimit.hit(f"widget:{self.visitor.pk}", limit=LIMITS["RATE_LIMIT_COUNT"],
+                                 window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
+        except OUTAGES as error:
+            logger.warning("rate limit not checked for visitor %s: %s: %s", self.visitor.pk, type(error).__name__,
+                           error)
+            return None
+
+    async def _deliver(self, items: list[dict], previous: int | None = None) -> None:
+        """Send items once each, in order; fetch from the database whatever a dropped frame left out."""
+        if items and previous is not None and previous > self.last_sent:
+            await self._catch_up(before=items[0]["seq"])
+        for item in items:
+            await self._send_once(item)
+
+    async def _catch_up(self, before: int | None = None) -> None:
+        """Send what the database holds after the last item sent (and before `before`), a page at a time, so a
+        long replay costs one page of memory and waits for a client that reads it."""
+        while not self.closing:
+            page = await _visible_page(self.conversation_id, self.last_sent)
+            for item in page:
+                if before is not None and item["seq"] >= before:
+                    return
+                await self._send_once(item)
+            if len(page) < REPLAY_PAGE:
+                return
+
+    async def _send_once(self, item: dict) -> None:
+        if item["seq"] > self.last_sent:
+            await self.send_json({"type": "message", "message": item})
+            self.last_sent = item["seq"]
+
+    async def _typing(self) -> None:
+        now = time.monotonic()
+        if now - self.typing_at < LIMITS["TYPING_INTERVAL_S"]:
+            return
+        self.typing_at = now
+        conversation = await _conversation_for_typing(self.conversation_id)
+        await database_sync_to_async(events.visitor_typing)(conversation)
+
+    # Group events
+    async def widget_message(self, event):
+        await self._deliver([event["message"]], previous=event.get("previous"))
+
+    async def widget_conversation(self, event):
+        await self.send_json({"type": "conversation", "conversation": event["conversation"]})
+
+    async def widget_typing(self, event):
+        await self.send_json({"type": "typing", "name": event["name"]})
+
+
+# ------------------------------------------------------------------------------ inbox
+
+
+class InboxConsumer(JsonSocket):
+    """`/ws/inbox/`: frames built for this advisor; one group per site and audience, one per advisor."""
+
+    advisor = None
+    groups_joined: set = frozenset()
+
+    async def connect(self):
+        origin = _header(self.scope, b"origin")
+        if origin is not None and urlsplit(origin).netloc != (_header(self.scope, b"host") or ""):
+            await self.close()  # a browser on another origin: HTTP 403 at the handshake
+            return
+        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        if self.advisor is None:
+            await self.close()
+            return
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.typing_at: dict[int, float] = {}
+        await self._subscribe()
+        layer_watch().add(self)
+        await self.accept()
+        await database_sync_to_async(advisor_record_activity)(advisor_id=self.advisor.pk)
+
+    async def disconnect(self, code):
+        layer_watch().discard(self)
+        for group in self.groups_joined:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except OUTAGES as error:
+                logger.warning("advisor %s could not leave %s: %s: %s", self.advisor.pk, group, type(error).__name__,
+                               error)
+
+    async def _subscribe(self) -> None:
+        audience = events.audience_of(self.advisor)
+        wanted = {realtime.site_inbox_group(site_id, audience) for site_id in self.advisor.site_ids}
+        wanted.add(realtime.advisor_group(self.advisor.pk))
+        for group in wanted - self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in self.groups_joined - wanted:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = wanted
+
+    async def receive_frame(self, frame: dict) -> None:
+        kind = frame["type"]
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "typing":
+            await self._typing(frame)
+        else:
+            await self.refuse(None, "bad_request", f"Unknown frame type {kind!r}.")
+
+    async def _typing(self, frame: dict) -> None:
+        conversation_id = frame.get("conversation")
+        if not isinstance(conversation_id, int) or frame.get("note") is True:
+            return  # typing a note is never shown to the visitor
+        now = time.monotonic()
+        if now - self.typing_at.get(conversation_id, 0) < LIMITS["TYPING_INTERVAL_S"]:
+            return
+        self.typing_at[conversation_id] = now
+        try:
+            conversation = await database_sync_to_async(selectors.conversation_for_advisor)(
+                advisor=self.advisor, conversation_id=conversation_id)
+        except Refused as refused:
+            await self.refuse(None, refused.code, refused.detail)
+            return
+        await database_sync_to_async(events.advisor_typing)(conversation, self.advisor)
+
+    # Group events
+    async def inbox_message(self, event):
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def inbox_conversation(self, event):
+        conversation = event["conversation"]
+        if "read_seq" not in event:  # read state is per advisor: the audience frame leaves it to each socket
+            read_seq = await database_sync_to_async(selectors.read_seq_for)(advisor=self.advisor,
+                                                                            conversation_id=conversation["id"])
+            conversation = dict(conversation, unread=event["last_seq"] > read_seq)
+        await self.send_json({"type": "conversation", "conversation": conversation})
+
+    async def inbox_typing(self, event):
+        await self.send_json({"type": "typing", "conversation": event["conversation"], "name": event["name"]})
+
+    async def inbox_presence(self, event):
+        await self.send_json({"type": "presence", "conversation": event["conversation"], "online": event["online"]})
+
+    async def advisor_changed(self, event):
+        was_licensed = self.advisor.licensed
+        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        if self.advisor is None or (was_licensed and not self.advisor.licensed):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        await self._subscribe()
+
+    async def advisor_logout(self, event):
+        if self.session_key and event.get("session_key") == self.session_key:
+            await self.close(code=CLOSE_UNAUTHORIZED)

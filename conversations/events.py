@@ -1,0 +1,78 @@
+"""What a state change announces, and to whom. Every broadcast leaves on commit (livechat.realtime).
+
+Inbox sockets join one group per site and audience: an audience is what its advisors may see (licensed or
+not, chatbot conversations or not), so a frame is built once per audience and only reaches sockets allowed
+to see it. Widget sockets join their conversation's group, which never receives a note.
+"""
+from typing import Any
+
+from advisors.models import Advisor
+from conversations.models import Conversation, Message
+from conversations.presenters import conversation_dict, message_dict, visitor_name, widget_conversation_dict
+from livechat import realtime
+
+AUDIENCES = [(licensed, sees_chatbot) for licensed in (False, True) for sees_chatbot in (False, True)]
+
+
+def audience(*, licensed: bool, sees_chatbot: bool) -> str:
+    return f"{'licensed' if licensed else 'default'}-{'chatbot' if sees_chatbot else 'human'}"
+
+
+def audience_of(advisor: Advisor) -> str:
+    return audience(licensed=advisor.licensed, sees_chatbot=advisor.sees_chatbot)
+
+
+def _inbox_audiences(conversation: Conversation, *, note: bool = False):
+    for licensed, sees_chatbot in AUDIENCES:
+        if note and not licensed:
+            continue
+        if conversation.status == Conversation.Status.BOT and not sees_chatbot:
+            continue
+        yield licensed, realtime.site_inbox_group(conversation.site_id, audience(licensed=licensed,
+                                                                                   sees_chatbot=sees_chatbot))
+
+
+def message_created(conversation: Conversation, message: Message, *, previous_public_seq: int) -> None:
+    payload = message_dict(message)
+    if message.visible_to_visitor:
+        realtime.send_on_commit(realtime.conversation_group(conversation.pk),
+                                {"type": "widget.message", "message": payload, "previous": previous_public_seq})
+    for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
+        realtime.send_on_commit(group, {"type": "inbox.message", "message": payload})
+
+
+def conversation_changed(conversation: Conversation, *, widget: bool = True) -> None:
+    """Status, assignment or creation: the widget's view, and each audience's CONV (unread set per socket)."""
+    if widget:
+        realtime.send_on_commit(realtime.conversation_group(conversation.pk),
+                                {"type": "widget.conversation", "conversation": widget_conversation_dict(conversation)})
+    built: dict[bool, dict[str, Any]] = {}
+    for licensed, group in _inbox_audiences(conversation):
+        if licensed not in built:
+            built[licensed] = conversation_dict(conversation, licensed=licensed, read_seq=0)
+        last_seq = conversation.last_seq if licensed else conversation.last_public_seq
+        realtime.send_on_commit(group, {"type": "inbox.conversation", "conversation": built[licensed],
+                                        "last_seq": last_seq})
+
+
+def conversation_read(conversation: Conversation, advisor: Advisor, read_seq: int) -> None:
+    """Read state is one advisor's own: only that advisor's sockets hear of it."""
+    payload = conversation_dict(conversation, licensed=advisor.licensed, read_seq=read_seq)
+    realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "inbox.conversation",
+                                                                 "conversation": payload, "read_seq": read_seq})
+
+
+def visitor_typing(conversation: Conversation) -> None:
+    for licensed, group in _inbox_audiences(conversation):
+        realtime.send_now(group, {"type": "inbox.typing", "conversation": conversation.pk,
+                                  "name": visitor_name(conversation, licensed=licensed)})
+
+
+def advisor_typing(conversation: Conversation, advisor: Advisor) -> None:
+    realtime.send_now(realtime.conversation_group(conversation.pk),
+                      {"type": "widget.typing", "name": advisor.display_name})
+
+
+def visitor_presence(conversation: Conversation, *, online: bool) -> None:
+    for _, group in _inbox_audiences(conversation):
+        realtime.send_on_commit(group, {"type": "inbox.presence", "conversation": conversation.pk, "online": online})

@@ -1,0 +1,124 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Visitor(models.Model):
+    """A browser on a customer site, known by a token the widget keeps (only its hash is stored)."""
+
+    site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="visitors")
+    token_hash = models.CharField(max_length=64, unique=True)
+    variables = models.JSONField(default=dict, blank=True)
+    sessions = models.PositiveIntegerField(default=1)
+    page = models.URLField(max_length=2000, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    online_sockets = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Visitor #{self.pk}"
+
+    @property
+    def online(self) -> bool:
+        return self.online_sockets > 0
+
+
+class Conversation(models.Model):
+    """One per visitor and site. Holds the fields the inbox list shows, kept up to date on every write,
+    so the list never aggregates over messages."""
+
+    class Status(models.TextChoices):
+        BOT = "bot"
+        LIVE = "live"
+        CLOSED = "closed"
+
+    site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="conversations")
+    visitor = models.OneToOneField(Visitor, on_delete=models.CASCADE, related_name="conversation")
+    status = models.CharField(max_length=6, choices=Status.choices, default=Status.BOT)
+    assigned = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_conversations")
+    last_seq = models.PositiveIntegerField(default=0)
+    last_public_seq = models.PositiveIntegerField(default=0, help_text="The last item a visitor may see.")
+    last_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_public_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL,
+                                            related_name="+")
+    last_visitor_seq = models.PositiveIntegerField(default=0)
+    last_advisor_seq = models.PositiveIntegerField(default=0)
+    bot_position = models.JSONField(null=True, blank=True)
+    back_to_bot_label = models.CharField(max_length=100, blank=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["site", "status", "-updated_at", "-id"], name="conv_box"),
+            models.Index(fields=["site", "assigned", "status", "-updated_at", "-id"], name="conv_assigned"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk}"
+
+    @property
+    def unanswered(self) -> bool:
+        return self.last_visitor_seq > self.last_advisor_seq
+
+
+def message_image_path(instance: "Message", filename: str) -> str:
+    return f"conversations/{filename}"
+
+
+class Message(models.Model):
+    """One item of a conversation's timeline: text, image, note or event, numbered by a gapless `seq`."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text"
+        IMAGE = "image"
+        NOTE = "note"
+        EVENT = "event"
+
+    class Sender(models.TextChoices):
+        VISITOR = "visitor"
+        BOT = "bot"
+        ADVISOR = "advisor"
+        SYSTEM = "system"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    sender = models.CharField(max_length=7, choices=Sender.choices)
+    text = models.TextField(blank=True)
+    image = models.FileField(upload_to=message_image_path, blank=True, max_length=200)
+    image_url = models.CharField(max_length=500, blank=True, help_text="An image a bot step names by URL.")
+    buttons = models.JSONField(default=list, blank=True)
+    input = models.JSONField(null=True, blank=True)
+    advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(fields=["conversation", "client_id"], name="message_client_id_unique",
+                                    condition=Q(client_id__isnull=False)),
+        ]
+        ordering = ["conversation", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.kind}"
+
+    @property
+    def visible_to_visitor(self) -> bool:
+        return self.kind != self.Kind.NOTE
+
+
+class ReadState(models.Model):
+    """How far one advisor has read one conversation."""
+
+    advisor = models.ForeignKey("advisors.Advisor", on_delete=models.CASCADE, related_name="reads")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["advisor", "conversation"], name="read_state_unique")]
