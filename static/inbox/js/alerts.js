@@ -1,0 +1,101 @@
+// Sound on visitor messages and browser notifications on escalations.
+
+const DISMISSED_KEY = "inbox.notifications.dismissed";
+
+export class Alerts {
+  constructor({soundUrl, iconUrl, banner, enableButton, dismissButton, soundButton, onSoundChange, onOpen}) {
+    this.soundUrl = soundUrl;
+    this.iconUrl = iconUrl;
+    this.banner = banner;
+    this.soundButton = soundButton;
+    this.onSoundChange = onSoundChange;
+    this.onOpen = onOpen;
+    this.sound = true;
+    this.audio = null;
+    enableButton.addEventListener("click", () => this.askPermission());
+    dismissButton.addEventListener("click", () => {
+      try {
+        localStorage.setItem(DISMISSED_KEY, "1");
+      } catch {
+        /* private mode: the banner comes back next time, which is fine */
+      }
+      this.banner.hidden = true;
+    });
+    soundButton.addEventListener("click", () => this.toggleSound());
+  }
+
+  get supported() {
+    return "Notification" in window;
+  }
+
+  /** Offer notifications with a small banner, never a prompt on load; only while the choice is open. */
+  showBannerIfUseful() {
+    let dismissed = false;
+    try {
+      dismissed = localStorage.getItem(DISMISSED_KEY) === "1";
+    } catch {
+      dismissed = false;
+    }
+    this.banner.hidden = !(this.supported && Notification.permission === "default" && !dismissed);
+  }
+
+  async askPermission() {
+    if (!this.supported) return;
+    try {
+      await Notification.requestPermission();
+    } finally {
+      this.banner.hidden = true;
+    }
+  }
+
+  setSound(on) {
+    this.sound = !!on;
+    this.soundButton.setAttribute("aria-pressed", String(this.sound));
+    this.soundButton.title = this.sound ? "Sound on: click to mute" : "Sound off: click to turn on";
+    this.soundButton.classList.toggle("is-muted", !this.sound);
+  }
+
+  toggleSound() {
+    this.setSound(!this.sound);
+    this.onSoundChange && this.onSoundChange(this.sound);
+  }
+
+  ding() {
+    if (!this.sound) return;
+    if (!this.audio) {
+      this.audio = new Audio(this.soundUrl);
+      this.audio.preload = "auto";
+      this.audio.volume = 0.6;
+    }
+    try {
+      this.audio.currentTime = 0;
+    } catch {
+      /* not loaded yet */
+    }
+    const played = this.audio.play();
+    // Browsers refuse sound before the first user gesture on the page; that is not an error worth showing.
+    if (played && played.catch) played.catch(() => {});
+  }
+
+  /** A visitor asks for a human. */
+  notifyEscalation(conversation) {
+    if (!this.supported || Notification.permission !== "granted") return;
+    const name = conversation.visitor?.name || "A visitor";
+    const site = conversation.site?.name;
+    let notification;
+    try {
+      notification = new Notification(`${name} asks for a human`, {
+        body: site ? `On ${site}. Open the inbox to answer.` : "Open the inbox to answer.",
+        tag: `conversation-${conversation.id}`,
+        icon: this.iconUrl,
+      });
+    } catch {
+      return; // e.g. a platform that only allows notifications from a service worker
+    }
+    notification.onclick = () => {
+      window.focus();
+      this.onOpen && this.onOpen(conversation.id);
+      notification.close();
+    };
+  }
+}

@@ -1,0 +1,520 @@
+// The advisor inbox: boots from /api/inbox/me, keeps the list, the open conversation and the badge live
+// from /ws/inbox/, and catches up by seq after every reconnect.
+
+import {Alerts} from "./alerts.js";
+import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
+import {Composer, Outbox} from "./composer.js";
+import {clear, h, image} from "./dom.js";
+import {hue, initials} from "./format.js";
+import {ConversationList} from "./list.js";
+import {InboxSocket} from "./socket.js";
+import {isWaiting, store} from "./store.js";
+import {ConversationPane} from "./thread.js";
+
+const $ = (id) => document.getElementById(id);
+const LOGIN_URL = "/accounts/login/?next=/inbox/";
+
+// ------------------------------------------------------------------ small UI helpers
+
+function toast(text, kind = "info") {
+  const el = h("div", {class: `toast toast--${kind}`, role: kind === "error" ? "alert" : null}, text);
+  $("toasts").append(el);
+  setTimeout(() => el.classList.add("is-leaving"), 4200);
+  setTimeout(() => el.remove(), 4600);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isEditable(el) {
+  return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
+}
+
+setUnauthenticatedHandler(() => location.assign(LOGIN_URL));
+
+// ------------------------------------------------------------------ counts, badge and title
+
+const countsByScope = new Map(); // "" (all my sites) or a site key -> counts
+
+function onCounts(counts, site) {
+  countsByScope.set(site || "", counts);
+  renderCounts();
+}
+
+function setBadge(el, n) {
+  el.hidden = !n;
+  el.textContent = n > 99 ? "99+" : String(n || "");
+  if (n) el.setAttribute("aria-label", `${n} to process`);
+}
+
+function renderCounts() {
+  const all = countsByScope.get("");
+  const here = countsByScope.get(list.view.site || "") || all;
+  const toProcess = all ? all.to_process || 0 : 0;
+  document.title = toProcess ? `(${toProcess}) Inbox` : "Inbox";
+  setBadge($("to-process"), toProcess);
+  setBadge($("rail-badge"), toProcess);
+  if (here) {
+    setBadge(document.querySelector('[data-badge="to_process"]'), here.to_process || 0);
+    for (const el of document.querySelectorAll("[data-count]")) {
+      const n = here[el.dataset.count];
+      el.textContent = n === undefined || n === null ? "" : String(n);
+    }
+    const labels = {all: "All", unassigned: "Unassigned", unread: "Unread", mine: "Mine"};
+    for (const option of $("filter").options) {
+      if (!labels[option.value]) continue;
+      const n = option.value === "all" ? here.live : here[option.value];
+      option.textContent = list.view.box === "live" && n !== undefined && n !== null ?
+        `${labels[option.value]} (${n})` : labels[option.value];
+    }
+  }
+  for (const tab of document.querySelectorAll("#site-tabs [role=tab]")) {
+    const counts = countsByScope.get(tab.dataset.site || "");
+    setBadge(tab.querySelector(".badge"), counts ? counts.to_process || 0 : 0);
+  }
+}
+
+let countsTimer = null;
+let countsRunning = false;
+let countsAgain = false;
+let countsLastRun = 0;
+const COUNTS_MIN_INTERVAL_MS = 1000; // a burst of frames costs one refresh a second, not one per frame
+
+function scheduleCounts(delay = 250) {
+  if (countsTimer) return; // already coming
+  const wait = Math.max(delay, countsLastRun + COUNTS_MIN_INTERVAL_MS - Date.now());
+  countsTimer = setTimeout(() => {
+    countsTimer = null;
+    refreshCounts();
+  }, wait);
+}
+
+async function refreshCounts() {
+  if (countsRunning) {
+    countsAgain = true;
+    return;
+  }
+  countsRunning = true;
+  countsLastRun = Date.now();
+  try {
+    const scopes = [""];
+    if ((store.me?.sites || []).length > 1) scopes.push(...store.me.sites.map((s) => s.key));
+    await Promise.all(scopes.map(async (site) => {
+      const data = await api.conversations({box: "live", limit: 1, site: site || null});
+      if (data && data.counts) countsByScope.set(site, data.counts);
+    }));
+    renderCounts();
+  } catch {
+    /* refreshed again on the next frame or reconnect */
+  } finally {
+    countsRunning = false;
+    if (countsAgain) {
+      countsAgain = false;
+      scheduleCounts();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ the parts of the page
+
+const outbox = new Outbox({
+  onChange: (conversationId) => {
+    if (pane.id === conversationId) pane.renderPending();
+  },
+  onStored: (message) => applyMessage(message, {fromSocket: false}),
+  onRefused: (entry, error) => {
+    if (error.code === "closed") toast("This conversation is closed: reopen it to reply.", "error");
+  },
+});
+
+const socket = new InboxSocket({
+  onFrame: (frame) => onFrame(frame),
+  onOpen: ({reconnected}) => onSocketOpen(reconnected),
+  onDown: ({retryInMs}) => onSocketDown(retryInMs),
+  onAuthLost: () => onAuthLost(),
+});
+
+const list = new ConversationList({
+  list: $("conversation-list"),
+  scroll: $("list-scroll"),
+  sentinel: $("list-sentinel"),
+  status: $("list-status"),
+  onOpen: (id) => openConversation(id),
+  onCounts,
+  multiSite: () => (store.me?.sites || []).length > 1,
+});
+
+const composer = new Composer({
+  els: {
+    form: $("composer"), text: $("composer-text"), label: $("composer-label"), noteToggle: $("note-toggle"),
+    attachBtn: $("attach-btn"), attachInput: $("attach-input"), attachment: $("attachment"),
+    attachImg: $("attachment-img"), attachName: $("attachment-name"), attachRemove: $("attachment-remove"),
+    send: $("send-btn"), hint: $("composer-hint"),
+  },
+  outbox,
+  socket,
+  toast,
+  onEscape: () => list.focusRow(pane.id),
+});
+
+const pane = new ConversationPane({
+  els: {
+    empty: $("thread-empty"), view: $("thread-view"), avatar: $("thread-avatar"), name: $("thread-name"),
+    sub: $("thread-sub"), take: $("act-take"), assign: $("act-assign"), assignMenu: $("assign-menu"),
+    close: $("act-close"), reopen: $("act-reopen"), assignee: $("thread-assignee"),
+    panelToggle: $("panel-toggle"), panel: $("side-panel"), scroll: $("timeline-scroll"), top: $("timeline-top"),
+    start: $("timeline-start"), timeline: $("timeline"), pending: $("timeline-pending"), newBelow: $("new-below"),
+    typing: $("typing"), typingText: $("typing-text"), leadBar: $("lead-bar"),
+  },
+  list,
+  outbox,
+  composer,
+  toast,
+  onChange: (conv) => applyConversation(conv, {fromSocket: false}),
+  onClosed: () => history.replaceState(null, "", location.pathname + location.search),
+});
+
+const alerts = new Alerts({
+  soundUrl: document.body.dataset.soundUrl,
+  iconUrl: document.body.dataset.iconUrl,
+  banner: $("notify-banner"),
+  enableButton: $("notify-enable"),
+  dismissButton: $("notify-dismiss"),
+  soundButton: $("sound-toggle"),
+  onSoundChange: async (on) => {
+    try {
+      const me = await api.updateMe({sound: on});
+      if (me && typeof me.sound === "boolean") {
+        store.me = {...store.me, ...me};
+        alerts.setSound(me.sound);
+      }
+      toast(on ? "Sound on for new visitor messages." : "Sound muted.");
+    } catch {
+      alerts.setSound(!on);
+      toast("Could not save the sound setting.", "error");
+    }
+  },
+  onOpen: (id) => openConversation(id),
+});
+
+// ------------------------------------------------------------------ opening conversations
+
+function openConversation(id) {
+  if (!id) return;
+  history.replaceState(null, "", `#conversation-${id}`);
+  pane.open(id);
+}
+
+function idFromHash() {
+  const m = location.hash.match(/^#conversation-(\d+)$/);
+  return m ? Number(m[1]) : null;
+}
+
+window.addEventListener("hashchange", () => {
+  const id = idFromHash();
+  if (id && id !== pane.id) pane.open(id);
+});
+
+// ------------------------------------------------------------------ applying what the server says
+
+function applyConversation(conv, {fromSocket}) {
+  const prev = store.conversations.get(conv.id);
+  let next = conv;
+  // A REST answer and a frame can cross: keep the newest last item we saw.
+  if (prev?.last_message && (!conv.last_message || conv.last_message.seq < prev.last_message.seq)) {
+    next = {...conv, last_message: prev.last_message};
+  }
+  store.conversations.set(conv.id, next);
+  if (fromSocket && isWaiting(next) && !isWaiting(prev)) alerts.notifyEscalation(next);
+  list.upsert(next);
+  pane.conversationChanged(next);
+  scheduleCounts();
+}
+
+const seenMessages = new Set();
+
+function firstSight(id) {
+  if (seenMessages.has(id)) return false;
+  seenMessages.add(id);
+  if (seenMessages.size > 5000) seenMessages.delete(seenMessages.values().next().value);
+  return true;
+}
+
+async function applyMessage(msg, {fromSocket}) {
+  let conv = store.conversations.get(msg.conversation);
+  if (!conv) {
+    try {
+      conv = await api.conversation(msg.conversation);
+      store.conversations.set(conv.id, conv);
+    } catch {
+      pane.onMessage(msg);
+      return;
+    }
+  }
+  const fresh = firstSight(msg.id);
+  const mine = !!msg.client_id && store.myClientIds.has(msg.client_id);
+  conv = store.conversations.get(msg.conversation) || conv;
+  const next = {...conv};
+  if (!conv.last_message || msg.seq >= conv.last_message.seq) next.last_message = msg;
+  if (msg.kind !== "note" && msg.kind !== "event") {
+    if (msg.sender === "visitor") next.unanswered = true;
+    else if (msg.sender === "advisor") next.unanswered = false;
+  }
+  const viewing = pane.id === conv.id && document.visibilityState === "visible";
+  if (fresh && !mine && !viewing) next.unread = true;
+  store.conversations.set(next.id, next);
+  list.upsert(next);
+  pane.onMessage(msg);
+  pane.conversationChanged(next);
+  if (fromSocket && fresh && msg.sender === "visitor" && msg.kind !== "note" && next.status !== "bot") {
+    alerts.ding();
+  }
+  scheduleCounts();
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "conversation":
+      if (frame.conversation && frame.conversation.id) applyConversation(frame.conversation, {fromSocket: true});
+      break;
+    case "message":
+      if (frame.message && frame.message.conversation) applyMessage(frame.message, {fromSocket: true});
+      break;
+    case "typing":
+      pane.showTyping(frame.conversation, frame.name);
+      list.showTyping(frame.conversation);
+      break;
+    case "presence": {
+      const conv = store.conversations.get(frame.conversation);
+      if (conv) {
+        const next = {...conv, visitor: {...conv.visitor, online: !!frame.online}};
+        store.conversations.set(next.id, next);
+        list.upsert(next);
+        pane.conversationChanged(next);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// ------------------------------------------------------------------ connection state
+
+let offlineTimer = null;
+
+function setConn(state) {
+  const el = $("conn");
+  el.className = `conn is-${state}`;
+  const label = {online: "Connected", connecting: "Connecting", offline: "Offline"}[state];
+  el.setAttribute("aria-label", label);
+  el.title = label;
+}
+
+function onSocketOpen(reconnected) {
+  setConn("online");
+  clearInterval(offlineTimer);
+  $("offline").hidden = true;
+  document.body.classList.remove("is-offline");
+  outbox.wake();
+  if (reconnected) {
+    // Frames sent while we were away are gone: catch up by seq and reload what the lists show.
+    list.reload().catch(() => {});
+    refreshCounts();
+    if (pane.id) {
+      api.conversation(pane.id).then((conv) => applyConversation(conv, {fromSocket: false})).catch(() => {});
+      pane.catchUp();
+    }
+  }
+}
+
+function onSocketDown(retryInMs) {
+  setConn("offline");
+  document.body.classList.add("is-offline");
+  $("offline").hidden = false;
+  const update = () => {
+    const left = Math.max(0, Math.ceil((socket.nextRetryAt - Date.now()) / 1000));
+    $("offline-text").textContent = left > 0 ?
+      `Connection lost. Reconnecting in ${left} s… Messages will catch up automatically.` :
+      "Connection lost. Reconnecting…";
+  };
+  update();
+  clearInterval(offlineTimer);
+  offlineTimer = setInterval(update, 1000);
+}
+
+function onAuthLost() {
+  setConn("offline");
+  clearInterval(offlineTimer);
+  $("offline").hidden = false;
+  $("offline-text").textContent = "You were signed out, or your access changed.";
+  const retry = $("offline-retry");
+  retry.textContent = "Sign in again";
+  retry.onclick = () => location.assign(LOGIN_URL);
+}
+
+$("offline-retry").addEventListener("click", () => socket.reconnectNow());
+
+// ------------------------------------------------------------------ sidebar controls
+
+function renderMe(me) {
+  const el = $("me-avatar");
+  clear(el);
+  const img = me.avatar_url ? image(me.avatar_url, {alt: ""}) : null;
+  if (img) el.append(img);
+  else el.textContent = initials(me.name || me.username);
+  el.style.setProperty("--hue", String(hue(me.username)));
+  el.title = `Signed in as ${me.name || me.username}${me.licensed ? "" : " (default mode)"}`;
+  document.body.classList.toggle("is-licensed", !!me.licensed);
+}
+
+function renderTabs(me) {
+  const tabs = $("site-tabs");
+  const sites = me.sites || [];
+  tabs.hidden = sites.length < 2;
+  if (sites.length < 2) return;
+  const entries = [{key: "", name: "All sites"}, ...sites];
+  clear(tabs).append(...entries.map((site) => {
+    const tab = h("button", {type: "button", role: "tab", class: "site-tab", dataset: {site: site.key},
+                             "aria-selected": String((list.view.site || "") === site.key),
+                             tabindex: (list.view.site || "") === site.key ? "0" : "-1"},
+      site.key ? h("span", {class: "site-tab__dot", "aria-hidden": "true"}) : null,
+      h("span", {class: "site-tab__name"}, site.name || site.key),
+      h("span", {class: "badge badge--orange badge--small", hidden: true}));
+    if (site.key) tab.querySelector(".site-tab__dot").style.setProperty("--hue", String(hue(site.key)));
+    return tab;
+  }));
+}
+
+function selectTab(key) {
+  for (const tab of document.querySelectorAll("#site-tabs [role=tab]")) {
+    const on = (tab.dataset.site || "") === key;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+  }
+  list.setView({site: key || null}).then(renderCounts).catch(() => {});
+  renderCounts();
+}
+
+$("site-tabs").addEventListener("click", (event) => {
+  const tab = event.target.closest("[role=tab]");
+  if (tab) selectTab(tab.dataset.site || "");
+});
+
+$("site-tabs").addEventListener("keydown", (event) => {
+  if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
+  const tabs = Array.from(document.querySelectorAll("#site-tabs [role=tab]"));
+  const index = tabs.indexOf(document.activeElement);
+  let next = index;
+  if (event.key === "ArrowRight") next = (index + 1) % tabs.length;
+  if (event.key === "ArrowLeft") next = (index - 1 + tabs.length) % tabs.length;
+  if (event.key === "Home") next = 0;
+  if (event.key === "End") next = tabs.length - 1;
+  event.preventDefault();
+  tabs[next].focus();
+  selectTab(tabs[next].dataset.site || "");
+});
+
+for (const button of document.querySelectorAll(".boxes .box")) {
+  button.addEventListener("click", () => {
+    for (const other of document.querySelectorAll(".boxes .box")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+    list.setView({box: button.dataset.box}).then(renderCounts).catch(() => {});
+    renderCounts();
+  });
+}
+
+$("filter").addEventListener("change", (event) => {
+  const value = event.target.value;
+  if (value.startsWith("advisor:")) list.setView({filter: "all", advisor: value.slice(8)}).catch(() => {});
+  else list.setView({filter: value, advisor: null}).catch(() => {});
+});
+
+function renderAdvisorFilter() {
+  const select = $("filter");
+  select.querySelector("optgroup")?.remove();
+  const others = store.advisors.filter((a) => a.username !== store.me.username);
+  if (!others.length) return;
+  const group = h("optgroup", {label: "Assigned to"});
+  for (const advisor of others) {
+    group.append(h("option", {value: `advisor:${advisor.username}`}, advisor.name || advisor.username));
+  }
+  select.append(group);
+}
+
+// ------------------------------------------------------------------ keyboard
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (isEditable(event.target)) return;
+  if (event.key === "j" || event.key === "k") {
+    const id = list.neighbour(event.key === "j" ? 1 : -1);
+    if (id) {
+      event.preventDefault();
+      list.focusRow(id);
+      openConversation(id);
+    }
+  } else if (event.key === "r" && pane.id && !$("composer").hidden) {
+    event.preventDefault();
+    composer.focus();
+  } else if (event.key === "Escape" && pane.id) {
+    pane.closeAssignMenu(true);
+  }
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") pane.markRead();
+});
+window.addEventListener("focus", () => pane.markRead());
+setInterval(() => list.refreshTimes(), 30000);
+
+// ------------------------------------------------------------------ boot
+
+async function loadMe() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api.me();
+    } catch (error) {
+      if (error.status === 401) return null; // redirected to the login page
+      $("list-status").textContent = "The inbox is not reachable right now. Retrying…";
+      await sleep(Math.min(30000, 1000 * 2 ** attempt));
+    }
+  }
+}
+
+async function boot() {
+  const me = await loadMe();
+  if (!me) return;
+  store.me = me;
+  renderMe(me);
+  renderTabs(me);
+  document.querySelector('.box[data-box="chatbot"]').hidden = !me.sees_chatbot;
+  composer.setLicensed(!!me.licensed);
+  alerts.setSound(me.sound !== false);
+  alerts.showBannerIfUseful();
+  socket.connect();
+  setConn("connecting");
+  try {
+    await list.reload();
+  } catch {
+    /* the list says so; it reloads on reconnect */
+  }
+  refreshCounts();
+  const id = idFromHash();
+  if (id) openConversation(id);
+  try {
+    store.advisors = advisorList(await api.advisors());
+    store.advisorsAt = Date.now();
+    renderAdvisorFilter();
+  } catch {
+    /* the filter just has no per-advisor entries */
+  }
+  document.body.classList.add("is-ready");
+}
+
+// A test and debugging handle: read-only state plus a way to simulate a dropped connection.
+window.inbox = {store, socket, list, pane, outbox};
+
+boot();

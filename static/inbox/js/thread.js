@@ -1,0 +1,678 @@
+// The open conversation: header and actions, the timeline (paged back with `before`, caught up with
+// `after`), the visitor's typing indicator and the side panel of variables.
+
+import {api, advisorList} from "./api.js";
+import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
+import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
+import {avatarFor, siteChip} from "./list.js";
+import {isMine, store} from "./store.js";
+
+const PAGE = 50;
+const CATCH_UP_PAGE = 100;
+const TYPING_SHOWN_MS = 4000;
+const PANEL_KEY = "inbox.panel.open";
+
+function senderName(msg, conv) {
+  if (msg.sender === "visitor") return conv?.visitor?.name || "Visitor";
+  if (msg.sender === "bot") return "Chatbot";
+  if (msg.sender === "advisor") return msg.advisor?.name || msg.author?.name || "Advisor";
+  return "";
+}
+
+export class ConversationPane {
+  constructor({els, list, outbox, composer, toast, onChange, onClosed}) {
+    this.els = els;
+    this.list = list;
+    this.outbox = outbox;
+    this.composer = composer;
+    this.toast = toast;
+    this.onChange = onChange;
+    this.onClosed = onClosed;
+    this.id = null;
+    this.generation = 0;
+    this.reset();
+    this.typingTimer = null;
+    this.panelOpen = false;
+    try {
+      this.panelOpen = localStorage.getItem(PANEL_KEY) !== "0";
+    } catch {
+      this.panelOpen = true;
+    }
+
+    els.take.addEventListener("click", () => this.act("take"));
+    els.close.addEventListener("click", () => this.act("close"));
+    els.reopen.addEventListener("click", () => this.act("reopen"));
+    els.assign.addEventListener("click", () => this.toggleAssignMenu());
+    els.assignMenu.addEventListener("keydown", (event) => this.onMenuKey(event));
+    document.addEventListener("click", (event) => {
+      if (!els.assignMenu.hidden && !event.target.closest(".menu-wrap")) this.closeAssignMenu(false);
+    });
+    els.panelToggle.addEventListener("click", () => this.setPanel(!this.panelOpen));
+    els.newBelow.addEventListener("click", () => this.scrollToBottom(true));
+    els.scroll.addEventListener("scroll", () => {
+      if (this.nearBottom()) els.newBelow.hidden = true;
+    }, {passive: true});
+    this.topObserver = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.loadBefore();
+    }, {root: els.scroll, rootMargin: "200px"});
+    this.topObserver.observe(els.top);
+  }
+
+  reset() {
+    this.messages = new Map(); // seq -> MSG
+    this.renderedMax = 0;
+    this.hasMoreBefore = false;
+    this.loading = false;
+    this.loadingBefore = false;
+    this.readSeq = 0;
+    this.reading = false;
+    this.readAgain = false;
+    this.catchingUp = null;
+  }
+
+  get conv() {
+    return this.id ? store.conversations.get(this.id) : null;
+  }
+
+  get maxSeq() {
+    let max = 0;
+    for (const seq of this.messages.keys()) if (seq > max) max = seq;
+    return max;
+  }
+
+  get minSeq() {
+    let min = Infinity;
+    for (const seq of this.messages.keys()) if (seq < min) min = seq;
+    return min === Infinity ? 0 : min;
+  }
+
+  // ------------------------------------------------------------------ opening
+
+  async open(id) {
+    if (id === this.id) return;
+    const generation = ++this.generation;
+    this.closeAssignMenu(false);
+    this.id = id;
+    this.reset();
+    this.loading = true;
+    this.list.setActive(id);
+    this.els.empty.hidden = true;
+    this.els.view.hidden = false;
+    clear(this.els.timeline);
+    this.els.start.hidden = true;
+    this.els.newBelow.hidden = true;
+    this.hideTyping();
+    this.els.timeline.append(h("li", {class: "timeline__loading"}, "Loading the conversation…"));
+    const known = store.conversations.get(id);
+    if (known) this.render(known);
+    this.composer.setConversation(known || null);
+    this.renderPending();
+
+    let conv;
+    try {
+      conv = await api.conversation(id);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.loading = false;
+      if (error.status === 404) {
+        this.toast("This conversation is not available.", "error");
+        this.closeView();
+      } else {
+        clear(this.els.timeline).append(h("li", {class: "timeline__loading"},
+          "Could not load this conversation. It will load again when the connection is back."));
+      }
+      return;
+    }
+    if (generation !== this.generation) return;
+    store.conversations.set(conv.id, conv);
+    this.onChange(conv);
+    this.render(conv);
+    this.composer.setConversation(conv);
+
+    try {
+      const last = conv.last_message?.seq;
+      const first = last ?
+        await api.messages(id, {before: last + 1, limit: PAGE}) :
+        await api.messages(id, {after: 0, limit: PAGE});
+      if (generation !== this.generation) return;
+      const items = first.messages || [];
+      for (const m of items) this.messages.set(m.seq, m);
+      this.hasMoreBefore = last ? items.length >= PAGE && this.minSeq > 1 : false;
+      await this.fetchAfter(generation);
+    } catch {
+      if (generation !== this.generation) return;
+      this.loading = false;
+      clear(this.els.timeline).append(h("li", {class: "timeline__loading"},
+        "Could not load the messages. They will load again when the connection is back."));
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.loading = false;
+    this.readSeq = conv.unread ? 0 : this.maxSeq;
+    this.renderAll();
+    this.scrollToBottom(false);
+    this.markRead();
+  }
+
+  closeView() {
+    this.generation += 1;
+    this.id = null;
+    this.reset();
+    this.list.setActive(null);
+    this.els.view.hidden = true;
+    this.els.empty.hidden = false;
+    this.els.panel.hidden = true;
+    this.composer.setConversation(null);
+    this.onClosed && this.onClosed();
+  }
+
+  /** Every item after the newest one we hold, page after page. */
+  async fetchAfter(generation) {
+    for (let i = 0; i < 50; i++) {
+      const page = await api.messages(this.id, {after: this.maxSeq, limit: CATCH_UP_PAGE});
+      if (generation !== this.generation) return;
+      const items = page.messages || [];
+      for (const m of items) this.messages.set(m.seq, m);
+      if (items.length < CATCH_UP_PAGE) return;
+    }
+  }
+
+  /** After a reconnect or a gap in seq: fetch what we missed and show it. */
+  catchUp() {
+    if (!this.id || this.loading) return Promise.resolve();
+    if (this.catchingUp) return this.catchingUp;
+    const generation = this.generation;
+    const wasAtBottom = this.nearBottom();
+    this.catchingUp = this.fetchAfter(generation)
+      .then(() => {
+        if (generation !== this.generation) return;
+        this.renderAll();
+        if (wasAtBottom) this.scrollToBottom(false);
+        this.markRead();
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.catchingUp = null;
+      });
+    return this.catchingUp;
+  }
+
+  async loadBefore() {
+    if (!this.id || this.loading || this.loadingBefore || !this.hasMoreBefore) return;
+    const generation = this.generation;
+    const before = this.minSeq;
+    if (before <= 1) {
+      this.hasMoreBefore = false;
+      this.renderStart();
+      return;
+    }
+    this.loadingBefore = true;
+    try {
+      const page = await api.messages(this.id, {before, limit: PAGE});
+      if (generation !== this.generation) return;
+      const items = page.messages || [];
+      const scroll = this.els.scroll;
+      const fromBottom = scroll.scrollHeight - scroll.scrollTop;
+      for (const m of items) this.messages.set(m.seq, m);
+      this.hasMoreBefore = items.length >= PAGE && this.minSeq > 1;
+      this.renderAll();
+      scroll.scrollTop = scroll.scrollHeight - fromBottom; // keep the same message under the eyes
+    } catch {
+      /* tried again on the next scroll */
+    } finally {
+      if (generation === this.generation) this.loadingBefore = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ live updates
+
+  onMessage(msg) {
+    if (msg.conversation !== this.id) return;
+    if (msg.client_id) this.outbox.settle(msg.client_id);
+    if (this.loading) {
+      this.messages.set(msg.seq, msg); // shown with the rest once loaded
+      return;
+    }
+    const max = this.maxSeq;
+    const known = this.messages.has(msg.seq);
+    this.messages.set(msg.seq, msg);
+    if (max && msg.seq > max + 1) this.catchUp(); // a frame went missing: fetch the gap
+    const wasAtBottom = this.nearBottom();
+    if (!known && msg.seq > this.renderedMax) this.appendOne(msg);
+    else this.renderAll();
+    if (wasAtBottom || msg.client_id && store.myClientIds.has(msg.client_id)) this.scrollToBottom(true);
+    else if (!known) this.els.newBelow.hidden = false;
+    if (msg.sender === "visitor") this.hideTyping();
+    this.markRead();
+  }
+
+  conversationChanged(conv) {
+    if (conv.id !== this.id) return;
+    this.render(conv);
+    this.composer.update(conv);
+  }
+
+  showTyping(conversationId, name) {
+    if (conversationId !== this.id) return;
+    const conv = this.conv;
+    this.els.typingText.textContent = `${name || conv?.visitor?.name || "The visitor"} is typing…`;
+    this.els.typing.hidden = false;
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOWN_MS);
+  }
+
+  hideTyping() {
+    clearTimeout(this.typingTimer);
+    this.els.typing.hidden = true;
+  }
+
+  async markRead() {
+    const conv = this.conv;
+    if (!conv || this.loading || document.visibilityState !== "visible") return;
+    const seq = this.maxSeq;
+    if (!seq || (!conv.unread && seq <= this.readSeq)) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = true;
+    const id = conv.id;
+    try {
+      const updated = await api.read(id, seq);
+      if (this.id === id) this.readSeq = Math.max(this.readSeq, seq);
+      if (updated && updated.id === id) {
+        store.conversations.set(id, updated);
+        this.onChange(updated);
+      }
+    } catch {
+      /* read again on the next message or focus */
+    } finally {
+      this.reading = false;
+      if (this.readAgain) {
+        this.readAgain = false;
+        this.markRead();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  async act(verb, arg) {
+    const conv = this.conv;
+    if (!conv) return;
+    const buttons = [this.els.take, this.els.close, this.els.reopen, this.els.assign];
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      let updated;
+      if (verb === "assign") updated = await api.assign(conv.id, arg);
+      else updated = await api[verb](conv.id);
+      if (updated && updated.id) {
+        store.conversations.set(updated.id, updated);
+        this.onChange(updated);
+        if (verb === "take" || verb === "reopen") this.composer.focus();
+        const said = {take: "You took this conversation.", close: "Conversation closed.",
+                      reopen: "Conversation reopened. It is back in Livechat."}[verb];
+        if (said) this.toast(said);
+      }
+    } catch (error) {
+      if (error.status === 409 && verb === "take") {
+        this.toast("Someone else already took this conversation.", "error");
+        api.conversation(conv.id).then((fresh) => {
+          store.conversations.set(fresh.id, fresh);
+          this.onChange(fresh);
+        }).catch(() => {});
+      } else {
+        this.toast(error.message || "That did not work. Try again.", "error");
+      }
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  async toggleAssignMenu() {
+    if (!this.els.assignMenu.hidden) {
+      this.closeAssignMenu(true);
+      return;
+    }
+    const menu = this.els.assignMenu;
+    this.els.assign.setAttribute("aria-expanded", "true");
+    menu.hidden = false;
+    if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Loading advisors…"));
+    else this.renderAssignMenu();
+    if (Date.now() - store.advisorsAt > 15000) {
+      try {
+        store.advisors = advisorList(await api.advisors());
+        store.advisorsAt = Date.now();
+      } catch {
+        if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Could not load the advisors."));
+        return;
+      }
+      if (!menu.hidden) this.renderAssignMenu();
+    }
+  }
+
+  renderAssignMenu() {
+    const menu = this.els.assignMenu;
+    const conv = this.conv;
+    const current = conv?.assigned?.username || null;
+    const items = [];
+    for (const advisor of store.advisors) {
+      const name = advisor.name || advisor.display_name || advisor.username;
+      const me = store.me && advisor.username === store.me.username;
+      const item = h("button", {type: "button", class: "menu__item", role: "menuitemradio",
+                                "aria-checked": String(advisor.username === current), tabindex: "-1",
+                                onclick: () => {
+                                  this.closeAssignMenu(true);
+                                  if (advisor.username !== current) this.act("assign", advisor.username);
+                                }},
+        avatarFor({...advisor, name}, {size: "xs"}),
+        h("span", {class: "menu__label"}, name, me ? h("span", {class: "menu__you"}, " (you)") : null),
+        h("span", {class: `presence-dot${advisor.online ? " is-online" : ""}`,
+                   title: advisor.online ? "Online" : "Offline"}),
+        h("span", {class: "sr-only"}, advisor.online ? ", online" : ", offline"),
+        advisor.username === current ? icon(ICONS.check, {cls: "menu__check"}) : null);
+      items.push(item);
+    }
+    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor can be assigned."));
+    if (current) {
+      items.push(h("div", {class: "menu__sep", role: "separator"}));
+      items.push(h("button", {type: "button", class: "menu__item", role: "menuitem", tabindex: "-1",
+                              onclick: () => {
+                                this.closeAssignMenu(true);
+                                this.act("assign", null);
+                              }}, h("span", {class: "menu__label"}, "Unassign")));
+    }
+    clear(menu).append(...items);
+    (menu.querySelector('[aria-checked="true"]') || menu.querySelector(".menu__item"))?.focus();
+  }
+
+  closeAssignMenu(returnFocus) {
+    if (this.els.assignMenu.hidden) return;
+    this.els.assignMenu.hidden = true;
+    this.els.assign.setAttribute("aria-expanded", "false");
+    if (returnFocus) this.els.assign.focus();
+  }
+
+  onMenuKey(event) {
+    const items = Array.from(this.els.assignMenu.querySelectorAll(".menu__item"));
+    const index = items.indexOf(document.activeElement);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      this.closeAssignMenu(true);
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const next = (index + (event.key === "ArrowDown" ? 1 : -1) + items.length) % items.length;
+      items[next]?.focus();
+    } else if (event.key === "Home" || event.key === "End") {
+      event.preventDefault();
+      items[event.key === "Home" ? 0 : items.length - 1]?.focus();
+    } else if (event.key === "Tab") {
+      this.closeAssignMenu(false);
+    }
+  }
+
+  // ------------------------------------------------------------------ rendering: header and panel
+
+  render(conv) {
+    const els = this.els;
+    const name = conv.visitor?.name || `Visitor #${conv.visitor?.id ?? "?"}`;
+    const online = !!conv.visitor?.online;
+    els.avatar.textContent = initials(name);
+    els.avatar.style.setProperty("--hue", String(hue(conv.visitor?.id ?? conv.id)));
+    els.avatar.classList.toggle("is-unanswered", !!conv.unanswered);
+    els.avatar.classList.toggle("is-online", online);
+    els.name.textContent = name;
+
+    let status;
+    if (conv.status === "closed") status = h("span", {class: "pill pill--closed"}, "Closed");
+    else if (conv.status === "bot") status = h("span", {class: "pill pill--bot"}, "Chatbot");
+    else if (!conv.assigned) status = h("span", {class: "pill pill--waiting"}, "Waiting");
+    else status = h("span", {class: "pill pill--live"}, isMine(conv) ? "With you" : `With ${conv.assigned.name}`);
+    clear(els.sub).append(
+      h("span", {class: `presence-dot${online ? " is-online" : ""}`, title: online ? "Online" : "Offline"}),
+      h("span", {class: "sr-only"}, online ? "Online" : "Offline"),
+      conv.site ? h("span", {class: "thread__sep", "aria-hidden": "true"}, "·") : null,
+      conv.site ? siteChip(conv.site) : null,
+      h("span", {class: "thread__sep", "aria-hidden": "true"}, "·"),
+      status);
+
+    els.take.hidden = !(conv.status === "live" && !conv.assigned);
+    els.assign.parentElement.hidden = conv.status !== "live";
+    els.close.hidden = conv.status !== "live";
+    els.reopen.hidden = conv.status !== "closed";
+
+    clear(els.assignee);
+    if (conv.assigned) {
+      const who = isMine(conv) ? "you" : conv.assigned.name;
+      els.assignee.append(avatarFor(conv.assigned, {size: "md"}),
+        h("span", {class: "sr-only"}, `Assigned to ${who}`));
+      els.assignee.title = `Assigned to ${who}`;
+      els.assignee.classList.remove("is-empty");
+    } else {
+      els.assignee.append(h("span", {class: "avatar avatar--md avatar--empty", "aria-hidden": "true"},
+        icon(ICONS.person)),
+        h("span", {class: "sr-only"}, "Not assigned"));
+      els.assignee.title = "Not assigned";
+      els.assignee.classList.add("is-empty");
+    }
+
+    clear(els.leadBar);
+    els.leadBar.hidden = true;
+    if (conv.status === "closed") {
+      els.leadBar.append(h("span", null, "This conversation is closed."),
+        h("button", {type: "button", class: "btn btn--small btn--primary", onclick: () => this.act("reopen")},
+          "Reopen to reply"));
+      els.leadBar.hidden = false;
+      els.leadBar.className = "lead-bar lead-bar--closed";
+    } else if (conv.status === "bot") {
+      els.leadBar.append(h("span", null, "The chatbot is handling this conversation."));
+      els.leadBar.hidden = false;
+      els.leadBar.className = "lead-bar lead-bar--bot";
+    } else if (!conv.assigned) {
+      els.leadBar.append(h("span", null, "Waiting for an advisor. Replying assigns the conversation to you."));
+      els.leadBar.hidden = false;
+      els.leadBar.className = "lead-bar lead-bar--waiting";
+    }
+
+    const licensed = !!store.me?.licensed;
+    els.panelToggle.hidden = !licensed;
+    this.renderPanel(conv);
+  }
+
+  setPanel(open) {
+    this.panelOpen = open;
+    try {
+      localStorage.setItem(PANEL_KEY, open ? "1" : "0");
+    } catch {
+      /* not remembered */
+    }
+    const conv = this.conv;
+    if (conv) this.renderPanel(conv);
+    if (!open) this.els.panelToggle.focus();
+  }
+
+  renderPanel(conv) {
+    const els = this.els;
+    const licensed = !!store.me?.licensed;
+    const show = licensed && this.panelOpen && !!conv;
+    els.panel.hidden = !show;
+    els.panelToggle.setAttribute("aria-expanded", String(show));
+    els.panelToggle.setAttribute("aria-label", show ? "Hide visitor details" : "Show visitor details");
+    els.panelToggle.classList.toggle("is-open", show);
+    if (!show) return;
+
+    const visitor = conv.visitor || {};
+    const variables = visitor.variables || {};
+    const order = ["PRENOM", "SOCIETE"];
+    const keys = Object.keys(variables).sort((a, b) => {
+      const rank = (k) => (order.includes(k) ? order.indexOf(k) : /e-?mail/i.test(k) ? 2 : 3);
+      return rank(a) - rank(b) || a.localeCompare(b);
+    });
+    const row = (label, value) => h("div", {class: "facts__row"}, h("dt", null, label), h("dd", null, value));
+    const name = visitor.name || `Visitor #${visitor.id ?? "?"}`;
+
+    clear(els.panel).append(
+      h("header", {class: "panel__head"},
+        h("h2", {class: "panel__title"}, "Visitor"),
+        h("button", {type: "button", class: "icon-btn", "aria-label": "Hide visitor details",
+                     onclick: () => this.setPanel(false)}, icon(ICONS.close))),
+      h("div", {class: "panel__card"},
+        (() => {
+          const a = h("span", {class: `avatar avatar--lg${visitor.online ? " is-online" : ""}`, "aria-hidden": "true"},
+            initials(name));
+          a.style.setProperty("--hue", String(hue(visitor.id ?? conv.id)));
+          if (visitor.online) a.append(h("span", {class: "presence"}));
+          return a;
+        })(),
+        h("div", {class: "panel__who"},
+          h("p", {class: "panel__name"}, name),
+          h("p", {class: "panel__state"}, visitor.online ? "Online now" : "Offline"))),
+      h("section", {class: "panel__section", "aria-labelledby": "panel-vars"},
+        h("h3", {id: "panel-vars"}, "Variables"),
+        keys.length ?
+          h("dl", {class: "facts"}, keys.map((k) => row(k, String(variables[k] ?? "")))) :
+          h("p", {class: "panel__muted"}, "The chatbot has not collected anything yet.")),
+      h("section", {class: "panel__section", "aria-labelledby": "panel-visit"},
+        h("h3", {id: "panel-visit"}, "Visit"),
+        h("dl", {class: "facts"},
+          row("Site", conv.site?.name || conv.site?.key || "—"),
+          row("Sessions", visitor.sessions !== undefined && visitor.sessions !== null ?
+            plural(visitor.sessions, "session") : "—"),
+          row("Page", visitor.page ? link(visitor.page, visitor.page, {class: "facts__link"}) : "—"),
+          row("First seen", visitor.first_seen ? longTime(visitor.first_seen) : "—"),
+          row("Conversation", `#${conv.id} · started ${longTime(conv.created_at)}`),
+          conv.waiting_since ? row("Waiting since", longTime(conv.waiting_since)) : null)));
+  }
+
+  // ------------------------------------------------------------------ rendering: timeline
+
+  sorted() {
+    return Array.from(this.messages.values()).sort((a, b) => a.seq - b.seq);
+  }
+
+  renderAll() {
+    const items = this.sorted();
+    const nodes = [];
+    let prev = null;
+    for (const m of items) {
+      nodes.push(...this.build(m, prev));
+      prev = m;
+    }
+    clear(this.els.timeline).append(...nodes);
+    this.renderedMax = items.length ? items[items.length - 1].seq : 0;
+    this.lastRendered = prev;
+    this.renderStart();
+  }
+
+  renderStart() {
+    this.els.start.hidden = this.hasMoreBefore || this.loading;
+  }
+
+  appendOne(msg) {
+    this.els.timeline.append(...this.build(msg, this.lastRendered));
+    this.renderedMax = msg.seq;
+    this.lastRendered = msg;
+  }
+
+  /** The DOM of one item, with a day separator when the day changes. */
+  build(msg, prev) {
+    const conv = this.conv;
+    const out = [];
+    if (!prev || dayKey(prev.created_at) !== dayKey(msg.created_at)) {
+      out.push(h("li", {class: "day"}, h("span", null, dayLabel(msg.created_at))));
+    }
+    const time = h("time", {datetime: msg.created_at, title: longTime(msg.created_at)}, clockTime(msg.created_at));
+
+    if (msg.kind === "event" || msg.sender === "system") {
+      out.push(h("li", {class: "event", dataset: {seq: msg.seq}}, h("span", {class: "event__text"}, msg.text || ""),
+        time));
+      return out;
+    }
+
+    if (msg.kind === "note") {
+      const author = msg.author ? msg.author.name || msg.author.username : null;
+      out.push(h("li", {class: "msg msg--note", dataset: {seq: msg.seq}},
+        h("div", {class: "note"},
+          h("div", {class: "note__head"}, icon(ICONS.note),
+            h("span", {class: "note__label"}, "Note"),
+            h("span", {class: `note__author${author ? "" : " is-auto"}`}, author || "automatic"),
+            time),
+          msg.image_url ? this.imageOf(msg, "Image in a note") : null,
+          msg.text ? h("div", {class: "note__text"}, linkify(msg.text)) : null)));
+      return out;
+    }
+
+    const side = msg.sender === "visitor" ? "in" : "out";
+    const grouped = prev && prev.sender === msg.sender && prev.kind !== "event" && prev.kind !== "note" &&
+      senderName(prev, conv) === senderName(msg, conv) &&
+      Date.parse(msg.created_at) - Date.parse(prev.created_at) < 3 * 60 * 1000;
+    const body = h("div", {class: "bubble"});
+    if (msg.image_url) body.append(this.imageOf(msg, `Image from ${senderName(msg, conv)}`));
+    if (msg.text && !(msg.kind === "image" && !msg.text)) body.append(h("div", {class: "bubble__text"}, linkify(msg.text)));
+    const extras = [];
+    if (msg.buttons && msg.buttons.length) {
+      extras.push(h("div", {class: "choices", role: "group", "aria-label": "Buttons shown to the visitor"},
+        msg.buttons.map((b) => h("span", {class: "choice"}, b.label || ""))));
+    }
+    if (msg.input && msg.input.variable) {
+      extras.push(h("div", {class: "asks"}, "Waits for ", h("code", null, msg.input.variable)));
+    }
+    out.push(h("li", {class: `msg msg--${side} msg--${msg.sender}${grouped ? " is-grouped" : ""}`,
+                      dataset: {seq: msg.seq}},
+      h("div", {class: "msg__meta"},
+        msg.sender === "bot" ? icon(ICONS.bot, {cls: "msg__icon"}) : null,
+        h("span", {class: "msg__author"}, senderName(msg, conv)), time),
+      body, ...extras));
+    return out;
+  }
+
+  imageOf(msg, alt) {
+    const img = image(msg.image_url, {alt, class: "bubble__image"});
+    if (!img) return h("span", {class: "bubble__missing"}, "Image unavailable");
+    const a = link(msg.image_url, "", {class: "bubble__image-link", "aria-label": "Open the image in a new tab"});
+    if (a.nodeType === Node.ELEMENT_NODE) {
+      a.append(img);
+      return a;
+    }
+    return img;
+  }
+
+  renderPending() {
+    const entries = this.id ? this.outbox.pending(this.id) : [];
+    const nodes = entries.map((e) => {
+      const state = {sending: "Sending…", retrying: "Connection lost, retrying…", failed: e.error || "Not sent."}[e.state];
+      const body = h("div", {class: "bubble"});
+      if (e.previewUrl) body.append(image(e.previewUrl, {alt: "Image being sent", class: "bubble__image"}));
+      if (e.text) body.append(h("div", {class: "bubble__text"}, e.text));
+      const inner = e.kind === "note" ?
+        h("div", {class: "note"}, h("div", {class: "note__head"}, icon(ICONS.note),
+          h("span", {class: "note__label"}, "Note"), h("span", {class: "pending__state"}, state)), body) :
+        [h("div", {class: "msg__meta"}, h("span", {class: "pending__state"}, state)), body];
+      const actions = e.state === "failed" ? h("div", {class: "pending__actions"},
+        h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
+        h("button", {type: "button", class: "btn btn--small btn--ghost",
+                     onclick: () => this.outbox.discard(e.clientId)}, "Discard")) : null;
+      return h("li", {class: `msg ${e.kind === "note" ? "msg--note" : "msg--out msg--advisor"} is-pending is-${e.state}`,
+                      dataset: {clientId: e.clientId}}, inner, actions);
+    });
+    const wasAtBottom = this.nearBottom();
+    clear(this.els.pending).append(...nodes);
+    if (wasAtBottom || nodes.length) this.scrollToBottom(false);
+  }
+
+  nearBottom() {
+    const s = this.els.scroll;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  }
+
+  scrollToBottom(smooth) {
+    const s = this.els.scroll;
+    s.scrollTo({top: s.scrollHeight, behavior: smooth ? "smooth" : "auto"});
+    this.els.newBelow.hidden = true;
+  }
+
+  refreshTimes() {
+    /* clock times do not age; day labels only change at midnight, handled on the next render */
+  }
+}
