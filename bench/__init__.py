@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run` (or `make bench`). See bench/run.py for what one run measures."""

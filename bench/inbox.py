@@ -1,0 +1,79 @@
+"""The inbox list at scale: its query count through Django's full request stack (in this process), and its
+latency through a running server (HTTP on loopback).
+
+    python -m bench.inbox --token TOKEN        (DATABASE_URL set): prints the query counts as JSON
+"""
+import argparse
+import json
+import os
+import time
+
+# The requests the inbox page makes, and the ones an advisor clicks to: every box and filter, a second page.
+VARIANTS = [
+    "/api/inbox/conversations",
+    "/api/inbox/conversations?box=closed",
+    "/api/inbox/conversations?box=chatbot",
+    "/api/inbox/conversations?filter=unread",
+    "/api/inbox/conversations?filter=unassigned",
+    "/api/inbox/conversations?filter=mine",
+    "/api/inbox/conversations?box=closed&limit=100",
+]
+
+
+def query_counts(token: str) -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livechat.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    counts = {}
+    paths = list(VARIANTS)
+    first = client.get("/api/inbox/conversations?box=closed")
+    if first.status_code == 200 and first.json().get("next"):
+        paths.append(f"/api/inbox/conversations?box=closed&cursor={first.json()['next']}")
+    for path in paths:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(path)
+        counts[path] = {"status": response.status_code, "queries": len(queries),
+                        "results": len(response.json().get("results", [])) if response.status_code == 200 else 0,
+                        "sql": [q["sql"][:300] for q in queries.captured_queries]}
+    return counts
+
+
+async def latency(host: str, port: int, token: str, *, requests: int, deadline_s: float) -> dict:
+    """Sequential GETs (one advisor clicking around): latency, not throughput. Bounded by count and time."""
+    from bench.loadgen import HttpPool, percentiles
+
+    pool = HttpPool(host, port, 1)
+    samples, statuses = [], {}
+    paths = list(VARIANTS)
+    status, body = await pool.request("GET", "/api/inbox/conversations?box=closed", token=token)
+    if status == 200 and json.loads(body).get("next"):
+        paths.append(f"/api/inbox/conversations?box=closed&cursor={json.loads(body)['next']}")
+    for _ in range(3):  # warm: the first requests load code and plans
+        await pool.request("GET", paths[0], token=token)
+    end = time.monotonic() + deadline_s
+    for n in range(requests):
+        if time.monotonic() > end:
+            break
+        path = paths[n % len(paths)]
+        started = time.perf_counter()
+        status, _ = await pool.request("GET", path, token=token)
+        samples.append((time.perf_counter() - started) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+    await pool.close()
+    ordered = sorted(samples)
+    result = percentiles(samples)
+    result["p95"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3) if ordered else None
+    result["statuses"] = statuses
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--token", required=True)
+    print(json.dumps(query_counts(parser.parse_args().token)))

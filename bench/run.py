@@ -1,0 +1,610 @@
+"""`make bench`: how fast the product is on this machine, beside a reference relay, in one run.
+
+One run (bounded: every loop has a count and a deadline; everything listens on 127.0.0.1 only):
+1. creates a fresh PostgreSQL database, migrates it, seeds the demo data, a bench account (live-chat-only
+   sites, licensed advisors with API tokens), the load visitors, and the archive (100k conversations and
+   1M messages by default) for the inbox list;
+2. measures the inbox list on the archive: query count through Django's request stack, latency over HTTP;
+3. for each configuration (the reference relay; daphne and uvicorn; RedisPubSubChannelLayer and
+   RedisChannelLayer; then the reference and the best product configuration with two processes), connects V
+   visitors and A advisor sockets and steps the rate: R messages/s in all, of which --reply-share are advisor
+   replies (REST) and the rest visitor messages; a step records visitor->advisor and advisor->visitor latency,
+   throughput, losses, errors, and the CPU and memory of the server, the generator, Redis and PostgreSQL;
+4. idle: 5,000 visitor sockets on one process, with and without permessage-deflate: memory per socket and CPU;
+5. writes var/bench/<stamp>/results.json, bench.png (and var/bench/latest.*), prints the table.
+
+    python -m bench.run [--visitors 1000] [--advisors 20] [--rates 300,600,900,1200] [--quick] ...
+"""
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+from bench import inbox, loadgen, servers
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench"
+P99_LIMIT_MS = 50.0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks of the live-chat product.")
+    parser.add_argument("--visitors", "-V", type=int, default=1000, help="visitor sockets under load")
+    parser.add_argument("--advisors", "-A", type=int, default=20, help="advisor inbox sockets")
+    parser.add_argument("--sites", type=int, default=1,
+                        help="load sites; advisors and visitors are dealt over them (1: every advisor socket hears "
+                             "every message, as in one support team)")
+    parser.add_argument("--rates", default="300,600,900,1200", help="messages/s steps (all messages, both ways)")
+    parser.add_argument("--reply-share", type=float, default=0.1, help="share of the rate sent as advisor replies")
+    parser.add_argument("--step-seconds", type=float, default=5.0)
+    parser.add_argument("--configs", default="relay,uvicorn-pubsub,daphne-pubsub",
+                        help="comma-separated: relay, {daphne,uvicorn}-{pubsub,core}")
+    parser.add_argument("--late-configs", default="uvicorn-core,daphne-core",
+                        help="run after the scale-out and idle phases, as the time budget allows")
+    parser.add_argument("--scale-out", type=int, default=2,
+                        help="processes for the scale-out runs of the relay and the best product configuration "
+                             "(0 to skip)")
+    parser.add_argument("--idle-sockets", type=int, default=5000)
+    parser.add_argument("--idle-servers", default="uvicorn,uvicorn-nodeflate",
+                        help="idle measurement servers (uvicorn negotiates permessage-deflate, daphne cannot)")
+    parser.add_argument("--archive", type=int, default=100_000, help="archive conversations for the inbox list")
+    parser.add_argument("--per-conversation", type=int, default=10)
+    parser.add_argument("--list-requests", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=4, help="load generator processes")
+    parser.add_argument("--budget", type=float, default=570, help="seconds; later phases are skipped past it")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                                 "postgres://root@127.0.0.1:5432"),
+                        help="the PostgreSQL server (a fresh database is created and dropped on it)")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="development sizes: V=200, 10k archive, 1,000 idle sockets, two configurations")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.visitors, args.archive, args.idle_sockets = 200, 10_000, 1000
+        args.configs, args.rates, args.step_seconds = "relay,uvicorn-pubsub", "100,300", 4
+        args.late_configs = ""
+        args.idle_servers = "uvicorn,uvicorn-nodeflate"
+    args.rates = [float(r) for r in args.rates.split(",") if r]
+    args.configs = [c for c in args.configs.split(",") if c]
+    args.late_configs = [c for c in args.late_configs.split(",") if c]
+    args.idle_servers = [s for s in args.idle_servers.split(",") if s]
+    for host_url in (args.database_url, args.redis_url):
+        host = host_url.split("@")[-1].split("//")[-1].split(":")[0].split("/")[0]
+        if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            parser.error(f"loopback only: {host_url}")
+    return args
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.start = time.monotonic()
+        self.seconds = seconds
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def left(self) -> float:
+        return self.seconds - self.elapsed
+
+
+# ------------------------------------------------------------------------------ database
+
+
+def _pg(url: str, dbname: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(f"{url.rstrip('/')}/{dbname}", autocommit=True)
+
+
+def create_database(base_url: str, name: str) -> str:
+    with _pg(base_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{base_url.rstrip('/')}/{name}"
+
+
+def drop_database(base_url: str, name: str) -> None:
+    with _pg(base_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env: dict, *arguments: str, timeout: float = 300) -> None:
+    subprocess.run([sys.executable, "manage.py", *arguments], cwd=ROOT, env=env, check=True, timeout=timeout,
+                   stdout=subprocess.DEVNULL)
+
+
+def reset_visitors(database_url: str, manifest: dict) -> dict[int, int]:
+    """Between configurations: nobody online, and each visitor resumes after what it has seen (as the widget
+    does with `after`), so a configuration does not replay the previous one's messages."""
+    import psycopg
+
+    site_ids = [s["id"] for s in manifest["sites"]]
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("UPDATE conversations_visitor SET online_sockets = 0 WHERE site_id = ANY(%s)", (site_ids,))
+        rows = connection.execute("SELECT id, last_public_seq FROM conversations_conversation WHERE site_id = ANY(%s)",
+                                  (site_ids,)).fetchall()
+    return dict(rows)
+
+
+def redis_cleanup(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for _ in range(1000):
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))[:5000]
+        if not keys:
+            break
+        client.delete(*keys)
+    client.close()
+
+
+# ------------------------------------------------------------------------------ one configuration under load
+
+
+def describe(config: str) -> tuple[str, str | None]:
+    if config == "relay":
+        return "relay", None
+    kind, layer = config.split("-")
+    return kind, layer
+
+
+def start(config: str, processes: int, *, env: dict, prefix: str, log_dir: Path, redis_url: str):
+    kind, layer = describe(config)
+    name = f"{config}x{processes}"
+    if kind == "relay":
+        return servers.start_relay(name, processes=processes, redis_url=redis_url, prefix=prefix, log_dir=log_dir)
+    return servers.start_product(name, kind=kind, layer=layer, processes=processes,
+                                 env=dict(env, CHANNEL_LAYER_PREFIX=prefix), log_dir=log_dir)
+
+
+def load_config(config: str, processes: int, *, args, gen, manifest, env, database_url, stamp, budget,
+                log_dir: Path, list_measure: bool) -> dict:
+    kind, _ = describe(config)
+    mode = "relay" if kind == "relay" else "product"
+    name = f"{config}x{processes}"
+    prefix = f"bench-{stamp}-{name}"
+    after = reset_visitors(database_url, manifest)
+    result = {"name": name, "config": config, "processes": processes, "steps": []}
+    server = start(config, processes, env=env, prefix=prefix, log_dir=log_dir, redis_url=args.redis_url)
+    try:
+        if list_measure:
+            result["inbox_list"] = measure_list(server, manifest, args)
+        keys = {s["id"]: s["key"] for s in manifest["sites"]}
+        tokens = {a["advisor_id"]: a["token"] for a in manifest["advisors"]}
+        visitors = [dict(v, site_key=keys[v["site"]], advisor_token=tokens[v["advisor"]],
+                         after=after.get(v["conversation"], 0)) for v in manifest["visitors"][:args.visitors]]
+        advisors = manifest["advisors"][:args.advisors]
+        expected = {}
+        for advisor in advisors:
+            for site in advisor["site_ids"]:
+                expected[site] = expected.get(site, 0) + 1
+        meter = servers.CpuMeter({"server": server.pids})
+        meter.start()
+        connected = gen.connect(urls=server.urls, mode=mode, visitors=visitors, advisors=advisors,
+                                timeout=min(150.0, max(20.0, budget.left() - 60)))
+        connect_usage = meter.stop()
+        result["connect"] = dict(connected, server_cpu_pct=connect_usage["cpu_pct_of_core"]["server"])
+        log(f"{name}: {connected['visitors']} visitors and {connected['advisors']} advisors connected in "
+            f"{connected['seconds']}s {connected['failures'] or ''}")
+        time.sleep(1.0)
+        idle = servers.CpuMeter({"server": server.pids})
+        idle.start()
+        time.sleep(1.0)
+        result["rss_mb_loaded_idle"] = idle.stop()["rss_mb"]["server"]
+        for rate in args.rates:
+            if budget.left() < args.step_seconds + 15:
+                result["skipped"] = f"time budget: steps from {rate}/s on"
+                break
+            step = f"{stamp}-{name}-{int(rate)}"
+            meter = servers.CpuMeter({"server": server.pids, "generator": gen.pids})
+            meter.start()
+            reports = gen.run(step=step, rate=rate * (1 - args.reply_share), reply_rate=rate * args.reply_share,
+                              duration=args.step_seconds)
+            usage = meter.stop()
+            summary = loadgen.summarize(reports, expected_per_site=expected, duration=args.step_seconds)
+            samples = summary.pop("_v2a_samples")
+            summary.update(rate=rate, usage=usage, v2a_hist=histogram(samples))
+            result["steps"].append(summary)
+            log(f"{name} @ {int(rate)}/s: v->a p50 {summary['v2a'].get('p50')} p99 {summary['v2a'].get('p99')} ms, "
+                f"a->v p50 {summary['a2v'].get('p50')} p99 {summary['a2v'].get('p99')} ms, "
+                f"{summary['throughput']}/s, lost {summary['lost']}+{summary['replies_lost']}, "
+                f"errors {summary['errors'] or 0}, server CPU {usage['cpu_pct_of_core']['server']}%, "
+                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%")
+            if not healthy(summary):
+                break
+        gen.close()
+    finally:
+        server.stop()
+        redis_cleanup(args.redis_url, prefix)
+    result["max_rate"] = max((s["rate"] for s in result["steps"] if healthy(s)), default=0)
+    return result
+
+
+def scale_ratio(single: dict, double: dict) -> dict:
+    """Two processes against one: the sustained rate if both sustained a step, and the acknowledged
+    (stored) messages per second at the highest step each reached, which shows capacity past saturation."""
+    def best_acked(run):
+        return max((s["acked_per_s"] for s in run["steps"]), default=0.0)
+
+    return {"max_rate": [single["max_rate"], double["max_rate"]],
+            "max_rate_ratio": round(double["max_rate"] / single["max_rate"], 2) if single["max_rate"] else None,
+            "acked_per_s": [best_acked(single), best_acked(double)],
+            "acked_ratio": round(best_acked(double) / best_acked(single), 2) if best_acked(single) else None}
+
+
+def healthy(step: dict) -> bool:
+    """A step the configuration sustained: p99 within the limit, nothing lost, the rate achieved."""
+    p99 = step["v2a"].get("p99")
+    return (p99 is not None and p99 <= P99_LIMIT_MS and step["lost"] == 0 and step["replies_lost"] == 0
+            and step["throughput"] >= 0.95 * step["rate"])
+
+
+def histogram(samples: list[float]) -> list[int]:
+    """Counts per log-spaced bucket (0.1 ms .. 10 s), for the plot."""
+    edges = [0.1 * (10 ** (i / 10)) for i in range(51)]
+    counts = [0] * (len(edges) + 1)
+    import bisect
+
+    for value in samples:
+        counts[bisect.bisect_left(edges, value)] += 1
+    return counts
+
+
+# ------------------------------------------------------------------------------ inbox list
+
+
+def measure_list(server, manifest: dict, args) -> dict:
+    token = manifest["lister"]["token"]
+    host, port = server.http[0]
+    result = asyncio.run(inbox.latency(host, port, token, requests=args.list_requests, deadline_s=40))
+    log(f"inbox list over HTTP ({manifest['archive'].get('conversations')} conversations): "
+        f"p50 {result.get('p50')} p95 {result.get('p95')} p99 {result.get('p99')} ms")
+    return {"latency_ms": result}
+
+
+def list_queries(env: dict, token: str) -> dict:
+    output = subprocess.run([sys.executable, "-m", "bench.inbox", "--token", token], cwd=ROOT, env=env, check=True,
+                            capture_output=True, text=True, timeout=120).stdout
+    counts = json.loads(output.strip().splitlines()[-1])
+    return {"max_queries": max(c["queries"] for c in counts.values()), "per_request": counts}
+
+
+# ------------------------------------------------------------------------------ idle sockets
+
+
+def idle_phase(args, gen, manifest, env, database_url, stamp, budget, log_dir) -> dict:
+    """N visitor sockets on one process per server, all servers at once; memory per socket and idle CPU."""
+    started = []
+    results = {}
+    after = reset_visitors(database_url, manifest)
+    keys = {s["id"]: s["key"] for s in manifest["sites"]}
+    pool = [dict(v, site_key=keys[v["site"]], advisor_token="", after=after.get(v["conversation"], 0))
+            for v in manifest["visitors"]]
+    warm_n = 50
+    try:
+        for name in args.idle_servers:
+            kind = name.split("-")[0]
+            deflate = "nodeflate" not in name
+            prefix = f"bench-{stamp}-idle-{name}"
+            if kind == "relay":
+                server = servers.start_relay(f"idle-{name}", processes=1, redis_url=args.redis_url, prefix=prefix,
+                                             log_dir=log_dir, compression=deflate)
+            else:
+                server = servers.start_product(f"idle-{name}", kind=kind, layer="pubsub", processes=1,
+                                               env=dict(env, CHANNEL_LAYER_PREFIX=prefix), log_dir=log_dir,
+                                               deflate=deflate)
+            started.append((name, server, prefix))
+        n = min(args.idle_sockets, len(pool) - warm_n)
+        for name, server, _ in started:  # warm every code path first, then take the baseline
+            mode = "relay" if name.startswith("relay") else "product"
+            gen.connect(urls=server.urls, mode=mode, visitors=pool[:warm_n], advisors=[], compression=True)
+        time.sleep(1)
+        base = {name: servers.rss(server.pids) for name, server, _ in started}
+        timeout = max(30.0, min(300.0, budget.left() - 40))
+        # every server fills at once: client process i serves server i % len(servers), with its share of sockets
+        clients = len(gen.pipes)
+        commands = []
+        for index in range(clients):
+            name, server, _ = started[index % len(started)]
+            peers = [i for i in range(clients) if i % len(started) == index % len(started)]
+            share = pool[warm_n:warm_n + n][peers.index(index)::len(peers)]
+            # browsers offer permessage-deflate: every client offers it; the server decides
+            commands.append({"url": server.urls[0], "mode": "relay" if name.startswith("relay") else "product",
+                             "visitors": share, "advisors": [], "compression": True, "concurrency": 48,
+                             "timeout": timeout})
+        connected = {name: {"visitors": 0, "failures": {}, "seconds": 0.0} for name, _, _ in started}
+        for index, result in enumerate(gen.connect_each(commands, timeout)):
+            name = started[index % len(started)][0]
+            connected[name]["visitors"] += result["visitors"]
+            connected[name]["seconds"] = round(max(connected[name]["seconds"], result["seconds"]), 1)
+            for key, value in result["failures"].items():
+                connected[name]["failures"][key] = connected[name]["failures"].get(key, 0) + value
+        for name, _, _ in started:
+            log(f"idle {name}: {connected[name]['visitors']} sockets in {connected[name]['seconds']}s "
+                f"{connected[name]['failures'] or ''}")
+        time.sleep(3)
+        meter = servers.CpuMeter({name: server.pids for name, server, _ in started})
+        meter.start()
+        time.sleep(10)
+        usage = meter.stop()
+        for name, server, _ in started:
+            sockets = connected[name]["visitors"]
+            after_rss = servers.rss(server.pids)
+            results[name] = {
+                "sockets": sockets + warm_n, "measured_sockets": sockets, "failures": connected[name]["failures"],
+                "rss_base_mb": round(base[name] / 2 ** 20, 1), "rss_mb": round(after_rss / 2 ** 20, 1),
+                "kb_per_socket": round((after_rss - base[name]) / 1024 / max(1, sockets), 1),
+                "idle_cpu_pct_of_core": usage["cpu_pct_of_core"][name],
+                "connect_seconds": connected[name]["seconds"],
+            }
+            log(f"idle {name}: {results[name]['kb_per_socket']} KB/socket, "
+                f"{results[name]['idle_cpu_pct_of_core']}% of a core")
+        results["_machine"] = {k: usage["cpu_pct_of_core"][k] for k in ("machine_busy_pct", "loadavg_1m")}
+        gen.close()
+    finally:
+        for _, server, prefix in started:
+            server.stop()
+            redis_cleanup(args.redis_url, prefix)
+    return results
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def at_rate(run: dict, rate: float) -> dict | None:
+    return next((s for s in run.get("steps", []) if s["rate"] == rate), None)
+
+
+def table(results: dict, base_rate: float) -> str:
+    runs = results["runs"]
+    reference = {r["processes"]: r for r in runs if r["config"] == "relay"}
+    lines = []
+    header = (f"{'configuration':<20} {'v->a p50':>9} {'p90':>7} {'p99':>8} {'max':>8} {'a->v p50':>9} {'p99':>8} "
+              f"{'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'RSS MB':>7} {'p99/ref':>8} {'max R/s':>8} {'R/ref':>6}")
+    lines.append(f"At {int(base_rate)} messages/s ({results['args']['visitors']} visitors, "
+                 f"{results['args']['advisors']} advisor sockets); max R = highest step with v->a p99 <= 50 ms, "
+                 "nothing lost. Latencies in ms; lost = "
+                 "inbox deliveries + replies not seen within the step's grace; stored/s = visitor messages "
+                 "acknowledged per second.")
+    lines.append(header)
+    lines.append("-" * len(header))
+    for run in runs:
+        step = at_rate(run, base_rate)
+        ref = reference.get(run["processes"]) or reference.get(1)
+        ref_step = at_rate(ref, base_rate) if ref else None
+
+        def fmt(value, width, digits=1):
+            return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
+
+        if step is None:
+            lines.append(f"{run['name']:<20} {'(no step at this rate)':>40} max R/s {run.get('max_rate', 0):.0f}")
+            continue
+        v, a = step["v2a"], step["a2v"]
+        ratio = v.get("p99") / ref_step["v2a"]["p99"] if ref_step and ref_step["v2a"].get("p99") and v.get("p99") else None
+        rate_ratio = run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") else None
+        errors = sum(step["errors"].values())
+        lines.append(
+            f"{run['name']:<20} {fmt(v.get('p50'), 9, 2)} {fmt(v.get('p90'), 7)} {fmt(v.get('p99'), 8)} "
+            f"{fmt(v.get('max'), 8)} {fmt(a.get('p50'), 9, 2)} {fmt(a.get('p99'), 8)} "
+            f"{fmt(step['ack'].get('p50'), 8)} {fmt(step['acked_per_s'], 8, 0)} "
+            f"{step['lost'] + step['replies_lost']:>6} {errors:>4} "
+            f"{fmt(step['usage']['cpu_pct_of_core']['server'], 8, 0)} {fmt(step['usage']['rss_mb']['server'], 7, 0)} "
+            f"{fmt(ratio, 8, 2)} {run['max_rate']:>8.0f} {fmt(rate_ratio, 6, 2)}")
+    scale = results.get("scale_out", {})
+    for name, value in scale.items():
+        lines.append(f"scale-out {name}: sustained R 1 -> 2 processes {value['max_rate']} (ratio "
+                     f"{value['max_rate_ratio']}); stored+acknowledged msgs/s at the top step {value['acked_per_s']} "
+                     f"(ratio {value['acked_ratio']})")
+    if results.get("inbox_list"):
+        il = dict(results["inbox_list"])
+        il.setdefault("latency_ms", {})
+        lines.append(f"inbox list ({il.get('conversations')} conversations, {il.get('messages')} messages): "
+                     f"{il.get('max_queries')} queries, HTTP p50 {il['latency_ms'].get('p50')} "
+                     f"p95 {il['latency_ms'].get('p95')} p99 {il['latency_ms'].get('p99')} ms")
+    for name, idle in (results.get("idle") or {}).items():
+        if name.startswith("_"):
+            continue
+        lines.append(f"idle {name:<18} {idle['measured_sockets']} sockets: {idle['kb_per_socket']} KB/socket, "
+                     f"{idle['idle_cpu_pct_of_core']}% of a core (RSS {idle['rss_mb']} MB)")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    ax = axes[0]
+    for run in results["runs"]:
+        steps = run.get("steps", [])
+        if not steps:
+            continue
+        rates = [s["rate"] for s in steps]
+        style = "--" if run["config"] == "relay" else "-"
+        if any(s["v2a"].get("p99") for s in steps):
+            line, = ax.plot(rates, [s["v2a"].get("p99") or float("nan") for s in steps], style, marker="o",
+                            label=f"{run['name']} v->a p99")
+            ax.plot(rates, [s["v2a"].get("p50") or float("nan") for s in steps], style, marker=".", alpha=0.5,
+                    color=line.get_color())
+        else:  # nothing reached an advisor within the step: show how late the visitor's own ack was
+            ax.plot(rates, [s["ack"].get("p99") or float("nan") for s in steps], style, marker="x",
+                    label=f"{run['name']} ack p99 (no v->a delivery in time)")
+    ax.axhline(P99_LIMIT_MS, color="red", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("messages/s (both ways)")
+    ax.set_ylabel("latency, ms (p99 bold, p50 faint)")
+    ax.set_title("Latency under load")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+    ax = axes[1]
+    runs = results["runs"]
+    names = [r["name"] for r in runs]
+    positions = list(range(len(runs)))
+    ax.barh([p + 0.2 for p in positions], [r.get("max_rate", 0) for r in runs], height=0.4, color="#2563eb",
+            label="sustained rate (p99 <= 50 ms, nothing lost)")
+    ax.barh([p - 0.2 for p in positions], [max((s.get("acked_per_s", 0) for s in r.get("steps", [])), default=0)
+                                            for r in runs], height=0.4, color="#f59e0b",
+            label="visitor messages stored+acked/s, top step")
+    ax.set_yticks(positions, names)
+    ax.set_xlabel("messages/s")
+    ax.set_title("Capacity")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="x")
+
+    ax = axes[2]
+    idle = {k: v for k, v in (results.get("idle") or {}).items() if not k.startswith("_")}
+    if idle:
+        ax.bar(list(idle), [v["kb_per_socket"] for v in idle.values()], color="#16a34a")
+        for i, v in enumerate(idle.values()):
+            ax.text(i, v["kb_per_socket"], f"{v['idle_cpu_pct_of_core']}% CPU", ha="center", va="bottom", fontsize=8)
+        ax.axhline(40, color="red", lw=0.8, ls=":")
+    ax.set_ylabel("KB per idle socket")
+    ax.set_title(f"{results['args']['idle_sockets']} idle sockets, one process")
+    fig.suptitle(f"livechat bench {results['stamp']} — {results['args']['visitors']} visitors, "
+                 f"{results['args']['advisors']} advisors, 2 cores (machine busy before: "
+                 f"{results['machine_before']['busy_pct']}%)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def report(path: Path) -> int:
+    """Re-render the table and the plot of a results.json."""
+    results = json.loads(path.read_text())
+    text = table(results, results["args"]["rates"][0])
+    (path.parent / "table.txt").write_text(text + "\n")
+    plot(results, path.parent / "bench.png")
+    print(text)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--report"]:
+        return report(Path(argv[1]))
+    args = parse_args(argv)
+    budget = Budget(args.budget)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out_dir = OUT / stamp
+    log_dir = out_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    psutil.cpu_percent(None)
+    time.sleep(2)
+    before = {"busy_pct": psutil.cpu_percent(None), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    if before["busy_pct"] > 25:
+        log(f"WARNING: the machine is already {before['busy_pct']}% busy (load {before['loadavg_1m']}): "
+            "figures will be pessimistic; rerun on a quiet machine")
+    db_name = f"livechat_bench_{stamp.replace('-', '_')}"
+    results = {"stamp": stamp, "args": {k: v for k, v in vars(args).items()}, "machine_before": before,
+               "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1)},
+               "runs": []}
+    gen = None
+    database_url = None
+    try:
+        log(f"database {db_name}: create, migrate, seed ({args.archive} archive conversations x "
+            f"{args.per_conversation} messages)")
+        database_url = create_database(args.database_url, db_name)
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=f"bench-{stamp}",
+                   SESSIONS_PER_ADDRESS_PER_MINUTE="100000", DJANGO_SETTINGS_MODULE="livechat.settings",
+                   LOG_LEVEL="WARNING")
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manifest_path = out_dir / "manifest.json"
+        subprocess.run([sys.executable, "-m", "bench.seed", "--out", str(manifest_path), "--sites", str(args.sites),
+                        "--advisors", str(args.advisors),
+                        "--visitors", str(max(args.visitors, args.idle_sockets + 60)),
+                        "--archive", str(args.archive), "--per-conversation", str(args.per_conversation)],
+                       cwd=ROOT, env=env, check=True, timeout=400)
+        manifest = json.loads(manifest_path.read_text())
+        results["seed_seconds"] = manifest["seed_seconds"]
+        log(f"seeded in {manifest['seed_seconds']}s; elapsed {budget.elapsed:.0f}s")
+        results["inbox_list"] = {"conversations": manifest["archive"].get("conversations"),
+                                 "messages": manifest["archive"].get("messages_total"),
+                                 **list_queries(env, manifest["lister"]["token"])}
+        log(f"inbox list: at most {results['inbox_list']['max_queries']} queries per request")
+
+        gen = loadgen.Generator(args.clients)
+        first_product = next((c for c in args.configs if c != "relay"), None)
+
+        def run_configs(configs):
+            for config in configs:
+                if budget.left() < 60:
+                    log(f"skipped {config}x1: time budget")
+                    results["runs"].append({"name": f"{config}x1", "config": config, "processes": 1, "steps": [],
+                                            "max_rate": 0, "skipped": "time budget"})
+                    continue
+                run = load_config(config, 1, args=args, gen=gen, manifest=manifest, env=env,
+                                  database_url=database_url, stamp=stamp, budget=budget, log_dir=log_dir,
+                                  list_measure=config == first_product)
+                if "inbox_list" in run:
+                    results["inbox_list"].update(run.pop("inbox_list"))
+                results["runs"].append(run)
+
+        run_configs(args.configs)
+        products = [r for r in results["runs"] if r["config"] != "relay" and r["steps"]]
+        if args.scale_out > 1:
+            best = max(products, key=lambda r: (r["max_rate"], -(at_rate(r, args.rates[0]) or {"v2a": {}})["v2a"]
+                                                .get("p99", 1e9)), default=None)
+            results["best_single"] = best["config"] if best else None
+            targets = (["relay"] if "relay" in args.configs else []) + ([best["config"]] if best else [])
+            for config in targets:
+                if budget.left() < 90:
+                    log(f"skipped scale-out of {config}: time budget")
+                    continue
+                run = load_config(config, args.scale_out, args=args, gen=gen, manifest=manifest, env=env,
+                                  database_url=database_url, stamp=stamp, budget=budget, log_dir=log_dir,
+                                  list_measure=False)
+                results["runs"].append(run)
+                single = next(r for r in results["runs"] if r["config"] == config and r["processes"] == 1)
+                results.setdefault("scale_out", {})[config] = scale_ratio(single, run)
+        if args.idle_servers and budget.left() > 100:
+            results["idle"] = idle_phase(args, gen, manifest, env, database_url, stamp, budget, log_dir)
+        elif args.idle_servers:
+            log("skipped the idle measurement: time budget")
+        run_configs(args.late_configs)
+    finally:
+        if gen is not None:
+            gen.shutdown()
+        if database_url and not args.keep_db:
+            try:
+                drop_database(args.database_url, db_name)
+            except Exception as error:  # reported; the figures are still written
+                log(f"could not drop {db_name}: {error}")
+        results["elapsed_s"] = round(budget.elapsed, 1)
+        (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    text = table(results, args.rates[0])
+    (out_dir / "table.txt").write_text(text + "\n")
+    plot(results, out_dir / "bench.png")
+    for name in ("results.json", "table.txt", "bench.png"):
+        shutil.copyfile(out_dir / name, OUT / f"latest-{name}")
+    print()
+    print(text)
+    print(f"\nwritten: {out_dir}/results.json, bench.png, table.txt (and var/bench/latest-*); "
+          f"{results['elapsed_s']}s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
