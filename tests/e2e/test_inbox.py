@@ -230,7 +230,9 @@ def calls(page):
     return page.evaluate("() => ({notifications: window.__calls.notifications.length, plays: window.__calls.plays})")
 
 
-def wait_until(fn, what, timeout=STEP_S):
+def wait_until(fn, what, timeout=STEP_S, page=None):
+    """Poll fn; pass the page when fn reads what its event handlers collect, since Playwright only
+    dispatches events while it is being called (time.sleep would starve them)."""
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
@@ -238,7 +240,10 @@ def wait_until(fn, what, timeout=STEP_S):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not so within {timeout}s")
-        time.sleep(0.1)
+        if page is None:
+            time.sleep(0.1)
+        else:
+            page.wait_for_timeout(100)
 
 
 def unique(prefix):
@@ -851,10 +856,11 @@ def test_typing_is_throttled_and_presence_follows_the_visitor(live_server, advis
     assert 1 <= len(typing) <= 2, typing
     assert typing[0] == {"type": "typing", "conversation": visitor.conversation_id, "note": False}
     page.get_by_role("switch", name="Leave a note").click()
-    time.sleep(2.1)
+    page.wait_for_timeout(2100)
     composer = page.get_by_label("Private note")
     composer.press_sequentially("!")
-    wait_until(lambda: any(json.loads(p).get("note") is True for p in sent if '"typing"' in p), "a note typing frame")
+    wait_until(lambda: any(json.loads(p).get("note") is True for p in sent if '"typing"' in p), "a note typing frame",
+               page=page)
     composer.fill("")
 
     visitor.close()
