@@ -74,8 +74,85 @@ async def start_session(http: httpx.AsyncClient, base: str, site: str = "demo-sh
     return response.json()
 
 
-class Visitor:
+class _SocketClient:
+    """What both clients do with their socket: read and record every frame, send, reconnect, close."""
+
+    name = "client"
+    reconnect_options: dict = {}  # what each attempt of reconnect() passes to connect()
+
+    def __init__(self):
+        self.closes: list[int | None] = []
+        self.events = Frames()
+        self.ws = None
+        self.reader: asyncio.Task | None = None
+        self.reading = asyncio.Event()  # cleared: the client stops reading (a frozen tab, a slow consumer)
+        self.reading.set()
+
+    async def connect(self, ws_base: str, **options) -> None:
+        raise NotImplementedError
+
+    def on_frame(self, frame: dict) -> None:
+        """Keep what this client keeps of a frame (every frame is also recorded in `events`)."""
+
+    async def reconnect(self, ws_bases: list[str], *, timeout: float = 90) -> None:
+        """Reconnect to the first server that takes the socket, trying again (as the clients' backoff does)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.2
+        while True:
+            for ws_base in ws_bases:
+                try:
+                    await self.connect(ws_base, **self.reconnect_options)
+                    return
+                except RETRY_ON as error:
+                    last = error
+            if loop.time() > deadline:
+                raise AssertionError(f"{self.name} could not reconnect within {timeout} s: {last!r}")
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+    async def _read(self, ws) -> None:
+        try:
+            while True:
+                await self.reading.wait()
+                frame = json.loads(await ws.recv())
+                self.on_frame(frame)
+                self.events.add(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closes.append(ws.close_code)
+            if self.ws is ws:
+                self.ws = None
+            self.events.add({"type": "closed", "code": ws.close_code})
+
+    async def send_frame(self, frame: dict) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(json.dumps(frame))
+
+    async def wait_closed(self, timeout: float = 60) -> int | None:
+        await self.events.wait(lambda: self.ws is None, timeout, f"{self.name}'s socket to close")
+        return self.closes[-1]
+
+    async def disconnect(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 5)
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+            self.reader = None
+
+
+class Visitor(_SocketClient):
+    name = "visitor"
+    reconnect_options = {"timeout": 30}
+
     def __init__(self, session: dict, site: str = "demo-shop"):
+        super().__init__()
         self.token = session["token"]
         self.conversation_id = session["conversation"]["id"]
         self.site = site
@@ -84,13 +161,7 @@ class Visitor:
         self.outbox: dict[str, dict] = {}  # client_id -> frame, until its echo arrives
         self.acked: dict[str, int] = {}  # client_id -> seq of the stored item
         self.errors: list[dict] = []
-        self.closes: list[int | None] = []
-        self.events = Frames()
-        self.ws = None
-        self.reader: asyncio.Task | None = None
         self.authed = False
-        self.reading = asyncio.Event()  # cleared: the client stops reading (a frozen tab, a slow consumer)
-        self.reading.set()
 
     @property
     def last_seq(self) -> int:
@@ -107,60 +178,26 @@ class Visitor:
         if self.ws is None:
             raise ConnectionError(f"socket closed with {self.closes[-1]} before auth")
         for frame in list(self.outbox.values()):
-            await self._send(frame)
+            await self.send_frame(frame)
 
-    async def reconnect(self, ws_bases: list[str], *, timeout: float = 90) -> None:
-        """Reconnect to the first server that takes the socket, trying again (as the widget's backoff does)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        delay = 0.2
-        while True:
-            for ws_base in ws_bases:
-                try:
-                    await self.connect(ws_base, timeout=30)
-                    return
-                except RETRY_ON as error:
-                    last = error
-            if loop.time() > deadline:
-                raise AssertionError(f"visitor could not reconnect within {timeout} s: {last!r}")
-            await asyncio.sleep(delay)
-            delay = min(2.0, delay * 2)
-
-    async def _read(self, ws) -> None:
-        try:
-            while True:
-                await self.reading.wait()
-                frame = json.loads(await ws.recv())
-                if frame["type"] == "conversation":
-                    self.authed = True
-                elif frame["type"] == "message":
-                    item = frame["message"]
-                    self.seq_counts[item["seq"]] += 1
-                    self.messages.setdefault(item["seq"], item)
-                    if item.get("client_id") in self.outbox:
-                        del self.outbox[item["client_id"]]
-                        self.acked[item["client_id"]] = item["seq"]
-                elif frame["type"] == "error":
-                    self.errors.append(frame)
-                self.events.add(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closes.append(ws.close_code)
-            if self.ws is ws:
-                self.ws = None
-            self.events.add({"type": "closed", "code": ws.close_code})
-
-    async def _send(self, frame: dict) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(json.dumps(frame))
+    def on_frame(self, frame: dict) -> None:
+        if frame["type"] == "conversation":
+            self.authed = True
+        elif frame["type"] == "message":
+            item = frame["message"]
+            self.seq_counts[item["seq"]] += 1
+            self.messages.setdefault(item["seq"], item)
+            if item.get("client_id") in self.outbox:
+                del self.outbox[item["client_id"]]
+                self.acked[item["client_id"]] = item["seq"]
+        elif frame["type"] == "error":
+            self.errors.append(frame)
 
     async def send(self, text: str, client_id: str | None = None) -> str:
         """Queue a message in the outbox and send it if a socket is open; its echo acknowledges it."""
         frame = {"type": "message", "client_id": client_id or new_id(), "text": text}
         self.outbox[frame["client_id"]] = frame
-        await self._send(frame)
+        await self.send_frame(frame)
         return frame["client_id"]
 
     async def press(self, label: str) -> str:
@@ -169,7 +206,7 @@ class Visitor:
                       if b["label"] == label)
         frame = {"type": "button", "client_id": new_id(), "button": button}
         self.outbox[frame["client_id"]] = frame
-        await self._send(frame)
+        await self.send_frame(frame)
         return frame["client_id"]
 
     async def wait_item(self, predicate, timeout: float = 60) -> dict:
@@ -190,10 +227,7 @@ class Visitor:
 
     async def resend(self) -> None:
         for frame in list(self.outbox.values()):
-            await self._send(frame)
-
-    async def send_frame(self, frame: dict) -> None:
-        await self._send(frame)
+            await self.send_frame(frame)
 
     async def wait_acked(self, client_ids, timeout: float = 60) -> None:
         wanted = set(client_ids)
@@ -203,23 +237,8 @@ class Visitor:
     async def wait_seq(self, seq: int, timeout: float = 60) -> None:
         await self.events.wait(lambda: self.last_seq >= seq, timeout, f"seq {seq} (holding {self.last_seq})")
 
-    async def wait_closed(self, timeout: float = 60) -> int | None:
-        await self.events.wait(lambda: self.ws is None, timeout, "the socket to close")
-        return self.closes[-1]
-
     def doubles(self) -> list[int]:
         return sorted(seq for seq, count in self.seq_counts.items() if count > 1)
-
-    async def disconnect(self) -> None:
-        ws, self.ws = self.ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 5)
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self.reader
-            self.reader = None
 
     async def history(self, http: httpx.AsyncClient, base: str) -> list[dict]:
         """Every item the visitor may see, from the REST API (the database's answer)."""
@@ -235,17 +254,12 @@ class Visitor:
             after = page[-1]["seq"]
 
 
-class Advisor:
+class Advisor(_SocketClient):
     def __init__(self, username: str, token: str):
-        self.username = username
+        super().__init__()
+        self.username = self.name = username
         self.token = token
         self.seen: dict[int, Counter] = {}  # conversation -> Counter of seqs seen on the inbox socket
-        self.closes: list[int | None] = []
-        self.events = Frames()
-        self.ws = None
-        self.reader: asyncio.Task | None = None
-        self.reading = asyncio.Event()  # cleared: the client stops reading
-        self.reading.set()
 
     @classmethod
     async def login(cls, http: httpx.AsyncClient, base: str, username: str) -> "Advisor":
@@ -297,41 +311,10 @@ class Advisor:
         self.ws = await _open(f"{ws_base}/ws/inbox/", rcvbuf, additional_headers=self.headers, max_queue=max_queue)
         self.reader = asyncio.create_task(self._read(self.ws))
 
-    async def reconnect(self, ws_bases: list[str], *, timeout: float = 90) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            for ws_base in ws_bases:
-                try:
-                    await self.connect(ws_base)
-                    return
-                except RETRY_ON as error:
-                    last = error
-            if loop.time() > deadline:
-                raise AssertionError(f"{self.username} could not reconnect within {timeout} s: {last!r}")
-            await asyncio.sleep(0.5)
-
-    async def _read(self, ws) -> None:
-        try:
-            while True:
-                await self.reading.wait()
-                frame = json.loads(await ws.recv())
-                if frame["type"] == "message":
-                    item = frame["message"]
-                    self.seen.setdefault(item["conversation"], Counter())[item["seq"]] += 1
-                self.events.add(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closes.append(ws.close_code)
-            if self.ws is ws:
-                self.ws = None
-            self.events.add({"type": "closed", "code": ws.close_code})
-
-    async def send_frame(self, frame: dict) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(json.dumps(frame))
+    def on_frame(self, frame: dict) -> None:
+        if frame["type"] == "message":
+            item = frame["message"]
+            self.seen.setdefault(item["conversation"], Counter())[item["seq"]] += 1
 
     def last_seen(self, conversation_id: int) -> int:
         return max(self.seen.get(conversation_id, {0: 0}))
@@ -340,17 +323,3 @@ class Advisor:
         await self.events.wait(lambda: self.last_seen(conversation_id) >= seq, timeout,
                                f"{self.username} to see seq {seq} of conversation {conversation_id}")
 
-    async def wait_closed(self, timeout: float = 60) -> int | None:
-        await self.events.wait(lambda: self.ws is None, timeout, f"{self.username}'s socket to close")
-        return self.closes[-1]
-
-    async def disconnect(self) -> None:
-        ws, self.ws = self.ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 5)
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self.reader
-            self.reader = None
