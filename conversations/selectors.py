@@ -114,7 +114,9 @@ def advisor_for_user(user) -> Advisor | None:
     advisor = Advisor.objects.filter(user=user).annotate(sites_in_scope=_sites_subquery(OuterRef("pk"))).first()
     if advisor is None:
         return None
-    advisor.user = user
+    # Only the advisor's side: caching the advisor on the user would hand a socket, whose user lives as long as
+    # it does, this advisor's sites and license again when it checks them later.
+    Advisor.user.field.set_cached_value(advisor, user)
     return _attach_sites(advisor, advisor.sites_in_scope)
 
 
