@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from advisors.models import Advisor, Site
 from conversations import selectors, services
+from conversations.errors import Refused
 from conversations.models import Conversation, ConversationTally, ReadState, Visitor
 from conversations.presenters import conversation_dict
 from conversations.tests.conftest import ORIGIN, new_id
@@ -279,3 +280,63 @@ def test_advisor_loads_with_its_sites_in_one_query(demo, django_assert_num_queri
     not_an_advisor = Token.objects.create(user=type(token.user).objects.create(username="visitor-person"))
     with django_assert_num_queries(1):
         assert selectors.advisor_for_user(selectors.advisor_for_token(not_an_advisor.key).user) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reads_replies_and_status_changes_keep_the_copies_exact(demo):
+    """The race the triggers are built for: an advisor marking read while others write to the conversation
+    (and she replies herself, which also moves her read position), under PostgreSQL's READ COMMITTED."""
+    import threading
+
+    from django.db import connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes every write; the row-lock interleavings exist on PostgreSQL only")
+    conversation = escalated()
+    alice, bob = demo.advisors["alice"], demo.advisors["bob"]
+    errors: list[BaseException] = []
+    refusals: list[int] = []
+    barrier = threading.Barrier(5)
+
+    def run(work):
+        def body():
+            try:
+                barrier.wait()
+                for i in range(15):
+                    try:
+                        work(i)
+                    except Refused:  # a rule said no (replying to or closing a closed conversation): fine here
+                        refusals.append(i)
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connections.close_all()
+        return threading.Thread(target=body)
+
+    def reads(advisor):
+        def work(i):
+            latest = Conversation.objects.get(pk=conversation.pk)
+            services.conversation_read(conversation=latest, advisor=advisor, seq=latest.last_seq)
+        return work
+
+    def visitor_writes(i):
+        services.visitor_message_send(visitor=conversation.visitor, client_id=new_id(), text=f"v{i}")
+
+    def alice_replies(i):
+        services.advisor_message_send(conversation_id=conversation.pk, advisor=alice, client_id=new_id(),
+                                      text=f"a{i}", note=bool(i % 3 == 0))
+
+    def status_changes(i):
+        if i % 2 == 0:
+            services.conversation_close(conversation_id=conversation.pk, advisor=bob)
+        else:
+            services.conversation_reopen(conversation_id=conversation.pk, advisor=bob)
+
+    threads = [run(reads(alice)), run(reads(bob)), run(visitor_writes), run(alice_replies), run(status_changes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors  # no deadlock, no lost update
+    assert len(refusals) < 5 * 15
+    assert_tallies_match_a_rebuild()
