@@ -130,8 +130,8 @@ class ReadState(models.Model):
     site = models.ForeignKey("advisors.Site", null=True, blank=True, editable=False, on_delete=models.DO_NOTHING,
                              db_constraint=False, db_index=False, related_name="+",
                              help_text="The conversation's site (trigger).")
-    live_caught_up = models.BooleanField(default=False, editable=False)
-    live_caught_up_public = models.BooleanField(default=False, editable=False)
+    live_caught_up = models.BooleanField(default=False, db_default=False, editable=False)
+    live_caught_up_public = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["advisor", "conversation"], name="read_state_unique")]

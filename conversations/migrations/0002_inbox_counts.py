@@ -212,12 +212,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='readstate',
             name='live_caught_up',
-            field=models.BooleanField(default=False, editable=False),
+            field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.AddField(
             model_name='readstate',
             name='live_caught_up_public',
-            field=models.BooleanField(default=False, editable=False),
+            field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.AddField(
             model_name='readstate',
