@@ -224,26 +224,36 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     site_ids = _site_ids_in_scope(advisor, site_key)
     if not site_ids:
         return [], None
-    queryset = _with_read_seq(_list_related(Conversation.objects, advisor), advisor).filter(
-        site_id__in=site_ids, **_box_filter(box))
+    matching = _with_read_seq(Conversation.objects, advisor).filter(**_box_filter(box))
     if filter == "unassigned":
-        queryset = queryset.filter(assigned__isnull=True)
+        matching = matching.filter(assigned__isnull=True)
     elif filter == "mine":
-        queryset = queryset.filter(assigned=advisor)
+        matching = matching.filter(assigned=advisor)
     elif filter == "unread":
-        queryset = queryset.filter(_unread_q(advisor))
+        matching = matching.filter(_unread_q(advisor))
     if assigned_to:
         # The advisor's id as a value (a subquery run once), so the (site, assigned, status, updated_at) index
         # gives the page in order; a join on the username would not.
-        queryset = queryset.filter(assigned=Subquery(
+        matching = matching.filter(assigned=Subquery(
             Advisor.objects.filter(user__username=assigned_to).values("pk")[:1]))
     if cursor:
         after = Cursor.decode(cursor)
         # `updated_at <= x` bounds the index scan (the OR alone is a filter: a deep page would walk every row
         # before it); the OR then breaks ties on id.
-        queryset = queryset.filter(updated_at__lte=after.updated_at).filter(
+        matching = matching.filter(updated_at__lte=after.updated_at).filter(
             Q(updated_at__lt=after.updated_at) | Q(id__lt=after.id))
-    page = _with_sites(list(queryset.order_by("-updated_at", "-id")[: limit + 1]), advisor)
+    newest_first = ("-updated_at", "-id")
+    if len(site_ids) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        # The indexes are per site: one ordered walk cannot merge several sites, and the database would sort
+        # every row of the box in those sites. So each site gives its newest page (an index walk that stops),
+        # and the page is the newest of those few rows. (SQLite cannot limit the parts of a UNION; it sorts.)
+        per_site = [matching.filter(site_id=site_id).order_by(*newest_first).values("pk")[: limit + 1]
+                    for site_id in site_ids]
+        in_scope = Q(pk__in=per_site[0].union(*per_site[1:], all=True))
+    else:
+        in_scope = Q(site_id__in=site_ids)
+    queryset = _list_related(matching, advisor).filter(in_scope)
+    page = _with_sites(list(queryset.order_by(*newest_first)[: limit + 1]), advisor)
     next_cursor = Cursor(page[limit - 1].updated_at, page[limit - 1].pk).encode() if len(page) > limit else None
     return page[:limit], next_cursor
 
