@@ -94,7 +94,7 @@ def advisor_for_token(key: str) -> Token | None:
 def _cached_advisor(user) -> Advisor | None:
     """The advisor a select_related already loaded on the user (None if none exists); raises LookupError if the
     relation was not loaded."""
-    relation = type(user).advisor.related
+    relation = Advisor.user.field.remote_field  # user.advisor (`user` may be a lazy object: not type(user))
     if not relation.is_cached(user):
         raise LookupError("advisor not loaded")
     return relation.get_cached_value(user)

@@ -340,3 +340,15 @@ def test_concurrent_reads_replies_and_status_changes_keep_the_copies_exact(demo)
     assert not errors, errors  # no deadlock, no lost update
     assert len(refusals) < 5 * 15
     assert_tallies_match_a_rebuild()
+
+
+def test_the_inbox_page_session_lists_in_five_queries(demo, client, django_assert_max_num_queries):
+    """The browser's path: session and user (Django's middleware), then advisor and sites in one query."""
+    many_conversations(demo)
+    client.force_login(demo.advisors["alice"].user)
+    with django_assert_max_num_queries(LIST_QUERY_BUDGET + 2):
+        response = client.get(CONVERSATIONS)
+    assert response.status_code == 200
+    assert response.json()["counts"] == naive_counts(Advisor.objects.get(user__username="alice"))
+    assert client.get("/api/inbox/me").json()["sites"] == [{"key": "demo-blog", "name": "Blog"},
+                                                           {"key": "demo-shop", "name": "Shop"}]
