@@ -2,6 +2,7 @@
 latency through a running server (HTTP on loopback).
 
     python -m bench.inbox --token TOKEN        (DATABASE_URL set): prints the query counts as JSON
+    python -m bench.inbox --token TOKEN --http 127.0.0.1:8001 [--requests 600]: the latency over HTTP
 """
 import argparse
 import json
@@ -49,7 +50,7 @@ async def latency(host: str, port: int, token: str, *, requests: int, deadline_s
     from bench.loadgen import HttpPool, percentiles
 
     pool = HttpPool(host, port, 1)
-    samples, statuses = [], {}
+    samples, statuses, by_path = [], {}, {}
     paths = list(VARIANTS)
     status, body = await pool.request("GET", "/api/inbox/conversations?box=closed", token=token)
     if status == 200 and json.loads(body).get("next"):
@@ -63,17 +64,36 @@ async def latency(host: str, port: int, token: str, *, requests: int, deadline_s
         path = paths[n % len(paths)]
         started = time.perf_counter()
         status, _ = await pool.request("GET", path, token=token)
-        samples.append((time.perf_counter() - started) * 1000)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        samples.append(elapsed_ms)
+        by_path.setdefault(path, []).append(elapsed_ms)
         statuses[status] = statuses.get(status, 0) + 1
     await pool.close()
     ordered = sorted(samples)
     result = percentiles(samples)
     result["p95"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3) if ordered else None
     result["statuses"] = statuses
+    # Per request kind too: one slow box hides in the overall percentiles.
+    result["per_path"] = {path: _p50_p95(values) for path, values in by_path.items()}
     return result
+
+
+def _p50_p95(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"n": len(ordered), "p50": round(ordered[len(ordered) // 2], 3),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3)}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", required=True)
-    print(json.dumps(query_counts(parser.parse_args().token)))
+    parser.add_argument("--http", metavar="HOST:PORT", help="measure the latency against this running server")
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    if args.http:
+        import asyncio
+
+        host, port = args.http.rsplit(":", 1)
+        print(json.dumps(asyncio.run(latency(host, int(port), args.token, requests=args.requests, deadline_s=120))))
+    else:
+        print(json.dumps(query_counts(args.token)))

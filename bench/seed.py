@@ -8,7 +8,8 @@ Everything goes in beside the demo data, never over it:
 - an archive site with `--archive` conversations of `--per-conversation` messages each (100k x 10 = 1M),
   written with set-based SQL, with the gapless `seq` and every denormalised field the inbox list shows kept
   exactly as the services keep them (last_seq, last_public_seq, last_message, last_public_message,
-  last_visitor_seq, last_advisor_seq, updated_at, ...), plus read states for the advisor who lists them.
+  last_visitor_seq, last_advisor_seq, updated_at, ...), plus read states for the advisor who lists them;
+  then the inbox counts' tallies, which database triggers keep and this set-based write bypasses, are rebuilt.
 """
 import argparse
 import hashlib
@@ -17,6 +18,7 @@ import os
 import secrets
 import sys
 import time
+from importlib import import_module
 
 
 def _setup_django() -> None:
@@ -230,6 +232,9 @@ def main(argv=None) -> None:
                 cursor.cursor, site_id=manifest["archive"]["id"],
                 advisor_ids=[p["advisor_id"] for p in manifest["advisors"]], lister_id=manifest["lister"]["advisor_id"],
                 conversations=args.archive, per_conversation=args.per_conversation))
+            # The archive was written with triggers off: fill the inbox tallies and read-state copies the
+            # triggers keep, as the migration that added them does.
+            import_module("conversations.migrations.0002_inbox_counts").rebuild(connection)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
     manifest["seed_seconds"] = round(time.monotonic() - t0, 1)

@@ -41,7 +41,8 @@ class TokenApi(APIView):
 
 
 class InboxApi(APIView):
-    """Resolves the advisor (and the sites in scope) once per request."""
+    """Resolves the advisor (and the sites in scope) once per request: with a token, the authentication's own
+    query already loaded them (livechat.api.AdvisorTokenAuthentication)."""
 
     advisor = None
 
@@ -100,7 +101,8 @@ class MeApi(InboxApi):
             "avatar_url": avatar_url(advisor),
             "licensed": advisor.licensed,
             "sees_chatbot": advisor.sees_chatbot,
-            "sites": [{"key": s.key, "name": s.name} for s in advisor.sites.order_by("name")],
+            "sites": [{"key": s.key, "name": s.name}
+                      for s in sorted(advisor.site_by_id.values(), key=lambda site: site.name)],
             "email_on_escalation": advisor.email_on_escalation,
             "sound": advisor.sound,
         }

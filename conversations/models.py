@@ -52,8 +52,11 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
+            # The inbox lists: a box of one site (filters all and unread), and unassigned/mine/advisor=.
             models.Index(fields=["site", "status", "-updated_at", "-id"], name="conv_box"),
             models.Index(fields=["site", "assigned", "status", "-updated_at", "-id"], name="conv_assigned"),
+            # The "mine" count and badge: an advisor's live conversations, without visiting the table.
+            models.Index(fields=["assigned", "site"], condition=Q(status="live"), name="conv_live_assigned"),
         ]
 
     def __str__(self) -> str:
@@ -114,11 +117,53 @@ class Message(models.Model):
 
 
 class ReadState(models.Model):
-    """How far one advisor has read one conversation."""
+    """How far one advisor has read one conversation.
+
+    `site`, `live_caught_up` and `live_caught_up_public` are copies kept by database triggers (migration 0002),
+    never by Python: whether this read position reaches the conversation's last item (or last public item, for
+    an advisor without a license) while the conversation is live and has items. They let the inbox count unread
+    live conversations from a small partial index instead of joining every live conversation to its reads."""
 
     advisor = models.ForeignKey("advisors.Advisor", on_delete=models.CASCADE, related_name="reads")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
     seq = models.PositiveIntegerField(default=0)
+    site = models.ForeignKey("advisors.Site", null=True, blank=True, editable=False, on_delete=models.DO_NOTHING,
+                             db_constraint=False, db_index=False, related_name="+",
+                             help_text="The conversation's site (trigger).")
+    live_caught_up = models.BooleanField(default=False, db_default=False, editable=False)
+    live_caught_up_public = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["advisor", "conversation"], name="read_state_unique")]
+        indexes = [
+            models.Index(fields=["advisor", "site"], condition=Q(live_caught_up=True), name="read_live_caught_up"),
+            models.Index(fields=["advisor", "site"], condition=Q(live_caught_up_public=True),
+                         name="read_live_caught_up_public"),
+        ]
+
+
+class ConversationTally(models.Model):
+    """How many conversations of a site are in each bucket, kept by database triggers on every insert, update
+    and delete of a conversation (migration 0002), whichever code path writes it. Buckets: the statuses `bot`,
+    `live`, `closed`; `unassigned` (live, nobody assigned); `live_with_items` and `live_with_public_items`
+    (live with at least one item, or one a visitor may see: the most an advisor can have unread).
+
+    Each bucket is spread over SLOTS rows (conversation id modulo SLOTS) so that conversations changing
+    status at the same moment on one site rarely wait for the same row; a count is the sum of its slots."""
+
+    SLOTS = 8
+    BUCKETS = ("bot", "live", "closed", "unassigned", "live_with_items", "live_with_public_items")
+
+    # No database constraint: a site's rows outlive it at zero (its conversations are deleted first, each one
+    # decrementing), and never block deleting it.
+    site = models.ForeignKey("advisors.Site", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                             related_name="+")
+    bucket = models.CharField(max_length=24)
+    slot = models.PositiveSmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "bucket", "slot"], name="conversation_tally_unique")]
+
+    def __str__(self) -> str:
+        return f"site {self.site_id} {self.bucket}[{self.slot}] = {self.count}"

@@ -1,46 +1,158 @@
 """Reads for the inbox and the widget. `conversation_for_advisor` is the one scope check that the REST API
 and the inbox socket both use: outside the advisor's sites, a conversation does not exist."""
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet
+from django.db import connection
+from django.db.models import Aggregate, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
+from rest_framework.authtoken.models import Token
 
-from advisors.models import Advisor
+from advisors.models import Advisor, Site
+from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused
-from conversations.models import Conversation, Message, ReadState
+from conversations.models import Conversation, ConversationTally, Message, ReadState
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
 FILTERS = ("all", "unassigned", "unread", "mine")
+COUNTS = ("live", "closed", "chatbot", "unassigned", "unread", "mine", "to_process")
 MAX_PAGE = 100
 
 
-def advisor_for_user(user) -> Advisor | None:
-    """The advisor behind a user, with the ids of the sites in scope (one query for each)."""
-    if user is None or not user.is_authenticated:
-        return None
-    advisor = Advisor.objects.select_related("user").filter(user=user).first()
-    if advisor is not None:
-        advisor.site_ids = list(advisor.sites.values_list("id", flat=True))
+class _JsonArray(Func):
+    function = "JSON_ARRAY"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSON_BUILD_ARRAY", **extra_context)
+
+
+class _JsonArrayAgg(Aggregate):
+    """The values of a group as one JSON array: json_group_array on SQLite, json_agg on PostgreSQL."""
+
+    function = "JSON_GROUP_ARRAY"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSON_AGG", **extra_context)
+
+
+def _partial(model, **values):
+    """An instance with only these fields loaded; the others load on access, like deferred fields."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(None, names, [values[name] for name in names])
+
+
+def _sites_subquery(advisor_ref: OuterRef) -> Subquery:
+    """The advisor's sites with what the inbox shows of them (key, name, the chatbot's pseudonym template), as a
+    JSON array loaded in the same query as the advisor: the list then needs no join to sites and chatbots."""
+    memberships = (Advisor.sites.through.objects.filter(advisor_id=advisor_ref).values("advisor_id")
+                   .annotate(sites=_JsonArrayAgg(_JsonArray("site_id", "site__key", "site__name", "site__chatbot_id",
+                                                            "site__chatbot__pseudonym_template")))
+                   .values("sites"))
+    return Subquery(memberships, output_field=TextField())
+
+
+def _attach_sites(advisor: Advisor, sites_json: str | list | None) -> Advisor:
+    """Sets `site_by_id` (Site instances with their chatbot; fields not loaded here load on access, as deferred
+    fields do), `site_id_by_key` and `site_ids` on the advisor."""
+    rows = (json.loads(sites_json) if isinstance(sites_json, str) else sites_json) or []
+    advisor.site_by_id = {}
+    for site_id, key, name, chatbot_id, template in rows:
+        site = _partial(Site, id=site_id, key=key, name=name, chatbot_id=chatbot_id)
+        site.chatbot = _partial(Chatbot, id=chatbot_id, pseudonym_template=template) if chatbot_id else None
+        advisor.site_by_id[site_id] = site
+    advisor.site_id_by_key = {site.key: site.pk for site in advisor.site_by_id.values()}
+    advisor.site_ids = sorted(advisor.site_by_id)
     return advisor
 
 
-def _list_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related(
-        "visitor", "site__chatbot", "assigned__user",
-        "last_message__advisor__user", "last_public_message__advisor__user",
-    )
+@functools.cache
+def _tokens_with_advisor() -> QuerySet:
+    # Built once: assembling the subquery costs about as much as running the query.
+    return Token.objects.select_related("user__advisor").annotate(
+        advisor_sites=_sites_subquery(OuterRef("user__advisor__id")))
+
+
+def advisor_for_token(key: str) -> Token | None:
+    """The API token with its user, the user's advisor and the advisor's sites, in one query; `token.user.advisor`
+    is None for a user who is not an advisor (the inbox API then answers 403 without asking again)."""
+    found = list(_tokens_with_advisor().filter(key=key)[:1])
+    token = found[0] if found else None
+    if token is not None:
+        advisor = _cached_advisor(token.user)
+        if advisor is not None:
+            _attach_sites(advisor, token.advisor_sites)
+    return token
+
+
+def _cached_advisor(user) -> Advisor | None:
+    """The advisor a select_related already loaded on the user (None if none exists); raises LookupError if the
+    relation was not loaded."""
+    relation = Advisor.user.field.remote_field  # user.advisor (`user` may be a lazy object: not type(user))
+    if not relation.is_cached(user):
+        raise LookupError("advisor not loaded")
+    return relation.get_cached_value(user)
+
+
+def advisor_for_user(user) -> Advisor | None:
+    """The advisor behind a user, with the ids of the sites in scope (`site_ids`, `site_id_by_key`): free when the
+    token authentication loaded them, else one query."""
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        advisor = _cached_advisor(user)
+        if advisor is None or hasattr(advisor, "site_ids"):
+            return advisor
+    except LookupError:
+        pass
+    advisor = Advisor.objects.filter(user=user).annotate(sites_in_scope=_sites_subquery(OuterRef("pk"))).first()
+    if advisor is None:
+        return None
+    # Only the advisor's side: caching the advisor on the user would hand a socket, whose user lives as long as
+    # it does, this advisor's sites and license again when it checks them later.
+    Advisor.user.field.set_cached_value(advisor, user)
+    return _attach_sites(advisor, advisor.sites_in_scope)
+
+
+def _site_ids_in_scope(advisor: Advisor, site_key: str | None) -> list[int]:
+    """The advisor's sites, or the one named by `site_key` if it is one of them (else none)."""
+    if not site_key:
+        return advisor.site_ids
+    site_id = advisor.site_id_by_key.get(site_key)
+    return [site_id] if site_id is not None else []
+
+
+def _list_related(queryset: QuerySet, advisor: Advisor) -> QuerySet:
+    """What conversation_dict reads, and no more: an advisor with a license is shown the last item, one without
+    the last public item, so only that one (with its author) is joined. Each relation joined costs planning time
+    (PostgreSQL weighs join orders on every request): sites come with the advisor (_with_sites), the read
+    position is a subquery."""
+    last = "last_message" if advisor.licensed else "last_public_message"
+    related = ["visitor", "assigned__user", f"{last}__advisor__user"]
+    if not hasattr(advisor, "site_by_id"):
+        related.append("site__chatbot")
+    return queryset.select_related(*related)
+
+
+def _with_sites(conversations: list[Conversation], advisor: Advisor) -> list[Conversation]:
+    """Gives each conversation its site (with the chatbot) from the ones loaded with the advisor."""
+    site_by_id = getattr(advisor, "site_by_id", None)
+    if site_by_id is not None:
+        for conversation in conversations:
+            conversation.site = site_by_id[conversation.site_id]
+    return conversations
 
 
 def _with_read_seq(queryset: QuerySet, advisor: Advisor) -> QuerySet:
-    return queryset.annotate(
-        my_read=FilteredRelation("reads", condition=Q(reads__advisor=advisor)),
-        read_seq=Coalesce(F("my_read__seq"), 0),
-    )
+    """`read_seq`: how far this advisor has read each conversation (0 if never opened)."""
+    position = ReadState.objects.filter(advisor=advisor, conversation=OuterRef("pk")).values("seq")[:1]
+    return queryset.annotate(read_seq=Coalesce(Subquery(position), Value(0)))
 
 
 def _unread_q(advisor: Advisor) -> Q:
@@ -54,11 +166,11 @@ def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversati
         conversation_id = int(conversation_id)
     except (TypeError, ValueError):
         raise NotFound("No such conversation.") from None
-    conversation = (_with_read_seq(_list_related(Conversation.objects), advisor)
+    conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
                     .filter(pk=conversation_id, site_id__in=advisor.site_ids).first())
     if conversation is None:
         raise NotFound("No such conversation.")
-    return conversation
+    return _with_sites([conversation], advisor)[0]
 
 
 def conversation_id_for_advisor(*, advisor: Advisor, conversation_id) -> int:
@@ -73,15 +185,8 @@ def conversation_id_for_advisor(*, advisor: Advisor, conversation_id) -> int:
     return conversation_id
 
 
-def _scope(advisor: Advisor, site_key: str | None) -> Q:
-    scope = Q(site_id__in=advisor.site_ids)
-    if site_key:
-        scope &= Q(site__key=site_key)
-    return scope
-
-
-def _box_q(box: str) -> Q:
-    return Q(status=Status.BOT) if box == "chatbot" else Q(status=box)
+def _box_filter(box: str) -> dict:
+    return {"status": Status.BOT if box == "chatbot" else box}
 
 
 @dataclass(frozen=True)
@@ -116,40 +221,87 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         raise Refused(f"filter must be one of {', '.join(FILTERS)}.", fields={"filter": ["Unknown filter."]})
     if box == "chatbot" and not advisor.sees_chatbot:
         raise Forbidden("You do not see the discussions where the chatbot has the lead.")
-    queryset = _with_read_seq(_list_related(Conversation.objects), advisor).filter(_scope(advisor, site_key),
-                                                                                 _box_q(box))
+    site_ids = _site_ids_in_scope(advisor, site_key)
+    if not site_ids:
+        return [], None
+    matching = _with_read_seq(Conversation.objects, advisor).filter(**_box_filter(box))
     if filter == "unassigned":
-        queryset = queryset.filter(assigned__isnull=True)
+        matching = matching.filter(assigned__isnull=True)
     elif filter == "mine":
-        queryset = queryset.filter(assigned=advisor)
+        matching = matching.filter(assigned=advisor)
     elif filter == "unread":
-        queryset = queryset.filter(_unread_q(advisor))
+        matching = matching.filter(_unread_q(advisor))
     if assigned_to:
-        queryset = queryset.filter(assigned__user__username=assigned_to)
+        # The advisor's id as a value (a subquery run once), so the (site, assigned, status, updated_at) index
+        # gives the page in order; a join on the username would not.
+        matching = matching.filter(assigned=Subquery(
+            Advisor.objects.filter(user__username=assigned_to).values("pk")[:1]))
     if cursor:
         after = Cursor.decode(cursor)
-        queryset = queryset.filter(Q(updated_at__lt=after.updated_at) | Q(updated_at=after.updated_at, id__lt=after.id))
-    page = list(queryset.order_by("-updated_at", "-id")[: limit + 1])
+        # `updated_at <= x` bounds the index scan (the OR alone is a filter: a deep page would walk every row
+        # before it); the OR then breaks ties on id.
+        matching = matching.filter(updated_at__lte=after.updated_at).filter(
+            Q(updated_at__lt=after.updated_at) | Q(id__lt=after.id))
+    newest_first = ("-updated_at", "-id")
+    if len(site_ids) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        # The indexes are per site: one ordered walk cannot merge several sites, and the database would sort
+        # every row of the box in those sites. So each site gives its newest page (an index walk that stops),
+        # and the page is the newest of those few rows. (SQLite cannot limit the parts of a UNION; it sorts.)
+        per_site = [matching.filter(site_id=site_id).order_by(*newest_first).values("pk")[: limit + 1]
+                    for site_id in site_ids]
+        in_scope = Q(pk__in=per_site[0].union(*per_site[1:], all=True))
+    else:
+        in_scope = Q(site_id__in=site_ids)
+    queryset = _list_related(matching, advisor).filter(in_scope)
+    page = _with_sites(list(queryset.order_by(*newest_first)[: limit + 1]), advisor)
     next_cursor = Cursor(page[limit - 1].updated_at, page[limit - 1].pk).encode() if len(page) > limit else None
     return page[:limit], next_cursor
 
 
 def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dict[str, int]:
-    """The box and filter counts and the badge, in one aggregate over the advisor's sites."""
-    live = Q(status=Status.LIVE)
-    unread = _unread_q(advisor)
-    counts = _with_read_seq(Conversation.objects.filter(_scope(advisor, site_key)), advisor).aggregate(
-        live=Count("id", filter=live),
-        closed=Count("id", filter=Q(status=Status.CLOSED)),
-        chatbot=Count("id", filter=Q(status=Status.BOT)),
-        unassigned=Count("id", filter=live & Q(assigned__isnull=True)),
-        unread=Count("id", filter=live & unread),
-        mine=Count("id", filter=live & Q(assigned=advisor)),
-        to_process=Count("id", filter=live & (Q(assigned__isnull=True) | (Q(assigned=advisor) & unread))),
-    )
-    if not advisor.sees_chatbot:
-        counts["chatbot"] = 0
-    return counts
+    """The box and filter counts and the badge over the advisor's sites (or `site_key`), in one query that reads
+    no conversation beyond the advisor's own live ones:
+
+    - live, closed, chatbot, unassigned: the per-site tallies the triggers keep (ConversationTally);
+    - unread: live conversations with an item this advisor may see (a tally), less those whose read state is
+      caught up (a partial index of this advisor's caught-up read states);
+    - mine, and to_process = unassigned + mine and unread: this advisor's live conversations (partial index).
+    """
+    site_ids = _site_ids_in_scope(advisor, site_key)
+    if not site_ids:
+        return dict.fromkeys(COUNTS, 0)
+    sites = ", ".join(["%s"] * len(site_ids))
+    caught_up = "live_caught_up" if advisor.licensed else "live_caught_up_public"
+    with_items = "live_with_items" if advisor.licensed else "live_with_public_items"
+    last = "last_seq" if advisor.licensed else "last_public_seq"
+    tally = ConversationTally._meta.db_table
+    reads = ReadState._meta.db_table
+    conversations = Conversation._meta.db_table
+    buckets = ("live", "closed", "bot", "unassigned", with_items)
+    sums = ", ".join(f"SUM(CASE WHEN bucket = '{b}' THEN count ELSE 0 END)" for b in buckets)
+    sql = f"""
+        SELECT t.*,
+            (SELECT COUNT(*) FROM {reads} r WHERE r.advisor_id = %s AND r.site_id IN ({sites}) AND r.{caught_up}),
+            (SELECT COUNT(*) FROM {conversations} c
+             WHERE c.status = 'live' AND c.assigned_id = %s AND c.site_id IN ({sites})),
+            (SELECT COUNT(*) FROM {conversations} c
+             LEFT JOIN {reads} r ON r.conversation_id = c.id AND r.advisor_id = %s
+             WHERE c.status = 'live' AND c.assigned_id = %s AND c.site_id IN ({sites}) AND c.{last} > COALESCE(r.seq, 0))
+        FROM (SELECT {sums} FROM {tally} WHERE site_id IN ({sites})) t"""
+    params = [advisor.pk, *site_ids, advisor.pk, *site_ids, advisor.pk, advisor.pk, *site_ids, *site_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        live, closed, bot, unassigned, live_with_items, caught_up_count, mine, mine_unread = (
+            value or 0 for value in cursor.fetchone())
+    return {
+        "live": live,
+        "closed": closed,
+        "chatbot": bot if advisor.sees_chatbot else 0,
+        "unassigned": unassigned,
+        "unread": live_with_items - caught_up_count,
+        "mine": mine,
+        "to_process": unassigned + mine_unread,
+    }
 
 
 def _page(queryset: QuerySet, *, after: int | None, before: int | None, limit: int) -> list[Message]:

@@ -2,8 +2,8 @@
 from typing import Any
 
 from rest_framework import exceptions, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 _CODES = {
     400: "bad_request",
@@ -38,6 +38,9 @@ def error_response(status_code: int, code: str, detail: str, fields: dict | None
 
 def exception_handler(exc, context):
     from django.db import DatabaseError
+    # Imported here: rest_framework.views reads the authentication classes (one of them in this module) while
+    # it is imported itself.
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     from conversations.errors import Refused
 
@@ -61,3 +64,18 @@ def exception_handler(exc, context):
     for header, value in response.items():
         new[header] = value
     return new
+
+
+class AdvisorTokenAuthentication(TokenAuthentication):
+    """DRF's `Authorization: Token …`, loading the token, its user, the user's advisor and the advisor's sites in
+    one query (DRF's own class loads token and user, then the inbox asked for the advisor and its sites)."""
+
+    def authenticate_credentials(self, key):
+        from conversations.selectors import advisor_for_token
+
+        token = advisor_for_token(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return token.user, token

@@ -178,7 +178,7 @@ EMAIL_PORT = _setting("EMAIL_PORT", lambda: env.int("EMAIL_PORT", default=25))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "livechat.api.AdvisorTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
