@@ -5,19 +5,19 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from conversations import selectors
 from conversations.errors import NotFound
 from conversations.models import Message
+from livechat.api import AdvisorTokenAuthentication
 
 
 def _advisor(request):
     if request.user.is_authenticated:
         return selectors.advisor_for_user(request.user)
     try:
-        found = TokenAuthentication().authenticate(request)
+        found = AdvisorTokenAuthentication().authenticate(request)
     except AuthenticationFailed:
         return None
     return selectors.advisor_for_user(found[0]) if found else None
