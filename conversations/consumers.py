@@ -11,7 +11,6 @@ import logging
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
@@ -24,6 +23,7 @@ from conversations.errors import Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
+from livechat.db import database_call
 from livechat.health import layer_watch
 
 logger = logging.getLogger(__name__)
@@ -169,24 +169,24 @@ class JsonSocket(AsyncWebsocketConsumer):
 # ------------------------------------------------------------------------------ widget
 
 
-@database_sync_to_async
+@database_call
 def _site(key: str | None) -> Site | None:
     return Site.objects.filter(key=key).first() if key else None
 
 
-@database_sync_to_async
+@database_call
 def _visible_page(conversation_id: int, after: int) -> list[dict]:
     """The next items the visitor may see after `after`, in order, at most REPLAY_PAGE of them."""
     return [message_dict(m) for m in selectors.messages_for_visitor(conversation_id=conversation_id, after=after,
                                                                      limit=REPLAY_PAGE)]
 
 
-@database_sync_to_async
+@database_call
 def _widget_conversation(conversation_id: int) -> dict:
     return widget_conversation_dict(Conversation.objects.select_related("assigned__user").get(pk=conversation_id))
 
 
-@database_sync_to_async
+@database_call
 def _conversation_for_typing(conversation_id: int) -> Conversation:
     return Conversation.objects.select_related("site__chatbot", "visitor").get(pk=conversation_id)
 
@@ -236,8 +236,8 @@ class WidgetConsumer(JsonSocket):
         if self.joined_at is not None:
             await self._try(self._announce("left"), "tell its other sockets it left")
         if self.counted_online:
-            await self._try(database_sync_to_async(services.visitor_presence_set)(visitor_id=self.visitor.pk,
-                                                                                  online=False), "go offline")
+            await self._try(database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=False),
+                            "go offline")
 
     async def _try(self, step, what: str) -> None:
         try:
@@ -270,7 +270,7 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_sync_to_async(services.visitor_for_token)(site_key=self.site.key, token=token)
+                visitor = await database_call(services.visitor_for_token)(site_key=self.site.key, token=token)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -286,7 +286,7 @@ class WidgetConsumer(JsonSocket):
         layer_watch().add(self)
         self.joined_at, self.newer = time.time(), set()
         await self._announce("joined")
-        await database_sync_to_async(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
+        await database_call(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
         self.counted_online = True
         await self.send_json({"type": "conversation", "conversation": await _widget_conversation(self.conversation_id)})
         self.last_sent = after
@@ -333,7 +333,7 @@ class WidgetConsumer(JsonSocket):
             await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.", retry_after=wait)
             return
         try:
-            sent = await database_sync_to_async(WIDGET_SENDS[kind])(**arguments)
+            sent = await database_call(WIDGET_SENDS[kind])(**arguments)
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
             return
@@ -390,7 +390,7 @@ class WidgetConsumer(JsonSocket):
             return
         self.typing_at = now
         conversation = await _conversation_for_typing(self.conversation_id)
-        await database_sync_to_async(events.visitor_typing)(conversation)
+        await database_call(events.visitor_typing)(conversation)
 
     # Group events
     async def widget_message(self, event):
@@ -417,7 +417,7 @@ class InboxConsumer(JsonSocket):
         if origin is not None and urlsplit(origin).netloc != (_header(self.scope, b"host") or ""):
             await self.close()  # a browser on another origin: HTTP 403 at the handshake
             return
-        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None:
             await self.close()
             return
@@ -426,7 +426,7 @@ class InboxConsumer(JsonSocket):
         await self._subscribe()
         layer_watch().add(self)
         await self.accept()
-        await database_sync_to_async(advisor_record_activity)(advisor_id=self.advisor.pk)
+        await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
@@ -465,12 +465,12 @@ class InboxConsumer(JsonSocket):
             return
         self.typing_at[conversation_id] = now
         try:
-            conversation = await database_sync_to_async(selectors.conversation_for_advisor)(
+            conversation = await database_call(selectors.conversation_for_advisor)(
                 advisor=self.advisor, conversation_id=conversation_id)
         except Refused as refused:
             await self.refuse(None, refused.code, refused.detail)
             return
-        await database_sync_to_async(events.advisor_typing)(conversation, self.advisor)
+        await database_call(events.advisor_typing)(conversation, self.advisor)
 
     # Group events
     async def inbox_message(self, event):
@@ -479,7 +479,7 @@ class InboxConsumer(JsonSocket):
     async def inbox_conversation(self, event):
         conversation = event["conversation"]
         if "read_seq" not in event:  # read state is per advisor: the audience frame leaves it to each socket
-            read_seq = await database_sync_to_async(selectors.read_seq_for)(advisor=self.advisor,
+            read_seq = await database_call(selectors.read_seq_for)(advisor=self.advisor,
                                                                             conversation_id=conversation["id"])
             conversation = dict(conversation, unread=event["last_seq"] > read_seq)
         await self.send_json({"type": "conversation", "conversation": conversation})
@@ -492,7 +492,7 @@ class InboxConsumer(JsonSocket):
 
     async def advisor_changed(self, event):
         was_licensed = self.advisor.licensed
-        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None or (was_licensed and not self.advisor.licensed):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
