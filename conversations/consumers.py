@@ -198,6 +198,34 @@ WIDGET_SENDS = {
 }
 
 
+class RateLimited(Exception):
+    """The token's sends are over its rate limit: this one is refused and not stored."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _rate_limit_wait(visitor_id: int) -> float | None:
+    """The wait the token's rate limit asks for. Its counts live in the cache: if that is down, the send goes through
+    (the database decides whether it is stored; the limit is back with the cache)."""
+    try:
+        return ratelimit.hit(f"widget:{visitor_id}", limit=LIMITS["RATE_LIMIT_COUNT"],
+                             window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
+    except OUTAGES as error:
+        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
+        return None
+
+
+@database_call
+def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
+    """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
+        raise RateLimited(wait)
+    return WIDGET_SENDS[kind](**arguments)
+
+
 class WidgetConsumer(JsonSocket):
     """`/ws/widget/?site=KEY`: the Origin is checked against the site at the handshake, then the auth frame."""
 
@@ -329,11 +357,12 @@ class WidgetConsumer(JsonSocket):
                 await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
                 return
             arguments["button"] = frame["button"]
-        if (wait := self._rate_limit_wait()) is not None:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.", retry_after=wait)
-            return
         try:
-            sent = await database_call(WIDGET_SENDS[kind])(**arguments)
+            sent = await _widget_send_limited(kind, arguments)
+        except RateLimited as limited:
+            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+                              retry_after=limited.retry_after)
+            return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
             return
@@ -348,17 +377,6 @@ class WidgetConsumer(JsonSocket):
             return
         visible = [message_dict(m) for m in sent.messages if m.visible_to_visitor]
         await self._deliver(visible, previous=sent.previous_public_seq)
-
-    def _rate_limit_wait(self) -> float | None:
-        """The wait the rate limit asks for. Its counts live in the cache: if that is down, the send goes through
-        (the database decides whether it is stored; the limit is back with the cache)."""
-        try:
-            return ratelimit.hit(f"widget:{self.visitor.pk}", limit=LIMITS["RATE_LIMIT_COUNT"],
-                                 window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
-        except OUTAGES as error:
-            logger.warning("rate limit not checked for visitor %s: %s: %s", self.visitor.pk, type(error).__name__,
-                           error)
-            return None
 
     async def _deliver(self, items: list[dict], previous: int | None = None) -> None:
         """Send items once each, in order; fetch from the database whatever a dropped frame left out."""
