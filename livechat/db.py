@@ -32,7 +32,8 @@ def concurrent() -> bool:
 
 @cache
 def _executor() -> ThreadPoolExecutor:
-    # As many threads as pooled connections: a thread never waits for a connection another of them holds.
+    # As many threads as pooled connections: the sockets' calls never queue for a connection among themselves
+    # (HTTP requests borrow from the same pool, for milliseconds at a time).
     return ThreadPoolExecutor(max_workers=settings.DATABASE_POOL_MAX_SIZE, thread_name_prefix="database")
 
 
