@@ -1,14 +1,14 @@
 """Inbox socket authentication: the Django session (browsers) or `Authorization: Token …` (other clients)."""
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
 from livechat import realtime
+from livechat.db import database_call
 
 
-@database_sync_to_async
+@database_call
 def _user_for_token(key: str):
     token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token is not None and token.user.is_active else None

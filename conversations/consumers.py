@@ -11,7 +11,6 @@ import logging
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
@@ -24,6 +23,7 @@ from conversations.errors import Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
+from livechat.db import database_call
 from livechat.health import layer_watch
 
 logger = logging.getLogger(__name__)
@@ -169,24 +169,24 @@ class JsonSocket(AsyncWebsocketConsumer):
 # ------------------------------------------------------------------------------ widget
 
 
-@database_sync_to_async
+@database_call
 def _site(key: str | None) -> Site | None:
     return Site.objects.filter(key=key).first() if key else None
 
 
-@database_sync_to_async
+@database_call
 def _visible_page(conversation_id: int, after: int) -> list[dict]:
     """The next items the visitor may see after `after`, in order, at most REPLAY_PAGE of them."""
     return [message_dict(m) for m in selectors.messages_for_visitor(conversation_id=conversation_id, after=after,
                                                                      limit=REPLAY_PAGE)]
 
 
-@database_sync_to_async
+@database_call
 def _widget_conversation(conversation_id: int) -> dict:
     return widget_conversation_dict(Conversation.objects.select_related("assigned__user").get(pk=conversation_id))
 
 
-@database_sync_to_async
+@database_call
 def _conversation_for_typing(conversation_id: int) -> Conversation:
     return Conversation.objects.select_related("site__chatbot", "visitor").get(pk=conversation_id)
 
@@ -196,6 +196,34 @@ WIDGET_SENDS = {
     "button": services.visitor_button_press,
     "back_to_bot": services.visitor_back_to_bot,
 }
+
+
+class RateLimited(Exception):
+    """The token's sends are over its rate limit: this one is refused and not stored."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _rate_limit_wait(visitor_id: int) -> float | None:
+    """The wait the token's rate limit asks for. Its counts live in the cache: if that is down, the send goes through
+    (the database decides whether it is stored; the limit is back with the cache)."""
+    try:
+        return ratelimit.hit(f"widget:{visitor_id}", limit=LIMITS["RATE_LIMIT_COUNT"],
+                             window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
+    except OUTAGES as error:
+        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
+        return None
+
+
+@database_call
+def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
+    """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
+        raise RateLimited(wait)
+    return WIDGET_SENDS[kind](**arguments)
 
 
 class WidgetConsumer(JsonSocket):
@@ -236,8 +264,8 @@ class WidgetConsumer(JsonSocket):
         if self.joined_at is not None:
             await self._try(self._announce("left"), "tell its other sockets it left")
         if self.counted_online:
-            await self._try(database_sync_to_async(services.visitor_presence_set)(visitor_id=self.visitor.pk,
-                                                                                  online=False), "go offline")
+            await self._try(database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=False),
+                            "go offline")
 
     async def _try(self, step, what: str) -> None:
         try:
@@ -270,7 +298,7 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_sync_to_async(services.visitor_for_token)(site_key=self.site.key, token=token)
+                visitor = await database_call(services.visitor_for_token)(site_key=self.site.key, token=token)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -286,7 +314,7 @@ class WidgetConsumer(JsonSocket):
         layer_watch().add(self)
         self.joined_at, self.newer = time.time(), set()
         await self._announce("joined")
-        await database_sync_to_async(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
+        await database_call(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
         self.counted_online = True
         await self.send_json({"type": "conversation", "conversation": await _widget_conversation(self.conversation_id)})
         self.last_sent = after
@@ -329,11 +357,12 @@ class WidgetConsumer(JsonSocket):
                 await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
                 return
             arguments["button"] = frame["button"]
-        if (wait := self._rate_limit_wait()) is not None:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.", retry_after=wait)
-            return
         try:
-            sent = await database_sync_to_async(WIDGET_SENDS[kind])(**arguments)
+            sent = await _widget_send_limited(kind, arguments)
+        except RateLimited as limited:
+            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+                              retry_after=limited.retry_after)
+            return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
             return
@@ -348,17 +377,6 @@ class WidgetConsumer(JsonSocket):
             return
         visible = [message_dict(m) for m in sent.messages if m.visible_to_visitor]
         await self._deliver(visible, previous=sent.previous_public_seq)
-
-    def _rate_limit_wait(self) -> float | None:
-        """The wait the rate limit asks for. Its counts live in the cache: if that is down, the send goes through
-        (the database decides whether it is stored; the limit is back with the cache)."""
-        try:
-            return ratelimit.hit(f"widget:{self.visitor.pk}", limit=LIMITS["RATE_LIMIT_COUNT"],
-                                 window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
-        except OUTAGES as error:
-            logger.warning("rate limit not checked for visitor %s: %s: %s", self.visitor.pk, type(error).__name__,
-                           error)
-            return None
 
     async def _deliver(self, items: list[dict], previous: int | None = None) -> None:
         """Send items once each, in order; fetch from the database whatever a dropped frame left out."""
@@ -390,7 +408,7 @@ class WidgetConsumer(JsonSocket):
             return
         self.typing_at = now
         conversation = await _conversation_for_typing(self.conversation_id)
-        await database_sync_to_async(events.visitor_typing)(conversation)
+        await database_call(events.visitor_typing)(conversation)
 
     # Group events
     async def widget_message(self, event):
@@ -417,7 +435,7 @@ class InboxConsumer(JsonSocket):
         if origin is not None and urlsplit(origin).netloc != (_header(self.scope, b"host") or ""):
             await self.close()  # a browser on another origin: HTTP 403 at the handshake
             return
-        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None:
             await self.close()
             return
@@ -426,7 +444,7 @@ class InboxConsumer(JsonSocket):
         await self._subscribe()
         layer_watch().add(self)
         await self.accept()
-        await database_sync_to_async(advisor_record_activity)(advisor_id=self.advisor.pk)
+        await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
@@ -465,12 +483,12 @@ class InboxConsumer(JsonSocket):
             return
         self.typing_at[conversation_id] = now
         try:
-            conversation = await database_sync_to_async(selectors.conversation_for_advisor)(
+            conversation = await database_call(selectors.conversation_for_advisor)(
                 advisor=self.advisor, conversation_id=conversation_id)
         except Refused as refused:
             await self.refuse(None, refused.code, refused.detail)
             return
-        await database_sync_to_async(events.advisor_typing)(conversation, self.advisor)
+        await database_call(events.advisor_typing)(conversation, self.advisor)
 
     # Group events
     async def inbox_message(self, event):
@@ -479,7 +497,7 @@ class InboxConsumer(JsonSocket):
     async def inbox_conversation(self, event):
         conversation = event["conversation"]
         if "read_seq" not in event:  # read state is per advisor: the audience frame leaves it to each socket
-            read_seq = await database_sync_to_async(selectors.read_seq_for)(advisor=self.advisor,
+            read_seq = await database_call(selectors.read_seq_for)(advisor=self.advisor,
                                                                             conversation_id=conversation["id"])
             conversation = dict(conversation, unread=event["last_seq"] > read_seq)
         await self.send_json({"type": "conversation", "conversation": conversation})
@@ -492,7 +510,7 @@ class InboxConsumer(JsonSocket):
 
     async def advisor_changed(self, event):
         was_licensed = self.advisor.licensed
-        self.advisor = await database_sync_to_async(selectors.advisor_for_user)(self.scope.get("user"))
+        self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None or (was_licensed and not self.advisor.licensed):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return

@@ -1,7 +1,10 @@
 """Sliding-window limits kept in the cache (Redis when REDIS_URL is set), so every process counts together.
 
 A limit of N is N slots that expire `window_s` after they are taken; taking one is an atomic add (SET NX on
-Redis), so concurrent requests and processes never get more than N between them."""
+Redis), so concurrent requests and processes never get more than N between them.
+
+`hit` makes blocking cache calls: call it from a thread, never on the event loop (the widget socket checks it in
+the same database thread call that stores the send)."""
 import math
 import time
 

@@ -90,7 +90,8 @@ TEMPLATES = [
 
 # ------------------------------------------------------------------------------ database
 
-# No CONN_MAX_AGE under ASGI (channels #871): every sync_to_async thread would keep its own connection.
+# No CONN_MAX_AGE under ASGI (channels #871): every sync_to_async thread would keep its own connection; on
+# PostgreSQL a connection pool does that job (below).
 DATABASES = {
     "default": _setting(
         "DATABASE_URL", lambda: env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
@@ -106,6 +107,37 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+
+def _at_least(minimum: float, value: float) -> float:
+    if value < minimum:
+        raise ValueError(f"must be at least {minimum}, got {value}")
+    return value
+
+
+# PostgreSQL: a pool of connections shared by the process's threads (psycopg_pool, through Django's "pool"
+# option). Opening a connection costs 5-6 ms, more than the work of a message; the sockets' database calls run
+# in a thread pool of the same size (livechat/db.py), so each of those threads finds a connection ready.
+# A connection is checked as it leaves the pool (CONN_HEALTH_CHECKS), so the ones a PostgreSQL restart broke
+# are discarded rather than handed out. While PostgreSQL is down, a call waits DATABASE_POOL_TIMEOUT_S for a
+# connection, then fails like any database error (the sender gets `unavailable`, /healthz answers 503).
+DATABASE_POOL_MIN_SIZE = _setting("DATABASE_POOL_MIN_SIZE",
+                                  lambda: _at_least(0, env.int("DATABASE_POOL_MIN_SIZE", default=2)))
+DATABASE_POOL_MAX_SIZE = _setting("DATABASE_POOL_MAX_SIZE",
+                                  lambda: _at_least(1, env.int("DATABASE_POOL_MAX_SIZE", default=10)))
+DATABASE_POOL_TIMEOUT_S = _setting("DATABASE_POOL_TIMEOUT_S",
+                                   lambda: _at_least(0.1, float(env.str("DATABASE_POOL_TIMEOUT_S", default="5"))))
+if DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
+    raise ImproperlyConfigured(f"DATABASE_POOL_MIN_SIZE is not valid: {DATABASE_POOL_MIN_SIZE} is more than "
+                               f"DATABASE_POOL_MAX_SIZE ({DATABASE_POOL_MAX_SIZE})")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN_SIZE,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT_S,
+        "name": "default",
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------------------ redis: layer, cache, broker
