@@ -134,7 +134,9 @@ class Client:
         self.visitors: list[dict] = []  # each: spec + "ws"
         self.advisors: list[dict] = []
         self.replier = None  # relay mode: one inbox socket that sends the replies
-        self.http: HttpPool | None = None
+        # one pool per server process, in the order they were connected: REST replies are dealt over them
+        # round-robin, as the sockets are, so that a two-process run loads both processes alike
+        self.http: dict[str, HttpPool] = {}
         self.steps: dict[str, Step] = {}
         self.closed = Counter()
         self.tasks: set = set()
@@ -198,8 +200,8 @@ class Client:
         host, port = url.split("//", 1)[1].rsplit(":", 1)
         if mode == "relay" and self.replier is None:
             self.replier = await connect(f"{url}/ws/inbox/?sites=", **options)
-        elif mode == "product" and http_pool and self.http is None:
-            self.http = HttpPool(host, int(port), http_pool)
+        elif mode == "product" and http_pool and url not in self.http:
+            self.http[url] = HttpPool(host, int(port), http_pool)
         return {"visitors": len(self.visitors) - had_visitors, "advisors": len(self.advisors) - had_advisors,
                 "failures": dict(failures),
                 "seconds": time.monotonic() - started}
@@ -283,7 +285,7 @@ class Client:
             await asyncio.sleep(0.1)
         if self.mode == "product":
             for _ in range(int(grace * 10)):  # the REST replies still in flight
-                if self.http is None or self.http.free.qsize() == self.http_size:
+                if all(pool.free.qsize() == self.http_size for pool in self.http.values()):
                     break
                 await asyncio.sleep(0.1)
         report = state.report()
@@ -326,7 +328,9 @@ class Client:
         offset = random.randrange(len(visitors)) if visitors else 0
         inflight: set = set()
 
-        async def post(entry, client_id):
+        servers = list(self.http.values())
+
+        async def post(entry, client_id, http):
             text = f"bench {now_ns()} a reply from an advisor"
             try:
                 if self.mode == "relay":
@@ -334,7 +338,7 @@ class Client:
                                                         "site": entry["site"], "client_id": client_id, "text": text}))
                     state.replies_sent.append(client_id)
                     return
-                status, _ = await self.http.request(
+                status, _ = await http.request(
                     "POST", f"/api/inbox/conversations/{entry['conversation']}/messages",
                     token=entry["advisor_token"], body={"client_id": client_id, "text": text})
                 if status in (200, 201):
@@ -346,7 +350,9 @@ class Client:
 
         async def send(n):
             entry = visitors[(offset + 7919 * n) % len(visitors)]
-            task = asyncio.ensure_future(post(entry, f"a|{state.name}|{self.index}|{n}"))
+            # round-robin, client processes starting apart; None only on the relay, which replies by frame
+            http = servers[(n + self.index) % len(servers)] if servers else None
+            task = asyncio.ensure_future(post(entry, f"a|{state.name}|{self.index}|{n}", http))
             inflight.add(task)
             task.add_done_callback(inflight.discard)
 
@@ -360,10 +366,10 @@ class Client:
             await asyncio.gather(*(ws.close() for ws in sockets[chunk:chunk + 200]), return_exceptions=True)
         for task in list(self.tasks):
             task.cancel()
-        if self.http is not None:
-            await self.http.close()
+        for pool in self.http.values():
+            await pool.close()
         count = len(sockets)
-        self.visitors, self.advisors, self.replier, self.http = [], [], None, None
+        self.visitors, self.advisors, self.replier, self.http = [], [], None, {}
         self.closed.clear()
         return {"closed": count}
 

@@ -2,15 +2,30 @@
 
 The channel layer only signals; the database is the source of truth and clients catch up by `seq`.
 Broadcasts leave after commit, so a frame never announces an item a reader cannot load yet.
+
+Services run in threads of the ASGI server (sync_to_async / database_sync_to_async). A broadcast from such a
+thread is handed to the server's event loop and the thread goes on at once: it holds a database connection,
+and waiting for Redis there once per group cost a visitor message about 40% of its thread's time. The loop
+sends what it is handed in order, per group, so a frame for `seq` 6 never overtakes `seq` 5 on one group.
+Without a running loop (a Celery worker, a management command, a plain test) the send blocks as before.
 """
+import asyncio
+import collections
 import logging
+import os
+import threading
+import weakref
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+# Events handed to one loop and not yet through the layer. Past this the loop, or the layer under it, is stuck:
+# newer events are dropped (and logged) rather than held without bound; clients catch up by `seq` meanwhile.
+BACKLOG_MAX = 10_000
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -34,12 +49,133 @@ def visitor_group(visitor_id: int) -> str:
 
 
 def send_now(group: str, event: dict[str, Any]) -> None:
-    """Send one event to a group; a layer failure is logged, never raised: clients recover by `seq`."""
+    """Send one event to a group; a layer failure is logged, never raised: clients recover by `seq`.
+
+    Under a running event loop (this thread's own, or the one that runs this thread through sync_to_async) the
+    event is queued on that loop and this returns without waiting for the layer; otherwise it waits."""
+    loop = _serving_loop()
+    if loop is None:
+        _send_blocking(group, event)
+    else:
+        _sender_for(loop).hand_over(loop, group, event)
+
+
+def send_on_commit(group: str, event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: send_now(group, event))
+
+
+def _send_blocking(group: str, event: dict[str, Any]) -> None:
     try:
         async_to_sync(get_channel_layer().group_send)(group, event)
     except Exception:  # the layer is at-most-once by design; the stored item is what counts
         logger.exception("broadcast to %s failed", group)
 
 
-def send_on_commit(group: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: send_now(group, event))
+def _serving_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop this thread works for, if a broadcast may be left to it.
+
+    asgiref's SyncToAsync records the calling loop in a thread-local of whichever executor thread it uses
+    (thread-sensitive or not), which is how AsyncToSync finds it too. A loop that async_to_sync started for a
+    single call is not one: it ends with that call and cancels whatever is left on it."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():  # a fork inherits a stale one
+        return None
+    if loop.is_closed() or not loop.is_running() or loop in AsyncToSync.loop_thread_executors:
+        return None
+    return loop
+
+
+class _LoopSender:
+    """The broadcasts of one event loop. Any thread hands events over; the loop sends them, one task per group
+    with events waiting, each sending its group's events one after the other in the order they were handed over.
+    Groups do not wait for each other."""
+
+    def __init__(self) -> None:
+        self.handed_over: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self.lock = threading.Lock()  # guards wake_up_pending and backlog, shared with the handing threads
+        self.wake_up_pending = False
+        self.backlog = 0
+        self.dropping = False
+        self.per_group: dict[str, collections.deque[dict[str, Any]]] = {}  # the loop's thread only
+        self.tasks: set[asyncio.Task] = set()
+
+    def hand_over(self, loop: asyncio.AbstractEventLoop, group: str, event: dict[str, Any]) -> None:
+        """Queue one event for the loop (any thread)."""
+        with self.lock:
+            if self.backlog >= BACKLOG_MAX:
+                if not self.dropping:
+                    logger.warning("broadcasts dropped: %d events wait for the channel layer", self.backlog)
+                self.dropping = True
+                return
+            self.backlog += 1
+            self.handed_over.append((group, event))
+            if self.wake_up_pending:  # one wake-up per burst: each costs a write to the loop's self-pipe
+                return
+            self.wake_up_pending = True
+        try:
+            loop.call_soon_threadsafe(self._take_handed_over)
+        except RuntimeError:  # closed since _serving_loop looked: nothing runs there any more, send them here
+            with self.lock:
+                stranded = list(self.handed_over)
+                self.handed_over.clear()
+                self.backlog -= len(stranded)
+                self.wake_up_pending = False
+            for stranded_group, stranded_event in stranded:
+                _send_blocking(stranded_group, stranded_event)
+
+    def _take_handed_over(self) -> None:
+        with self.lock:
+            self.wake_up_pending = False
+        loop = asyncio.get_running_loop()
+        while self.handed_over:
+            group, event = self.handed_over.popleft()
+            waiting = self.per_group.get(group)
+            if waiting is not None:  # that group's task is sending: it takes this one after the others
+                waiting.append(event)
+                continue
+            self.per_group[group] = collections.deque([event])
+            task = loop.create_task(self._send_group(group))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _send_group(self, group: str) -> None:
+        waiting = self.per_group[group]
+        try:
+            while waiting:
+                event = waiting.popleft()
+                try:
+                    await get_channel_layer().group_send(group, event)
+                except Exception:  # the layer is at-most-once by design; the stored item is what counts
+                    logger.exception("broadcast to %s failed", group)
+                finally:
+                    self._sent(1)
+        finally:  # nothing runs on the loop between the last check of `waiting` and this: no event is stranded
+            del self.per_group[group]
+            if waiting:  # cancelled (the loop is shutting down): these are lost, like anything else in flight
+                self._sent(len(waiting))
+
+    def _sent(self, count: int) -> None:
+        with self.lock:
+            self.backlog -= count
+            if self.dropping and self.backlog < BACKLOG_MAX // 2:
+                logger.warning("broadcasts flow again")
+                self.dropping = False
+
+
+_senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSender]" = weakref.WeakKeyDictionary()
+_senders_lock = threading.Lock()
+
+
+def _sender_for(loop: asyncio.AbstractEventLoop) -> _LoopSender:
+    sender = _senders.get(loop)
+    if sender is None:
+        with _senders_lock:  # two threads must not each start one: the order is kept by having only one
+            sender = _senders.get(loop)
+            if sender is None:
+                sender = _senders[loop] = _LoopSender()
+    return sender
