@@ -156,8 +156,10 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
+    # Timeouts: a Redis that accepts and never answers must not hold a rate-limit check (and its thread) forever.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": CHANNEL_LAYER_PREFIX}}
+                          "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+                          "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
