@@ -12,6 +12,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
@@ -110,11 +111,17 @@ class JsonSocket(AsyncWebsocketConsumer):
             await self.disconnect(CLOSE_UNAVAILABLE)
 
     async def dispatch(self, message):
+        # Not channels' dispatch: it hops to the database thread to close old connections before every frame and
+        # group event (an inbox socket hears every message of its sites, so twenty inbox sockets made twenty hops
+        # per message). Every database call here (livechat.db.database_call) returns its connection itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
         if message["type"] == "websocket.disconnect":
-            await super().dispatch(message)  # disconnect() handles its own failures; StopConsumer must get out
+            await handler(message)  # disconnect() handles its own failures; StopConsumer must get out
             return
         try:
-            await super().dispatch(message)
+            await handler(message)
         except OUTAGES as error:
             logger.warning("%s: %s: %s; closing %s", type(self).__name__, type(error).__name__, error,
                            CLOSE_UNAVAILABLE)
@@ -147,17 +154,28 @@ class JsonSocket(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def send_json(self, frame: dict) -> None:
-        """Send one frame, unless the client stopped reading: then wait for it a little, or close 4008."""
         if self.closing:
             return
-        if self.output is not None and self.output.unsent() > SEND_BUFFER_MAX_BYTES:
-            if not await self.output.drained(SEND_BUFFER_MAX_BYTES // 2, SLOW_CONSUMER_S):
-                logger.warning("%s: the client does not read (%d bytes unsent); closing %s", type(self).__name__,
-                               self.output.unsent(), CLOSE_SLOW_CONSUMER)
-                self.output.linger(SLOW_CONSUMER_LINGER_S)
-                await self.close(code=CLOSE_SLOW_CONSUMER)
-                return
-        await self.send(text_data=json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        await self.send_text(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+
+    async def _drained(self) -> bool:
+        """Wait a little for a client that stopped reading; close it 4008 (False) if it does not read."""
+        if await self.output.drained(SEND_BUFFER_MAX_BYTES // 2, SLOW_CONSUMER_S):
+            return True
+        logger.warning("%s: the client does not read (%d bytes unsent); closing %s", type(self).__name__,
+                       self.output.unsent(), CLOSE_SLOW_CONSUMER)
+        self.output.linger(SLOW_CONSUMER_LINGER_S)
+        await self.close(code=CLOSE_SLOW_CONSUMER)
+        return False
+
+    async def send_text(self, text: str) -> None:
+        """Send one serialized frame, unless the client stopped reading: then wait for it a little, or close 4008.
+        Group events may carry their frame serialized once for every socket (inbox.message)."""
+        if self.closing:
+            return
+        if self.output is not None and self.output.unsent() > SEND_BUFFER_MAX_BYTES and not await self._drained():
+            return
+        await self.send(text_data=text)
 
     async def refuse(self, client_id, code: str, detail: str, retry_after: float | None = None) -> None:
         frame = {"type": "error", "code": code, "detail": detail, "client_id": client_id}
@@ -492,7 +510,7 @@ class InboxConsumer(JsonSocket):
 
     # Group events
     async def inbox_message(self, event):
-        await self.send_json({"type": "message", "message": event["message"]})
+        await self.send_text(event["frame"])
 
     async def inbox_conversation(self, event):
         conversation = event["conversation"]

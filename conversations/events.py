@@ -4,6 +4,7 @@ Inbox sockets join one group per site and audience: an audience is what its advi
 not, chatbot conversations or not), so a frame is built once per audience and only reaches sockets allowed
 to see it. Widget sockets join their conversation's group, which never receives a note.
 """
+import json
 from typing import Any
 
 from advisors.models import Advisor
@@ -37,8 +38,10 @@ def message_created(conversation: Conversation, message: Message, *, previous_pu
     if message.visible_to_visitor:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.message", "message": payload, "previous": previous_public_seq})
+    # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is).
+    frame = json.dumps({"type": "message", "message": payload}, separators=(",", ":"), ensure_ascii=False)
     for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
-        realtime.send_on_commit(group, {"type": "inbox.message", "message": payload})
+        realtime.send_on_commit(group, {"type": "inbox.message", "frame": frame})
 
 
 def conversation_changed(conversation: Conversation, *, widget: bool = True) -> None:
