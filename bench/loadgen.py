@@ -31,6 +31,9 @@ def now_ns() -> int:
 # ------------------------------------------------------------------------------ a tiny HTTP/1.1 client
 
 
+STALE_CONNECTION = (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)
+
+
 class HttpPool:
     """Keep-alive HTTP/1.1 connections to one server (loopback), `size` requests in flight at most.
 
@@ -45,7 +48,19 @@ class HttpPool:
 
     async def request(self, method: str, path: str, *, token: str | None = None, body: dict | None = None,
                       timeout: float = 10.0) -> tuple[int, bytes]:
+        try:
+            return await self._request(method, path, token=token, body=body, timeout=timeout, fresh=False)
+        except STALE_CONNECTION:
+            # The server closed an idle kept-alive connection (uvicorn does after 5 s): once more on a new one.
+            # The bench's POSTs carry a client_id, so sending one again never stores it twice.
+            return await self._request(method, path, token=token, body=body, timeout=timeout, fresh=True)
+
+    async def _request(self, method: str, path: str, *, token: str | None, body: dict | None, timeout: float,
+                       fresh: bool) -> tuple[int, bytes]:
         conn = await self.free.get()
+        if fresh and conn is not None:
+            conn[1].close()
+            conn = None
         try:
             if conn is None:
                 conn = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
