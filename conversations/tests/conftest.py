@@ -24,6 +24,24 @@ def start_session(site_key: str = "demo-shop", token: str | None = None, origin:
     return response.json()
 
 
+def escalated(site_key: str = "demo-shop", first_name: str = "Jean", company: str = "ACME", *,
+              start=start_session):
+    """A conversation walked through the demo bot to "Talk to a human", through the services."""
+    from conversations import services
+    from conversations.models import Conversation, Visitor
+
+    visitor = Visitor.objects.get(pk=start(site_key)["visitor"]["id"])
+    services.visitor_message_send(visitor=visitor, client_id=new_id(), text=first_name)
+    services.visitor_message_send(visitor=visitor, client_id=new_id(), text=company)
+    conversation = Conversation.objects.get(visitor=visitor)
+    menu = conversation.messages.exclude(buttons=[]).last()
+    human = next(b["id"] for b in menu.buttons if b["label"] == "Talk to a human")
+    services.visitor_button_press(visitor=visitor, client_id=new_id(), button=human)
+    conversation.refresh_from_db()
+    assert conversation.status == "live"
+    return conversation
+
+
 class Socket:
     """A WebSocket client on the ASGI app that keeps every frame it receives."""
 

@@ -4,25 +4,10 @@ from rest_framework.test import APIClient
 
 from conversations import services
 from conversations.models import Conversation, Message, Visitor
-from conversations.tests.conftest import ORIGIN, new_id, start_session
+from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session
 
 pytestmark = pytest.mark.django_db
 CONVERSATIONS = "/api/inbox/conversations"
-
-
-def escalated(site_key="demo-shop", first_name="Jean", company="ACME") -> Conversation:
-    """A conversation walked through the demo bot to "Talk to a human", through the services."""
-    session = start_session(site_key)
-    visitor = Visitor.objects.get(pk=session["visitor"]["id"])
-    services.visitor_message_send(visitor=visitor, client_id=new_id(), text=first_name)
-    services.visitor_message_send(visitor=visitor, client_id=new_id(), text=company)
-    conversation = Conversation.objects.get(visitor=visitor)
-    menu = conversation.messages.exclude(buttons=[]).last()
-    human = next(b["id"] for b in menu.buttons if b["label"] == "Talk to a human")
-    services.visitor_button_press(visitor=visitor, client_id=new_id(), button=human)
-    conversation.refresh_from_db()
-    assert conversation.status == "live"
-    return conversation
 
 
 def test_conversation_outside_the_advisors_sites_is_404_on_every_endpoint(demo, api_as):

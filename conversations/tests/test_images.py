@@ -9,8 +9,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from conversations.models import Message
-from conversations.tests.conftest import ORIGIN, new_id, start_session
-from conversations.tests.test_api import CONVERSATIONS, escalated
+from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session
+from conversations.tests.test_api import CONVERSATIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,10 @@ from rest_framework.test import APIClient
 from advisors.models import Advisor, Site
 from conversations import selectors, services
 from conversations.errors import Refused
-from conversations.models import Conversation, ConversationTally, ReadState, Visitor
+from conversations.models import Conversation, ConversationTally, ReadState
 from conversations.presenters import conversation_dict
 from conversations.tests.conftest import ORIGIN, new_id
+from conversations.tests.conftest import escalated as walk_to_human
 
 CONVERSATIONS = "/api/inbox/conversations"
 
@@ -37,17 +38,7 @@ def start_session(site_key: str = "demo-shop") -> dict:
 
 
 def escalated(site_key: str = "demo-shop", first_name: str = "Jean") -> Conversation:
-    """A conversation walked through the demo bot to "Talk to a human", through the services."""
-    visitor = Visitor.objects.get(pk=start_session(site_key)["visitor"]["id"])
-    services.visitor_message_send(visitor=visitor, client_id=new_id(), text=first_name)
-    services.visitor_message_send(visitor=visitor, client_id=new_id(), text="ACME")
-    conversation = Conversation.objects.get(visitor=visitor)
-    menu = conversation.messages.exclude(buttons=[]).last()
-    human = next(b["id"] for b in menu.buttons if b["label"] == "Talk to a human")
-    services.visitor_button_press(visitor=visitor, client_id=new_id(), button=human)
-    conversation.refresh_from_db()
-    assert conversation.status == "live"
-    return conversation
+    return walk_to_human(site_key, first_name, start=start_session)
 
 
 def naive_counts(advisor: Advisor, site_key: str | None = None) -> dict[str, int]:

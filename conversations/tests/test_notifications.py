@@ -15,8 +15,7 @@ from conversations import services
 from conversations.models import Conversation
 from conversations.notifications import escalation_emails_send
 from conversations.presenters import timestamp
-from conversations.tests.conftest import new_id
-from conversations.tests.test_api import escalated
+from conversations.tests.conftest import escalated, new_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
