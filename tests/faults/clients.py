@@ -74,6 +74,19 @@ async def start_session(http: httpx.AsyncClient, base: str, site: str = "demo-sh
     return response.json()
 
 
+async def all_messages(http: httpx.AsyncClient, url: str, headers: dict, after: int = 0) -> list[dict]:
+    """Every item a messages endpoint (widget or inbox) lists after `after`, a page of 100 at a time."""
+    items = []
+    while True:
+        response = await http.get(f"{url}?after={after}&limit=100", headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()["messages"]
+        items += page
+        if len(page) < 100:
+            return items
+        after = page[-1]["seq"]
+
+
 class _SocketClient:
     """What both clients do with their socket: read and record every frame, send, reconnect, close."""
 
@@ -242,16 +255,8 @@ class Visitor(_SocketClient):
 
     async def history(self, http: httpx.AsyncClient, base: str) -> list[dict]:
         """Every item the visitor may see, from the REST API (the database's answer)."""
-        items, after = [], 0
-        while True:
-            response = await http.get(f"{base}/api/widget/messages?after={after}&limit=100",
-                                      headers={"Authorization": f"Bearer {self.token}", "Origin": ORIGIN})
-            assert response.status_code == 200, response.text
-            page = response.json()["messages"]
-            items += page
-            if len(page) < 100:
-                return items
-            after = page[-1]["seq"]
+        return await all_messages(http, f"{base}/api/widget/messages",
+                                  {"Authorization": f"Bearer {self.token}", "Origin": ORIGIN})
 
 
 class Advisor(_SocketClient):
@@ -295,16 +300,8 @@ class Advisor(_SocketClient):
             await asyncio.sleep(min(2.0, 0.1 * attempt))
 
     async def messages(self, http: httpx.AsyncClient, base: str, conversation_id: int, after: int = 0) -> list[dict]:
-        items = []
-        while True:
-            response = await http.get(f"{base}/api/inbox/conversations/{conversation_id}/messages"
-                                      f"?after={after}&limit=100", headers=self.headers)
-            assert response.status_code == 200, response.text
-            page = response.json()["messages"]
-            items += page
-            if len(page) < 100:
-                return items
-            after = page[-1]["seq"]
+        return await all_messages(http, f"{base}/api/inbox/conversations/{conversation_id}/messages", self.headers,
+                                  after=after)
 
     async def connect(self, ws_base: str, *, rcvbuf: int | None = None, max_queue=16) -> None:
         await self.disconnect()
