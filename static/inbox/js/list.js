@@ -44,6 +44,7 @@ export class ConversationList {
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadMore();
     }, {root: scroll, rootMargin: "300px"});
+    this.sentinel = sentinel;
     this.observer.observe(sentinel);
 
     this.ul.addEventListener("keydown", (event) => this.onKey(event));
@@ -96,7 +97,16 @@ export class ConversationList {
     this.updateStatus();
     if (data.counts) this.onCounts(data.counts, this.view.site);
     this.scroll.scrollTop = 0;
+    this.recheckSentinel();
     return data;
+  }
+
+  /** The observer only reports changes: a sentinel that stayed in view while a page was loading would never
+   * ask for the next one. Observing it again reports where it is now. */
+  recheckSentinel() {
+    if (!this.next) return;
+    this.observer.unobserve(this.sentinel);
+    this.observer.observe(this.sentinel);
   }
 
   async loadMore() {
@@ -121,6 +131,7 @@ export class ConversationList {
       if (generation === this.generation) this.loading = false;
     }
     this.updateStatus();
+    this.recheckSentinel();
   }
 
   setStatus(text) {
