@@ -38,7 +38,7 @@ DEBUG = _setting("DEBUG", lambda: env.bool("DEBUG", default=False))
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production"  # DEBUG on, nothing else given
 KNOWN_SECRET_KEYS = {DEV_SECRET_KEY, "change-me-in-production", "change-me", "secret", "changeme"}
 SECRET_KEY_MIN_LENGTH = 50  # what `check --deploy` asks for
-SECRET_KEY_FILE = VAR_DIR / "secret_key"
+SECRET_KEY_FILE = Path(env.str("SECRET_KEY_FILE", default=str(VAR_DIR / "secret_key")))  # or a Docker secret
 
 
 def _secret_key() -> str:
