@@ -9,7 +9,7 @@ import functools
 import json
 import logging
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from advisors.models import Site
 from advisors.services import advisor_record_activity
-from conversations import events, ratelimit, selectors, services
+from conversations import events, handshake, ratelimit, selectors, services
 from conversations.errors import Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
@@ -253,6 +253,7 @@ class WidgetConsumer(JsonSocket):
     auth_timer = None
     typing_at = 0.0
     counted_online = False
+    counted_unauthenticated = False  # among its address's sockets waiting for their auth frame
     joined_at: float | None = None  # when this socket announced itself to the token's others
 
     async def connect(self):
@@ -263,6 +264,11 @@ class WidgetConsumer(JsonSocket):
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
+        self.address = handshake.client_address(self.scope)
+        if not await database_call(handshake.unauthenticated_socket_open)(self.address):
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)  # too many sockets of this address wait for their auth
+            return
+        self.counted_unauthenticated = True
         self.auth_timer = asyncio.get_running_loop().call_later(
             LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
 
@@ -273,6 +279,7 @@ class WidgetConsumer(JsonSocket):
     async def disconnect(self, code):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        await self._no_longer_unauthenticated()
         layer_watch().discard(self)
         if self.visitor is None:
             return
@@ -284,6 +291,11 @@ class WidgetConsumer(JsonSocket):
         if self.counted_online:
             await self._try(database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=False),
                             "go offline")
+
+    async def _no_longer_unauthenticated(self) -> None:
+        if self.counted_unauthenticated:
+            self.counted_unauthenticated = False
+            await database_call(handshake.unauthenticated_socket_closed)(self.address)
 
     async def _try(self, step, what: str) -> None:
         try:
@@ -325,6 +337,7 @@ class WidgetConsumer(JsonSocket):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.auth_timer.cancel()
+        await self._no_longer_unauthenticated()
         self.visitor = visitor
         self.conversation_id = visitor.conversation.pk
         await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
@@ -447,11 +460,11 @@ class InboxConsumer(JsonSocket):
 
     advisor = None
     groups_joined: set = frozenset()
+    joined_at: float | None = None  # when this socket announced itself to the advisor's others
 
     async def connect(self):
-        origin = _header(self.scope, b"origin")
-        if origin is not None and urlsplit(origin).netloc != (_header(self.scope, b"host") or ""):
-            await self.close()  # a browser on another origin: HTTP 403 at the handshake
+        if not handshake.inbox_handshake_allowed(self.scope):
+            await self.close()  # a Host we do not serve, or a browser on another origin: HTTP 403 at the handshake
             return
         self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None:
@@ -462,10 +475,18 @@ class InboxConsumer(JsonSocket):
         await self._subscribe()
         layer_watch().add(self)
         await self.accept()
+        self.joined_at, self.newer = time.time(), set()
+        await self._announce("joined")
         await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
+        if self.joined_at is not None:
+            try:
+                await self._announce("left")
+            except OUTAGES as error:
+                logger.warning("advisor %s: could not tell its other sockets it left: %s: %s", self.advisor.pk,
+                               type(error).__name__, error)
         for group in self.groups_joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -482,6 +503,24 @@ class InboxConsumer(JsonSocket):
         for group in self.groups_joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
+
+    # Sockets per advisor, as per token on the widget: each tells the advisor's others when it joins and leaves
+    # (through the layer, so every process hears it); one that knows of INBOX_SOCKETS_PER_ADVISOR newer sockets
+    # is the oldest beyond the cap and closes 4429.
+    async def _announce(self, kind: str) -> None:
+        await self.channel_layer.group_send(realtime.advisor_group(self.advisor.pk),
+                                            {"type": f"advisor.socket_{kind}", "channel": self.channel_name,
+                                             "joined_at": self.joined_at})
+
+    async def advisor_socket_joined(self, event):
+        if self.joined_at is not None and (event["joined_at"], event["channel"]) > (self.joined_at, self.channel_name):
+            self.newer.add(event["channel"])
+            if len(self.newer) >= LIMITS["INBOX_SOCKETS_PER_ADVISOR"]:
+                await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+
+    async def advisor_socket_left(self, event):
+        if self.joined_at is not None:
+            self.newer.discard(event["channel"])
 
     async def receive_frame(self, frame: dict) -> None:
         kind = frame["type"]
