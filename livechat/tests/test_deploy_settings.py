@@ -105,3 +105,11 @@ def test_the_tls_settings_follow_the_environment(tmp_path):
     # over plain HTTP (make run) cookies stay usable: no secure-only cookies, no redirect, no HSTS
     done = manage("shell", "-v", "0", "-c", code, tmp_path=tmp_path, SECRET_KEY=GOOD_KEY)
     assert done.stdout.strip() == "None False False False 0 []", done.stderr
+
+
+def test_make_test_runs_the_linter_and_the_missing_migration_check():
+    done = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ruff check ." in done.stdout
+    assert "manage.py makemigrations --check --dry-run" in done.stdout
+    assert "ruff==" in (ROOT / "requirements-dev.txt").read_text()
