@@ -128,6 +128,9 @@ class InvitationAdmin(admin.ModelAdmin):
     def send_again(self, request, queryset):
         from advisors.tasks import invitation_send
 
-        for invitation in queryset.filter(accepted_at__isnull=True):
+        pending = [i for i in queryset.filter(accepted_at__isnull=True) if not services.invitation_expired(i)]
+        for invitation in pending:
             invitation_send.delay(invitation.pk)
-        self.message_user(request, "Invitations sent again.")
+        skipped = queryset.count() - len(pending)
+        self.message_user(request, f"{len(pending)} invitation(s) sent again." + (
+            f" {skipped} used or expired, not sent: create a new invitation instead." if skipped else ""))

@@ -152,9 +152,14 @@ def invitation_from_token(token: str) -> Invitation:
         raise InvitationInvalid("This invitation link is not valid.")
     if invitation.accepted_at is not None:
         raise InvitationInvalid("This invitation has already been used.")
-    if timezone.now() >= invitation.created_at + INVITATION_MAX_AGE:
+    if invitation_expired(invitation):
         raise InvitationInvalid("This invitation has expired; ask your administrator for a new one.")
     return invitation
+
+
+def invitation_expired(invitation: Invitation) -> bool:
+    """Valid INVITATION_MAX_AGE after its creation in the database; sending the e-mail again does not extend it."""
+    return timezone.now() >= invitation.created_at + INVITATION_MAX_AGE
 
 
 def invitation_accept(*, token: str, username: str, password: str) -> Advisor:

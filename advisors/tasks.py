@@ -7,11 +7,11 @@ from advisors.models import Invitation
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def invitation_send(self, invitation_id: int) -> bool:
-    from advisors.services import invitation_url
+    from advisors.services import invitation_expired, invitation_url
 
     invitation = Invitation.objects.select_related("account").filter(pk=invitation_id).first()
-    if invitation is None or invitation.accepted_at is not None:
-        return False
+    if invitation is None or invitation.accepted_at is not None or invitation_expired(invitation):
+        return False  # used or expired: its link would open nothing
     message = EmailMultiAlternatives(
         subject=f"You are invited to the {invitation.account.name} inbox",
         body=(f"Hello,\n\nYou are invited to answer visitors of {invitation.account.name}.\n"

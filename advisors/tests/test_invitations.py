@@ -79,3 +79,21 @@ def test_an_invitation_expires_seven_days_after_its_creation_whatever_the_link_s
     # while one created six days ago still opens
     Invitation.objects.filter(pk=invitation.pk).update(created_at=timezone.now() - timedelta(days=6))
     assert client.get(fresh_link.split(settings.PUBLIC_URL, 1)[1]).status_code == 200
+
+
+@pytest.mark.django_db
+def test_sending_an_expired_invitation_again_sends_no_dead_link(demo, client):
+    # given an invitation past its seven days and a fresh one, neither e-mailed yet (the mail server was down)
+    account = Account.objects.get(name="Demo Company")
+    old = services.invitation_create(account=account, email="old@x.example").invitation
+    fresh = services.invitation_create(account=account, email="fresh@x.example").invitation
+    Invitation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
+    assert mail.outbox == []
+    # when the staff user sends both again from the admin
+    client.force_login(demo.advisors["admin"].user)
+    response = client.post("/admin/advisors/invitation/", {"action": "send_again",
+                                                           "_selected_action": [old.pk, fresh.pk]}, follow=True)
+    # then only the fresh one is e-mailed, and the admin says why the other was not
+    assert response.status_code == 200
+    assert [m.to for m in mail.outbox] == [["fresh@x.example"]]
+    assert "1 used or expired, not sent" in response.content.decode()
