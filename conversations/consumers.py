@@ -354,6 +354,10 @@ class WidgetConsumer(JsonSocket):
     async def widget_left(self, event):
         self.newer.discard(event["channel"])
 
+    async def widget_gone(self, event):
+        """The conversation and its visitor were deleted: the token names nobody now (the widget starts anew)."""
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
     async def _send_item(self, kind: str, frame: dict) -> None:
         client_id = frame.get("client_id")
         if not _valid_client_id(client_id):
@@ -383,6 +387,9 @@ class WidgetConsumer(JsonSocket):
             return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
+            return
+        except Conversation.DoesNotExist:  # deleted under this socket (before its widget.gone event arrived)
+            await self.close(code=CLOSE_UNAUTHORIZED)
             return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
@@ -425,7 +432,11 @@ class WidgetConsumer(JsonSocket):
         if now - self.typing_at < LIMITS["TYPING_INTERVAL_S"]:
             return
         self.typing_at = now
-        conversation = await _conversation_for_typing(self.conversation_id)
+        try:
+            conversation = await _conversation_for_typing(self.conversation_id)
+        except Conversation.DoesNotExist:  # deleted under this socket
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await database_call(events.visitor_typing)(conversation)
 
     # Group events
