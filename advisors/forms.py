@@ -142,7 +142,7 @@ class ThrottledLoginMixin:
         try:
             cleaned = super().clean()
         except ValidationError as error:
-            if getattr(error, "code", None) == "invalid_login" or self.user_cache is None:
+            if self.user_cache is None:  # the password was wrong (not: right, but no staff account for the admin)
                 security.login_attempt_failed(username=username, address=address)
             raise
         security.login_attempt_succeeded(username=username)

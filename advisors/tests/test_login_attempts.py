@@ -90,3 +90,10 @@ def test_the_admin_login_counts_and_refuses_too(settings):
     assert response.status_code == 429
     admin = Client().post("/admin/login/", {"username": "admin", "password": "demo1234"}, REMOTE_ADDR=address())
     assert admin.status_code == 200 and b"Too many failed sign-in attempts" in admin.content
+
+
+def test_a_right_password_at_the_admin_without_staff_rights_is_no_failure(settings):
+    settings.LOGIN_SLOW_AFTER = 100
+    for _ in range(settings.LOGIN_FAILURES_PER_USERNAME + 1):
+        Client().post("/admin/login/", {"username": "carol", "password": "demo1234"}, REMOTE_ADDR=address())
+    assert page_attempt("carol", "demo1234", address()).status_code == 302
