@@ -155,3 +155,12 @@ async def test_logging_in_again_keeps_the_sockets_open(demo, tokens):
         assert (await sync_to_async(rest)(tokens["alice"])).status_code == 200
     finally:
         await socket.disconnect()
+
+
+async def test_deleting_a_user_closes_their_inbox_sockets(demo, tokens):
+    by_session = await session_socket("bob", demo)
+    try:
+        await sync_to_async(demo.advisors["bob"].user.delete)()
+        assert await by_session.close_code() == 4401
+    finally:
+        await by_session.disconnect()
