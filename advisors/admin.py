@@ -6,8 +6,10 @@ from django.db import transaction
 from django.utils.html import format_html
 
 from advisors import services
-from advisors.forms import AdvisorForm, SiteForm
+from advisors.forms import AdminLoginForm, AdvisorForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
+
+admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
 
 
 @admin.register(Account)

@@ -6,13 +6,16 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from advisors import security
 from advisors.services import advisor_update_preferences
 from conversations import selectors, services
+from conversations.auth import token_issue, token_revoke
 from conversations.images import image_process
 from conversations.presenters import avatar_url, conversation_dict, message_dict
 from livechat import schema
@@ -22,22 +25,48 @@ ONLINE_WITHIN = timedelta(minutes=5)
 
 
 class TokenApi(APIView):
-    authentication_classes = []
+    """POST: a username and password for a token (guessing is slowed then refused: advisors.security).
+    DELETE: revokes the caller's token (its sockets close 4401)."""
+
     permission_classes = [AllowAny]
 
     class TokenInput(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField()
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096)
 
-    @extend_schema(request=TokenInput, responses={200: schema.TokenSerializer, 400: schema.ErrorSerializer})
+    def get_authenticators(self):
+        # POST proves who the caller is with a password: a stale token in its headers must not stop it.
+        post = getattr(self.request, "method", None) == "POST"  # no request while the schema is generated
+        return [] if post else super().get_authenticators()
+
+    @extend_schema(request=TokenInput, responses={200: schema.TokenSerializer, 400: schema.ErrorSerializer,
+                                                  429: schema.ErrorSerializer})
     def post(self, request):
         data = self.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
+        username, address = data.validated_data["username"], security.client_address(request)
+        if (wait := security.login_attempt_check(username=username, address=address)) is not None:
+            response = Response({"code": "rate_limited", "retry_after": wait,
+                                 "detail": "Too many failed sign-in attempts; try again later."}, status=429)
+            response["Retry-After"] = str(int(wait))
+            return response
         user = authenticate(request, **data.validated_data)
         if user is None or not user.is_active:
+            security.login_attempt_failed(username=username, address=address)
             raise ApiError(400, "invalid_credentials", "Unable to log in with these credentials.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        security.login_attempt_succeeded(username=username)
+        return Response({"token": token_issue(user=user).key})
+
+    @extend_schema(request=None, responses={204: None, 401: schema.ErrorSerializer})
+    def delete(self, request):
+        if request.user is None:
+            raise NotAuthenticated("Send the token to revoke: Authorization: Token ….")
+        if isinstance(request.auth, Token):
+            token_revoke(token=request.auth)
+        else:  # a browser session: its user's token, if any
+            for token in Token.objects.filter(user=request.user):
+                token_revoke(token=token)
+        return Response(status=204)
 
 
 class InboxApi(APIView):

@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from advisors.models import Site
@@ -354,6 +355,10 @@ class WidgetConsumer(JsonSocket):
     async def widget_left(self, event):
         self.newer.discard(event["channel"])
 
+    async def widget_gone(self, event):
+        """The conversation and its visitor were deleted: the token names nobody now (the widget starts anew)."""
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
     async def _send_item(self, kind: str, frame: dict) -> None:
         client_id = frame.get("client_id")
         if not _valid_client_id(client_id):
@@ -383,6 +388,9 @@ class WidgetConsumer(JsonSocket):
             return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
+            return
+        except Conversation.DoesNotExist:  # deleted under this socket (before its widget.gone event arrived)
+            await self.close(code=CLOSE_UNAUTHORIZED)
             return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
@@ -425,7 +433,11 @@ class WidgetConsumer(JsonSocket):
         if now - self.typing_at < LIMITS["TYPING_INTERVAL_S"]:
             return
         self.typing_at = now
-        conversation = await _conversation_for_typing(self.conversation_id)
+        try:
+            conversation = await _conversation_for_typing(self.conversation_id)
+        except Conversation.DoesNotExist:  # deleted under this socket
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await database_call(events.visitor_typing)(conversation)
 
     # Group events
@@ -447,6 +459,7 @@ class InboxConsumer(JsonSocket):
 
     advisor = None
     groups_joined: set = frozenset()
+    token_timer = None
 
     async def connect(self):
         origin = _header(self.scope, b"origin")
@@ -462,10 +475,16 @@ class InboxConsumer(JsonSocket):
         await self._subscribe()
         layer_watch().add(self)
         await self.accept()
+        if (expires_at := self.scope.get("auth_token_expires_at")) is not None:  # a token socket ends with its token
+            self.token_timer = asyncio.get_running_loop().call_later(
+                max(0.0, (expires_at - timezone.now()).total_seconds()),
+                lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHORIZED)))
         await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
+        if self.token_timer is not None:
+            self.token_timer.cancel()
         for group in self.groups_joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -536,4 +555,9 @@ class InboxConsumer(JsonSocket):
 
     async def advisor_logout(self, event):
         if self.session_key and event.get("session_key") == self.session_key:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def advisor_revoked(self, event):
+        """A new password, a deactivation (every socket), or a revoked token (the sockets it opened): conversations.auth."""
+        if event.get("token") is None or event["token"] == self.scope.get("auth_token"):
             await self.close(code=CLOSE_UNAUTHORIZED)

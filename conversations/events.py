@@ -79,3 +79,9 @@ def advisor_typing(conversation: Conversation, advisor: Advisor) -> None:
 def visitor_presence(conversation: Conversation, *, online: bool) -> None:
     for _, group in _inbox_audiences(conversation):
         realtime.send_on_commit(group, {"type": "inbox.presence", "conversation": conversation.pk, "online": online})
+
+
+def conversation_deleted(*, conversation_id: int, visitor_id: int) -> None:
+    """The visitor's widget sockets close 4401: their token is gone, and the widget starts a new session."""
+    realtime.send_on_commit(realtime.visitor_group(visitor_id), {"type": "widget.gone",
+                                                                 "conversation": conversation_id})

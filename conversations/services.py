@@ -356,7 +356,9 @@ def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImag
 def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
     """Count the visitor's open sockets; the inbox hears only when the visitor comes or goes."""
     with transaction.atomic():
-        visitor = Visitor.objects.select_for_update().get(pk=visitor_id)
+        visitor = Visitor.objects.select_for_update().filter(pk=visitor_id).first()
+        if visitor is None:  # deleted with its conversation while its sockets were open
+            return
         was_online = visitor.online
         visitor.online_sockets = max(0, visitor.online_sockets + (1 if online else -1))
         visitor.last_seen_at = timezone.now()
@@ -476,3 +478,38 @@ def conversation_read(*, conversation: Conversation, advisor: Advisor, seq: int)
         read_seq = _read_up_to(conversation, advisor, seq)
         events.conversation_read(conversation, advisor, read_seq)
     return read_seq
+
+
+# ------------------------------------------------------------------------------ deletion
+
+
+def conversation_delete(*, conversation_id: int) -> bool:
+    """Delete a conversation with its visitor, items, read states and stored image files; False if already gone.
+
+    The visitor goes too: it exists for this one conversation (one per site), holds the variables captured in
+    it, and a visitor row without its conversation broke every later request of its token (500, 1011). Its
+    token now names nobody, so the widget gets 401/4401 and starts a new session: a new visitor and
+    conversation, like `visitor erase`. The inbox counts follow by the triggers on DELETE (migration 0002).
+    Files are removed after commit: a rollback must not leave items pointing at deleted files."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        if conversation is None:
+            return False
+        images = [name for name in Message.objects.filter(conversation=conversation).exclude(image="")
+                  .values_list("image", flat=True) if name]
+        visitor_id = conversation.visitor_id
+        Visitor.objects.filter(pk=visitor_id).delete()  # cascades to the conversation, its items and reads
+        transaction.on_commit(lambda: _delete_files(images))
+        events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)
+    logger.info("conversation %s deleted with visitor %s and %d image files", conversation_id, visitor_id,
+                len(images))
+    return True
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = Message._meta.get_field("image").storage
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:  # the rows are gone either way; a file left behind is logged for the operator
+            logger.exception("could not delete the image file %s", name)

@@ -71,11 +71,12 @@ class AdvisorTokenAuthentication(TokenAuthentication):
     one query (DRF's own class loads token and user, then the inbox asked for the advisor and its sites)."""
 
     def authenticate_credentials(self, key):
+        from conversations.auth import token_valid
         from conversations.selectors import advisor_for_token
 
         token = advisor_for_token(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        if not token_valid(token):  # inactive user or expired token: the same rule as the inbox socket
+            raise exceptions.AuthenticationFailed("This token has expired or was revoked; ask for a new one.")
         return token.user, token
