@@ -1,5 +1,5 @@
-"""Reads for the inbox and the widget. `conversation_for_advisor` is the one scope check that the REST API
-and the inbox socket both use: outside the advisor's sites, a conversation does not exist."""
+"""Reads for the inbox and the widget. `access_conversation` is the one access check that the REST API, the inbox
+socket and the media of notes use: a conversation the advisor may not see does not exist (404)."""
 import base64
 import functools
 import json
@@ -160,29 +160,61 @@ def _unread_q(advisor: Advisor) -> Q:
     return Q(**{f"{last}__gt": F("read_seq")})
 
 
-def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:
-    """The conversation with its read position for this advisor; NotFound outside the advisor's sites."""
+def statuses_hidden_from(*, sees_chatbot: bool) -> tuple[str, ...]:
+    """The chatbot-lead rule: discussions the bot leads (status `bot`) exist only for advisors who see them."""
+    return () if sees_chatbot else (Status.BOT,)
+
+
+def advisor_sees_notes(advisor: Advisor) -> bool:
+    """The license rule: notes (their text, their images, their client_id) are for licensed advisors only."""
+    return advisor.licensed
+
+
+def _visible_to(advisor: Advisor) -> Q:
+    """Every rule of which conversations an advisor may touch, as one filter: the advisor's sites, and the
+    chatbot-lead setting. What the license hides is per item (advisor_sees_notes), not per conversation."""
+    visible = Q(site_id__in=advisor.site_ids)
+    if hidden := statuses_hidden_from(sees_chatbot=advisor.sees_chatbot):
+        visible &= ~Q(status__in=hidden)
+    return visible
+
+
+def _conversation_pk(conversation_id) -> int:
     try:
-        conversation_id = int(conversation_id)
-    except (TypeError, ValueError):
+        pk = int(conversation_id)
+    except (TypeError, ValueError, OverflowError):
         raise NotFound("No such conversation.") from None
-    conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
-                    .filter(pk=conversation_id, site_id__in=advisor.site_ids).first())
+    if not 0 < pk < 2**63:  # past a bigint, PostgreSQL would refuse the query itself (a 503, not a 404)
+        raise NotFound("No such conversation.")
+    return pk
+
+
+def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = False) -> Conversation:
+    """The one access check (Zulip's access_*): the conversation if this advisor may see it, else NotFound, the
+    same answer as for one that does not exist, so scope never leaks. Every inbox view, the inbox socket and the
+    media of notes come through here.
+
+    By default with what the inbox shows (read position, visitor, last item, sites); `for_write=True` loads the
+    bare row in one cheap query, for writes that lock and load it themselves."""
+    pk = _conversation_pk(conversation_id)
+    if for_write:
+        conversation = Conversation.objects.filter(_visible_to(advisor), pk=pk).only("pk", "site_id", "status").first()
+    else:
+        conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
+                        .filter(_visible_to(advisor), pk=pk).first())
     if conversation is None:
         raise NotFound("No such conversation.")
-    return _with_sites([conversation], advisor)[0]
+    return conversation if for_write else _with_sites([conversation], advisor)[0]
+
+
+def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:
+    """The conversation with its read position for this advisor (access_conversation)."""
+    return access_conversation(advisor=advisor, conversation_id=conversation_id)
 
 
 def conversation_id_for_advisor(*, advisor: Advisor, conversation_id) -> int:
-    """The same scope check as conversation_for_advisor, for writes that load the row themselves: one cheap
-    query instead of the list's wide join."""
-    try:
-        conversation_id = int(conversation_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such conversation.") from None
-    if not Conversation.objects.filter(pk=conversation_id, site_id__in=advisor.site_ids).exists():
-        raise NotFound("No such conversation.")
-    return conversation_id
+    """The same access check, for writes that load the row themselves: one cheap query."""
+    return access_conversation(advisor=advisor, conversation_id=conversation_id, for_write=True).pk
 
 
 def _box_filter(box: str) -> dict:
@@ -219,7 +251,7 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         raise Refused(f"box must be one of {', '.join(BOXES)}.", fields={"box": ["Unknown box."]})
     if filter not in FILTERS:
         raise Refused(f"filter must be one of {', '.join(FILTERS)}.", fields={"filter": ["Unknown filter."]})
-    if box == "chatbot" and not advisor.sees_chatbot:
+    if box == "chatbot" and Status.BOT in statuses_hidden_from(sees_chatbot=advisor.sees_chatbot):
         raise Forbidden("You do not see the discussions where the chatbot has the lead.")
     site_ids = _site_ids_in_scope(advisor, site_key)
     if not site_ids:
@@ -314,7 +346,7 @@ def _page(queryset: QuerySet, *, after: int | None, before: int | None, limit: i
 def messages_for_advisor(*, advisor: Advisor, conversation: Conversation, after: int | None = None,
                          before: int | None = None, limit: int = 50) -> list[Message]:
     queryset = Message.objects.filter(conversation=conversation)
-    if not advisor.licensed:
+    if not advisor_sees_notes(advisor):
         queryset = queryset.exclude(kind=Message.Kind.NOTE)
     return _page(queryset, after=after, before=before, limit=limit)
 
