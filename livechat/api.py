@@ -45,7 +45,11 @@ def exception_handler(exc, context):
     from conversations.errors import Refused
 
     if isinstance(exc, Refused):  # a rule of a service said no: its code and status are the contract's
-        return error_response(exc.status, exc.code, exc.detail, exc.fields)
+        response = error_response(exc.status, exc.code, exc.detail, exc.fields)
+        if exc.retry_after is not None:
+            response.data["retry_after"] = exc.retry_after
+            response["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
     if isinstance(exc, DatabaseError):  # nothing was stored; the client sends it again later
         return error_response(503, "unavailable", "The database is unavailable; nothing was stored, try again.")
     if isinstance(exc, ApiError):
