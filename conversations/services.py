@@ -10,14 +10,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from advisors.models import Advisor, Site
 from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
-from conversations import events
+from conversations import events, selectors
 from conversations.errors import Conflict, Forbidden, Refused
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
@@ -146,12 +146,30 @@ def _load_related(conversation: Conversation) -> Conversation:
     return conversation
 
 
-def _repeated(conversation: Conversation, client_id: str) -> Message | None:
-    """The stored item of a repeated client_id. A bare id first: almost every send is new, and the unique
-    (conversation, client_id) needs no ORDER BY (Message's default ordering) nor the advisor's rows to tell."""
-    found = list(Message.objects.filter(conversation=conversation, client_id=client_id)
-                 .order_by().values_list("pk", flat=True)[:1])
-    return Message.objects.select_related("advisor__user").get(pk=found[0]) if found else None
+def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | None = None) -> Message | None:
+    """The sender's own stored item for a repeated client_id (the visitor's, or `advisor`'s), None for a new one.
+
+    A client_id is unique per conversation and sender (CONTRACT section 3). One that names an item its sender may
+    not have back is refused (Conflict) and reveals nothing: another sender's item, or a note for someone who may
+    not see notes. The one exception: two advisors may happen to choose the same string, and an advisor who may
+    see the other's item loses nothing by getting a new item of their own (the constraints keep them apart).
+    Almost every send is new: a bare lookup first, on the two (conversation, client_id) indexes."""
+    found = list(Message.objects.filter(Q(sender=Sender.VISITOR) | Q(sender=Sender.ADVISOR),
+                                        conversation=conversation, client_id=client_id)
+                 .order_by().values_list("pk", "sender", "advisor_id", "kind")[:50])
+    if not found:
+        return None
+    sees_notes = advisor is not None and selectors.advisor_sees_notes(advisor)
+    own = None
+    for pk, sender, advisor_id, kind in found:
+        mine = (sender == Sender.ADVISOR and advisor_id == advisor.pk) if advisor is not None \
+            else sender == Sender.VISITOR
+        visible = kind != Kind.NOTE or sees_notes
+        if mine and visible:
+            own = pk
+        elif not (visible and advisor is not None and sender == Sender.ADVISOR and not mine):
+            raise Conflict("This client_id names another item; send with a new client_id.")
+    return Message.objects.select_related("advisor__user").get(pk=own) if own is not None else None
 
 
 # ------------------------------------------------------------------------------ the bot
@@ -376,7 +394,7 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
         raise Forbidden("Notes need a Livechat Premium license.")
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
-        if (repeated := _repeated(conversation, client_id)) is not None:
+        if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:
             return Sent([repeated], created=False, conversation=conversation)
         if conversation.status == Status.CLOSED:
             raise Conflict("The conversation is closed; reopen it to reply.", code="closed")
