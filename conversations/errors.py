@@ -66,3 +66,12 @@ class RateLimited(Refused):
 
     status = 429
     code = ErrorCode.RATE_LIMITED
+
+
+def refuse_nul(value: str, field: str) -> str:
+    """NUL characters are a bad request wherever they come from (a text, a client_id, a query parameter):
+    PostgreSQL refuses them in text, and a query that fails there reads as an outage (503, `unavailable`, which
+    the widget would resend forever)."""
+    if "\x00" in value:
+        raise Refused(f"{field} must not contain NUL characters.", fields={field: ["NUL characters are not allowed."]})
+    return value

@@ -2,26 +2,29 @@
 socket and the media of notes use: a conversation the advisor may not see does not exist (404)."""
 import base64
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Aggregate, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
 
 from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
-from conversations.errors import Forbidden, NotFound, Refused
-from conversations.models import Conversation, ConversationTally, Message, ReadState
+from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
+from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
 FILTERS = ("all", "unassigned", "unread", "mine")
 COUNTS = ("live", "closed", "chatbot", "unassigned", "unread", "mine", "to_process")
 MAX_PAGE = 100
+TOKEN_TTL = timedelta(days=180)  # a visitor token unused for this long names nobody any more
 
 
 class _JsonArray(Func):
@@ -264,6 +267,7 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     elif filter == "unread":
         matching = matching.filter(_unread_q(advisor))
     if assigned_to:
+        refuse_nul(assigned_to, "advisor")
         # The advisor's id as a value (a subquery run once), so the (site, assigned, status, updated_at) index
         # gives the page in order; a join on the username would not.
         matching = matching.filter(assigned=Subquery(
@@ -366,3 +370,38 @@ def assignable_advisors(*, advisor: Advisor) -> QuerySet:
     return (Advisor.objects.select_related("user").filter(account_id=advisor.account_id,
                                                             sites__in=advisor.site_ids)
             .distinct().order_by("display_name"))
+
+
+# ------------------------------------------------------------------------------ visitors
+
+
+def site_for_key(key: str | None) -> Site | None:
+    """The site a widget names (with its chatbot), or None."""
+    if not isinstance(key, str) or not key or "\x00" in key:
+        return None
+    return Site.objects.select_related("chatbot").filter(key=key).first()
+
+
+def site_allows_origin(site: Site, origin: str | None) -> bool:
+    """The widget's Origin rule, REST and socket alike: a browser's Origin must be one the site allows; a request
+    without one (not a browser) is not refused for that."""
+    return origin is None or origin.rstrip("/") in site.allowed_origins
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def visitor_for_token(*, token: str | None, site: Site | None = None, site_key: str | None = None) -> Visitor | None:
+    """The one rule for a visitor token, for REST (bearer), the widget socket and the session start alike: it names
+    a visitor (of `site` / `site_key` when given) seen within TOKEN_TTL; anything else is None (401, 4401, or a new
+    visitor at the session start). With the site and the conversation (and its advisor), in one query."""
+    if not isinstance(token, str) or not token or "\x00" in token:  # PostgreSQL refuses NUL in text: never a token
+        return None
+    visitors = Visitor.objects.select_related("site", "conversation__assigned__user").filter(
+        token_hash=token_hash(token), last_seen_at__gte=timezone.now() - TOKEN_TTL)
+    if site is not None:
+        visitors = visitors.filter(site=site)
+    if site_key is not None:
+        visitors = visitors.filter(site__key=site_key)
+    return visitors.first()

@@ -36,6 +36,15 @@ def error_response(status_code: int, code: str, detail: str, fields: dict | None
     return Response(body, status=status_code)
 
 
+def refuse_nul_in_query(request) -> None:
+    """Every API's query parameters: a NUL character is a bad request (conversations.errors.refuse_nul)."""
+    from conversations.errors import refuse_nul
+
+    for name, values in request.query_params.lists():
+        for value in values:
+            refuse_nul(value, name)
+
+
 def exception_handler(exc, context):
     from django.db import DatabaseError
     # Imported here: rest_framework.views reads the authentication classes (one of them in this module) while
