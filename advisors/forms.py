@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors.models import Advisor, Site
+from advisors.selectors import licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = 256
@@ -103,8 +104,7 @@ class AdvisorForm(forms.ModelForm):
         cleaned = super().clean()
         account = cleaned.get("account")
         if cleaned.get("premium") and not self.instance.licensed and account is not None:
-            granted = Advisor.objects.filter(account=account, licensed=True).count()
-            if granted >= account.license_quota:
+            if licenses_left(account=account) == 0:
                 from advisors.services import LicenseQuotaExceeded
 
                 self.add_error("premium", str(LicenseQuotaExceeded(account)))

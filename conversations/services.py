@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from advisors.models import Advisor, Site
+from advisors.selectors import advisor_of_site
 from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
@@ -241,9 +242,8 @@ def _escalate(timeline: _Timeline, *, assign_to: str | None, back_label: str) ->
     conversation = timeline.conversation
     advisor = None
     if assign_to:
-        advisor = (Advisor.objects.select_related("user")
-                   .filter(user__username=assign_to, account_id=conversation.site.account_id,
-                           sites=conversation.site_id).first())
+        advisor = advisor_of_site(username=assign_to, site_id=conversation.site_id,
+                                  account_id=conversation.site.account_id)
         if advisor is None:
             logger.warning("escalation of conversation %s names %r, who is not an advisor of its site",
                            conversation.pk, assign_to)
@@ -469,8 +469,7 @@ def conversation_assign(*, conversation_id: int, by: Advisor, username: str | No
         conversation = _lock(pk=conversation_id)
         target = None
         if username:
-            target = (Advisor.objects.select_related("user")
-                      .filter(user__username=username, account_id=by.account_id, sites=conversation.site_id).first())
+            target = advisor_of_site(username=username, site_id=conversation.site_id, account_id=by.account_id)
             if target is None:
                 raise Refused("No advisor of this site has that username.",
                               fields={"advisor": ["Not an advisor of this conversation's site."]})
