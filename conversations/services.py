@@ -179,7 +179,7 @@ def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | 
     not have back is refused (Conflict) and reveals nothing: another sender's item, or a note for someone who may
     not see notes. The one exception: two advisors may happen to choose the same string, and an advisor who may
     see the other's item loses nothing by getting a new item of their own (the constraints keep them apart).
-    Almost every send is new: a bare lookup first, on the two (conversation, client_id) indexes."""
+    Almost every send is new: a bare lookup first, on the (conversation, client_id) index."""
     found = list(Message.objects.filter(Q(sender=Sender.VISITOR) | Q(sender=Sender.ADVISOR),
                                         conversation=conversation, client_id=client_id)
                  .order_by().values_list("pk", "sender", "advisor_id", "kind")[:50])
