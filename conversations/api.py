@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from advisors.services import advisor_update_preferences
 from conversations import selectors, services
+from conversations.errors import Forbidden, Refused
 from conversations.images import image_process
 from conversations.presenters import avatar_url, conversation_dict, message_dict
 from livechat import schema
@@ -51,7 +52,7 @@ class InboxApi(APIView):
         refuse_nul_in_query(request)
         self.advisor = selectors.advisor_for_user(request.user)
         if self.advisor is None:
-            raise ApiError(403, "forbidden", "This account is not an advisor.")
+            raise Forbidden("This account is not an advisor.")
 
 
     def conversation(self, conversation_id):
@@ -70,8 +71,7 @@ def _int_param(request, name: str, default: int | None, *, low: int = 0, high: i
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.", {name: ["Not a whole number."]}) \
-            from None
+        raise Refused(f"{name} must be a whole number.", fields={name: ["Not a whole number."]}) from None
     value = max(low, value)
     return min(value, high) if high is not None else value
 

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from advisors.models import Site
 from advisors.services import advisor_record_activity
 from conversations import events, ratelimit, selectors, services
-from conversations.errors import Refused
+from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
@@ -142,7 +142,7 @@ class JsonSocket(AsyncWebsocketConsumer):
         except (ValueError, UnicodeDecodeError):
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.refuse(None, "bad_request", "A frame is a JSON object with a string `type`.")
+            await self.refuse(None, ErrorCode.BAD_REQUEST, "A frame is a JSON object with a string `type`.")
             return
         await self.receive_frame(frame)
 
@@ -352,7 +352,7 @@ class WidgetConsumer(JsonSocket):
 
     async def _send_item(self, kind: str, frame: dict) -> None:
         # The rules of a send (client_id, text, button) are the services': a refusal comes back as Refused.
-        client_id = frame.get("client_id")
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         arguments = {"visitor": self.visitor, "client_id": client_id}
         if kind == "message":
             arguments["text"] = frame.get("text")
@@ -361,15 +361,16 @@ class WidgetConsumer(JsonSocket):
         try:
             sent = await _widget_send_limited(kind, arguments)
         except RateLimited as limited:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+            await self.refuse(client_id, ErrorCode.RATE_LIMITED, "Too many messages; wait a little.",
                               retry_after=limited.retry_after)
             return
         except Refused as refused:
-            await self.refuse(client_id if isinstance(client_id, str) else None, refused.code, refused.detail)
+            await self.refuse(client_id, refused.code, refused.detail)
             return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
-            await self.refuse(client_id, "unavailable", "Not stored; send it again later with the same client_id.")
+            await self.refuse(client_id, ErrorCode.UNAVAILABLE,
+                              "Not stored; send it again later with the same client_id.")
             return
         if not sent.created:
             # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the

@@ -431,7 +431,7 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
         if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:
             return Sent([repeated], created=False, conversation=conversation)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it to reply.", code="closed")
+            raise Conflict("The conversation is closed; reopen it to reply.", code=ErrorCode.CLOSED)
         timeline = _Timeline(conversation)
         if not note:
             if conversation.assigned_id is None:
@@ -451,9 +451,10 @@ def conversation_take(*, conversation_id: int, advisor: Advisor) -> Conversation
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if conversation.assigned_id not in (None, advisor.pk):
-            raise Conflict(f"{_load_related(conversation).assigned.display_name} already has this conversation.", code="assigned")
+            raise Conflict(f"{_load_related(conversation).assigned.display_name} already has this conversation.",
+                           code=ErrorCode.ASSIGNED)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it first.", code="closed")
+            raise Conflict("The conversation is closed; reopen it first.", code=ErrorCode.CLOSED)
         if conversation.assigned_id == advisor.pk and conversation.status == Status.LIVE:
             return conversation
         timeline = _Timeline(conversation)

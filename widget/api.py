@@ -15,7 +15,8 @@ from conversations.images import image_process
 from conversations.models import Visitor
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import schema
-from livechat.api import ApiError, refuse_nul_in_query
+from conversations.errors import ErrorCode, Forbidden, NotFound, Refused
+from livechat.api import refuse_nul_in_query
 
 
 origin_allowed = selectors.site_allows_origin  # the rule is the selector's; this name is kept for older callers
@@ -44,7 +45,7 @@ class WidgetApi(APIView):
     def check_origin(self, site: Site) -> None:
         origin = self.request.headers.get("Origin")
         if not selectors.site_allows_origin(site, origin):
-            raise ApiError(403, "origin_not_allowed", "This site does not allow the widget on this origin.")
+            raise Forbidden("This site does not allow the widget on this origin.", code=ErrorCode.ORIGIN_NOT_ALLOWED)
         self.allowed_origin = origin
 
     def visitor(self) -> Visitor:
@@ -52,7 +53,8 @@ class WidgetApi(APIView):
         scheme, _, token = header.partition(" ")
         visitor = selectors.visitor_for_token(token=token.strip()) if scheme.lower() == "bearer" else None
         if visitor is None:
-            raise ApiError(401, "unauthorized", "A valid visitor token is required (Authorization: Bearer …).")
+            raise Refused("A valid visitor token is required (Authorization: Bearer …).", code=ErrorCode.UNAUTHORIZED,
+                          status=401)
         self.check_origin(visitor.site)
         return visitor
 
@@ -90,7 +92,7 @@ class SessionStartApi(WidgetApi):
         data.is_valid(raise_exception=True)
         site = selectors.site_for_key(data.validated_data["site"])
         if site is None:
-            raise ApiError(404, "not_found", "No site has this key.")
+            raise NotFound("No site has this key.")
         self.check_origin(site)
         session = services.visitor_session_start(site=site, token=data.validated_data.get("token") or None,
                                                  page=data.validated_data.get("page", ""),
@@ -112,7 +114,7 @@ class MessageListApi(WidgetApi):
             after = max(0, int(request.query_params.get("after", 0)))
             limit = min(100, max(1, int(request.query_params.get("limit", 100))))
         except ValueError:
-            raise ApiError(400, "bad_request", "after and limit must be whole numbers.") from None
+            raise Refused("after and limit must be whole numbers.") from None
         items = selectors.messages_for_visitor(conversation_id=visitor.conversation.pk, after=after, limit=limit)
         return Response({"messages": [message_dict(m) for m in items]})
 
