@@ -234,7 +234,11 @@ def _rate_limit_wait(visitor_id: int) -> float | None:
 @database_call
 def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
     """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
-    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
+    frame is refused before it takes a slot (the services' own rules; they check again)."""
+    services.client_id_clean(arguments["client_id"])
+    if kind == "message":
+        services.message_text_clean(arguments["text"])
     if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
         raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)

@@ -84,3 +84,18 @@ async def test_nul_in_inbox_typing_is_ignored_and_the_socket_stays_open(demo, to
     await socket.send({"type": "ping"})
     await socket.wait_for(lambda f: f["type"] == "pong")
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refused_frames_take_no_slot_of_the_rate_limit(demo):
+    session = await sync_to_async(start_session)()
+    socket = await widget_socket(session["token"])
+    for _ in range(25):
+        await socket.send({"type": "message", "client_id": new_id(), "text": NUL})
+        await socket.send({"type": "message", "client_id": new_id(), "text": "x" * 4001})
+    await socket.drain(0.5)
+    assert not [f for f in socket.frames if f.get("code") == "rate_limited"]
+    ok = new_id()
+    await socket.send({"type": "message", "client_id": ok, "text": "hello"})
+    await socket.wait_for(lambda f: f["type"] == "message" and f["message"]["client_id"] == ok)
+    await socket.disconnect()
