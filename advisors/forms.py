@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
 from advisors.models import Advisor, Site
+from advisors.selectors import licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = 256
@@ -106,8 +107,7 @@ class AdvisorForm(forms.ModelForm):
         cleaned = super().clean()
         account = cleaned.get("account")
         if cleaned.get("premium") and not self.instance.licensed and account is not None:
-            granted = Advisor.objects.filter(account=account, licensed=True).count()
-            if granted >= account.license_quota:
+            if licenses_left(account=account) == 0:
                 from advisors.services import LicenseQuotaExceeded
 
                 self.add_error("premium", str(LicenseQuotaExceeded(account)))

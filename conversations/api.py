@@ -16,10 +16,11 @@ from advisors import security
 from advisors.services import advisor_update_preferences
 from conversations import selectors, services
 from conversations.auth import token_issue, token_revoke
+from conversations.errors import Forbidden, Refused
 from conversations.images import image_process
 from conversations.presenters import avatar_url, conversation_dict, message_dict
 from livechat import schema
-from livechat.api import ApiError
+from livechat.api import ApiError, refuse_nul_in_query
 
 ONLINE_WITHIN = timedelta(minutes=5)
 
@@ -77,9 +78,10 @@ class InboxApi(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        refuse_nul_in_query(request)
         self.advisor = selectors.advisor_for_user(request.user)
         if self.advisor is None:
-            raise ApiError(403, "forbidden", "This account is not an advisor.")
+            raise Forbidden("This account is not an advisor.")
 
 
     def conversation(self, conversation_id):
@@ -98,8 +100,7 @@ def _int_param(request, name: str, default: int | None, *, low: int = 0, high: i
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.", {name: ["Not a whole number."]}) \
-            from None
+        raise Refused(f"{name} must be a whole number.", fields={name: ["Not a whole number."]}) from None
     value = max(low, value)
     return min(value, high) if high is not None else value
 
@@ -161,8 +162,10 @@ class ConversationDetailApi(InboxApi):
 
 
 class ReplyInput(serializers.Serializer):
-    client_id = serializers.CharField(max_length=64)
-    text = serializers.CharField(max_length=4000, required=False, allow_blank=True, trim_whitespace=False)
+    # Shapes only: the client_id and text rules (lengths, NUL) are the service's (services.client_id_clean,
+    # message_text_clean), the same for the sockets.
+    client_id = serializers.CharField(trim_whitespace=False)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     kind = serializers.ChoiceField(choices=["text", "note"], default="text")
 
 
@@ -187,8 +190,6 @@ class MessagesApi(InboxApi):
         upload = request.FILES.get("image")
         image = image_process(upload) if upload is not None else None
         text = data.validated_data.get("text", "")
-        if image is None and not text.strip():
-            raise ApiError(400, "bad_request", "A reply needs a text or an image.", {"text": ["This field is required."]})
         sent = services.advisor_message_send(
             conversation_id=conversation_id, advisor=self.advisor, client_id=data.validated_data["client_id"],
             text=text, note=data.validated_data["kind"] == "note", image=image)

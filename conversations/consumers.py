@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from advisors.models import Site
 from advisors.services import advisor_record_activity
 from conversations import events, ratelimit, selectors, services
-from conversations.errors import Refused
+from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
@@ -53,10 +53,6 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _valid_client_id(value) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64
 
 
 class _DaphneOutput:
@@ -147,7 +143,7 @@ class JsonSocket(AsyncWebsocketConsumer):
         except (ValueError, UnicodeDecodeError):
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.refuse(None, "bad_request", "A frame is a JSON object with a string `type`.")
+            await self.refuse(None, ErrorCode.BAD_REQUEST, "A frame is a JSON object with a string `type`.")
             return
         await self.receive_frame(frame)
 
@@ -190,7 +186,7 @@ class JsonSocket(AsyncWebsocketConsumer):
 
 @database_call
 def _site(key: str | None) -> Site | None:
-    return Site.objects.filter(key=key).first() if key else None
+    return selectors.site_for_key(key)
 
 
 @database_call
@@ -239,7 +235,11 @@ def _rate_limit_wait(visitor_id: int) -> float | None:
 @database_call
 def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
     """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
-    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
+    frame is refused before it takes a slot (the services' own rules; they check again)."""
+    services.client_id_clean(arguments["client_id"])
+    if kind == "message":
+        services.message_text_clean(arguments["text"])
     if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
         raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)
@@ -260,7 +260,7 @@ class WidgetConsumer(JsonSocket):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
         self.site = await _site(key)
         origin = _header(self.scope, b"origin")
-        if self.site is None or (origin is not None and origin.rstrip("/") not in self.site.allowed_origins):
+        if self.site is None or not selectors.site_allows_origin(self.site, origin):
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
@@ -317,7 +317,7 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_call(services.visitor_for_token)(site_key=self.site.key, token=token)
+                visitor = await database_call(selectors.visitor_for_token)(site=self.site, token=token)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -360,30 +360,17 @@ class WidgetConsumer(JsonSocket):
         await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def _send_item(self, kind: str, frame: dict) -> None:
-        client_id = frame.get("client_id")
-        if not _valid_client_id(client_id):
-            await self.refuse(client_id if isinstance(client_id, str) else None, "bad_request",
-                              "client_id is required: a string of at most 64 characters.")
-            return
+        # The rules of a send (client_id, text, button) are the services': a refusal comes back as Refused.
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         arguments = {"visitor": self.visitor, "client_id": client_id}
         if kind == "message":
-            text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
-                await self.refuse(client_id, "bad_request", "A message needs a non-empty `text`.")
-                return
-            if len(text) > LIMITS["MESSAGE_MAX_CHARS"]:
-                await self.refuse(client_id, "too_long", f"A message has at most {LIMITS['MESSAGE_MAX_CHARS']} characters.")
-                return
-            arguments["text"] = text
+            arguments["text"] = frame.get("text")
         elif kind == "button":
-            if not isinstance(frame.get("button"), str):
-                await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
-                return
-            arguments["button"] = frame["button"]
+            arguments["button"] = frame.get("button")
         try:
             sent = await _widget_send_limited(kind, arguments)
         except RateLimited as limited:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+            await self.refuse(client_id, ErrorCode.RATE_LIMITED, "Too many messages; wait a little.",
                               retry_after=limited.retry_after)
             return
         except Refused as refused:
@@ -394,7 +381,8 @@ class WidgetConsumer(JsonSocket):
             return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
-            await self.refuse(client_id, "unavailable", "Not stored; send it again later with the same client_id.")
+            await self.refuse(client_id, ErrorCode.UNAVAILABLE,
+                              "Not stored; send it again later with the same client_id.")
             return
         if not sent.created:
             # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the
