@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from advisors import selectors
 from advisors.models import Account, Advisor, Invitation, Site
 from livechat import realtime
 
@@ -42,8 +43,7 @@ def license_grant(*, advisor: Advisor) -> Advisor:
         advisor = Advisor.objects.select_for_update().get(pk=advisor.pk)
         if advisor.licensed:
             return advisor
-        granted = Advisor.objects.filter(account=account, licensed=True).count()
-        if granted >= account.license_quota:
+        if selectors.licenses_left(account=account) == 0:
             raise LicenseQuotaExceeded(account)
         advisor.licensed = True
         advisor.save(update_fields=["licensed"])

@@ -1,8 +1,12 @@
+import logging
+
 from celery import shared_task
 from django.core.mail import EmailMultiAlternatives
 
 from advisors.mailing import EmailFailed, email_send_once
 from advisors.models import Invitation
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -21,4 +25,5 @@ def invitation_send(self, invitation_id: int) -> bool:
     try:
         return email_send_once(kind="invitation", key=f"invitation:{invitation.pk}", message=message)
     except EmailFailed as error:
+        logger.warning("invitation e-mail %s failed, retrying: %s", invitation_id, error)
         raise self.retry(exc=error, countdown=min(300, 5 * 2 ** self.request.retries))

@@ -15,12 +15,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from advisors.models import Site
 from advisors.services import advisor_record_activity
 from conversations import events, handshake, ratelimit, selectors, services
-from conversations.errors import Refused
+from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
@@ -52,10 +53,6 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _valid_client_id(value) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64
 
 
 class _DaphneOutput:
@@ -146,7 +143,7 @@ class JsonSocket(AsyncWebsocketConsumer):
         except (ValueError, UnicodeDecodeError):
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.refuse(None, "bad_request", "A frame is a JSON object with a string `type`.")
+            await self.refuse(None, ErrorCode.BAD_REQUEST, "A frame is a JSON object with a string `type`.")
             return
         await self.receive_frame(frame)
 
@@ -189,7 +186,7 @@ class JsonSocket(AsyncWebsocketConsumer):
 
 @database_call
 def _site(key: str | None) -> Site | None:
-    return Site.objects.filter(key=key).first() if key else None
+    return selectors.site_for_key(key)
 
 
 @database_call
@@ -238,7 +235,11 @@ def _rate_limit_wait(visitor_id: int) -> float | None:
 @database_call
 def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
     """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
-    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
+    frame is refused before it takes a slot (the services' own rules; they check again)."""
+    services.client_id_clean(arguments["client_id"])
+    if kind == "message":
+        services.message_text_clean(arguments["text"])
     if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
         raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)
@@ -260,7 +261,7 @@ class WidgetConsumer(JsonSocket):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
         self.site = await _site(key)
         origin = _header(self.scope, b"origin")
-        if self.site is None or (origin is not None and origin.rstrip("/") not in self.site.allowed_origins):
+        if self.site is None or not selectors.site_allows_origin(self.site, origin):
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
@@ -328,7 +329,7 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_call(services.visitor_for_token)(site_key=self.site.key, token=token)
+                visitor = await database_call(selectors.visitor_for_token)(site=self.site, token=token)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -367,39 +368,34 @@ class WidgetConsumer(JsonSocket):
     async def widget_left(self, event):
         self.newer.discard(event["channel"])
 
+    async def widget_gone(self, event):
+        """The conversation and its visitor were deleted: the token names nobody now (the widget starts anew)."""
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
     async def _send_item(self, kind: str, frame: dict) -> None:
-        client_id = frame.get("client_id")
-        if not _valid_client_id(client_id):
-            await self.refuse(client_id if isinstance(client_id, str) else None, "bad_request",
-                              "client_id is required: a string of at most 64 characters.")
-            return
+        # The rules of a send (client_id, text, button) are the services': a refusal comes back as Refused.
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         arguments = {"visitor": self.visitor, "client_id": client_id}
         if kind == "message":
-            text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
-                await self.refuse(client_id, "bad_request", "A message needs a non-empty `text`.")
-                return
-            if len(text) > LIMITS["MESSAGE_MAX_CHARS"]:
-                await self.refuse(client_id, "too_long", f"A message has at most {LIMITS['MESSAGE_MAX_CHARS']} characters.")
-                return
-            arguments["text"] = text
+            arguments["text"] = frame.get("text")
         elif kind == "button":
-            if not isinstance(frame.get("button"), str):
-                await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
-                return
-            arguments["button"] = frame["button"]
+            arguments["button"] = frame.get("button")
         try:
             sent = await _widget_send_limited(kind, arguments)
         except RateLimited as limited:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+            await self.refuse(client_id, ErrorCode.RATE_LIMITED, "Too many messages; wait a little.",
                               retry_after=limited.retry_after)
             return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
             return
+        except Conversation.DoesNotExist:  # deleted under this socket (before its widget.gone event arrived)
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
-            await self.refuse(client_id, "unavailable", "Not stored; send it again later with the same client_id.")
+            await self.refuse(client_id, ErrorCode.UNAVAILABLE,
+                              "Not stored; send it again later with the same client_id.")
             return
         if not sent.created:
             # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the
@@ -438,7 +434,11 @@ class WidgetConsumer(JsonSocket):
         if now - self.typing_at < LIMITS["TYPING_INTERVAL_S"]:
             return
         self.typing_at = now
-        conversation = await _conversation_for_typing(self.conversation_id)
+        try:
+            conversation = await _conversation_for_typing(self.conversation_id)
+        except Conversation.DoesNotExist:  # deleted under this socket
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await database_call(events.visitor_typing)(conversation)
 
     # Group events
@@ -460,6 +460,7 @@ class InboxConsumer(JsonSocket):
 
     advisor = None
     groups_joined: set = frozenset()
+    token_timer = None
     joined_at: float | None = None  # when this socket announced itself to the advisor's others
 
     async def connect(self):
@@ -477,10 +478,16 @@ class InboxConsumer(JsonSocket):
         await self.accept()
         self.joined_at, self.newer = time.time(), set()
         await self._announce("joined")
+        if (expires_at := self.scope.get("auth_token_expires_at")) is not None:  # a token socket ends with its token
+            self.token_timer = asyncio.get_running_loop().call_later(
+                max(0.0, (expires_at - timezone.now()).total_seconds()),
+                lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHORIZED)))
         await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
+        if self.token_timer is not None:
+            self.token_timer.cancel()
         if self.joined_at is not None:
             try:
                 await self._announce("left")
@@ -575,4 +582,9 @@ class InboxConsumer(JsonSocket):
 
     async def advisor_logout(self, event):
         if self.session_key and event.get("session_key") == self.session_key:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def advisor_revoked(self, event):
+        """A new password, a deactivation (every socket), or a revoked token (the sockets it opened): conversations.auth."""
+        if event.get("token") is None or event["token"] == self.scope.get("auth_token"):
             await self.close(code=CLOSE_UNAUTHORIZED)

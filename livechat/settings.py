@@ -244,6 +244,20 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/inbox/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# API tokens (`POST /api/auth/token`) stop working this many days after they were issued (REST and inbox socket).
+API_TOKEN_TTL_DAYS = _setting("API_TOKEN_TTL_DAYS", lambda: _at_least(1, env.int("API_TOKEN_TTL_DAYS", default=30)))
+# Wrong passwords (login page, admin login, POST /api/auth/token), counted in the shared cache over a window that
+# starts at the first failure: past LOGIN_SLOW_AFTER failures for a username each attempt waits 1, 2, 4 … s (at
+# most 60) after the last; at LOGIN_FAILURES_PER_USERNAME, or LOGIN_FAILURES_PER_ADDRESS from one address, the
+# door answers 429 until the window ends. A successful sign-in clears its username's count, not its address's.
+LOGIN_FAILURE_WINDOW_S = _setting("LOGIN_FAILURE_WINDOW_S",
+                                  lambda: _at_least(1, env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)))
+LOGIN_FAILURES_PER_USERNAME = _setting("LOGIN_FAILURES_PER_USERNAME",
+                                       lambda: _at_least(1, env.int("LOGIN_FAILURES_PER_USERNAME", default=5)))
+LOGIN_FAILURES_PER_ADDRESS = _setting("LOGIN_FAILURES_PER_ADDRESS",
+                                      lambda: _at_least(1, env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)))
+LOGIN_SLOW_AFTER = _setting("LOGIN_SLOW_AFTER", lambda: _at_least(1, env.int("LOGIN_SLOW_AFTER", default=3)))
+
 # ------------------------------------------------------------------------------ i18n, static, media
 
 LANGUAGE_CODE = "en-us"
