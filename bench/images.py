@@ -36,7 +36,7 @@ def _gif_tiny_frames(count: int) -> bytes:
 
 
 def _gif_animation(size, count: int) -> bytes:
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     frames = []
     base = _gradient(size).convert("P")
