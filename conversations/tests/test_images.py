@@ -189,6 +189,20 @@ def test_an_animation_within_the_limits_stays_animated(demo, media_root):
         assert stored.n_frames == 5 and stored.info.get("duration") == 80
 
 
+def test_a_progressive_jpeg_of_too_many_scans_is_refused(demo, media_root):
+    # Each scan is decoded over the whole image: thousands of tiny ones are a time bomb in a small file.
+    out = io.BytesIO()
+    Image.effect_noise((200, 200), 30).convert("RGB").save(out, "JPEG", progressive=True)
+    data = out.getvalue()
+    starts = [index for index in range(len(data) - 1) if data[index:index + 2] == b"\xff\xda"]
+    scans = [data[start:end] for start, end in zip(starts, starts[1:] + [len(data) - 2])]
+    bomb = data[:-2] + min(scans, key=len) * 200 + data[-2:]
+    token = start_session()["token"]
+    assert upload(token, "ok.jpg", data, "image/jpeg").status_code == 201
+    refused = upload(token, "scans.jpg", bomb, "image/jpeg")
+    assert refused.status_code == 415 and "scans" in refused.json()["detail"]
+
+
 def test_jpeg_comment_is_stripped(demo, media_root):
     token = start_session()["token"]
     out = io.BytesIO()
