@@ -97,7 +97,7 @@ def limit_daphne() -> None:
     if getattr(WebRequest, "livechat_limited", False):
         return
     original_init, original_got_length = WebRequest.__init__, WebRequest.gotLength
-    original_chunk = WebRequest.handleContentChunk
+    original_chunk, original_process = WebRequest.handleContentChunk, WebRequest.process
 
     def refuse(request) -> None:
         request.livechat_refused = True
@@ -124,5 +124,11 @@ def limit_daphne() -> None:
             return
         original_chunk(self, data)
 
+    def process(self):
+        if self.livechat_refused:  # the rest of the body was already buffered: the request is answered, not served
+            return None
+        return original_process(self)
+
     WebRequest.__init__, WebRequest.gotLength, WebRequest.handleContentChunk = __init__, gotLength, handleContentChunk
+    WebRequest.process = process
     WebRequest.livechat_limited = True
