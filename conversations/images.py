@@ -105,7 +105,9 @@ def image_process(upload) -> ProcessedImage:
     if len(data) > limits["IMAGE_MAX_BYTES"]:
         raise _too_large()
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        # Only the accepted formats' parsers look at the file: less code facing hostile bytes, and no other
+        # plugin's opening cost.
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as probe:
             image_format = probe.format
             width, height = probe.size
             if image_format not in FORMATS:
@@ -123,7 +125,7 @@ def image_process(upload) -> ProcessedImage:
             # Pillow composites every frame onto the whole canvas: that is the work, whatever the frame's own size.
             if frames > 1 and width * height * frames > limits["IMAGE_MAX_ANIMATION_PIXELS"]:
                 raise _unsupported("The animation has too many pixels.")
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             out = _reencode(image, image_format, frames)
     except Refused:
         raise

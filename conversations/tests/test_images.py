@@ -82,6 +82,8 @@ def test_exif_is_stripped_and_orientation_applied(demo, media_root):
     ("notes.png", b"this is plain text, not an image", "image/png", 415),
     ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml", 415),
     ("bomb.png", png_bomb(), "image/png", 415),
+    ("old.bmp", b"BM" + struct.pack("<IHHI", 62, 0, 0, 26) + struct.pack("<IHHHH", 12, 1, 1, 1, 24) + b"\0" * 4,
+     "image/bmp", 415),
     ("huge.png", b"\x89PNG" + b"\x00" * (10 * 1024 * 1024 + 1), "image/png", 413),
 ])
 def test_refused_uploads_store_nothing(demo, media_root, name, content, content_type, status):
