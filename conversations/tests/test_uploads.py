@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -187,7 +188,7 @@ async def asgi_post(path: str, headers: dict[str, str], chunks: list[bytes]) -> 
 
 @pytest.mark.django_db(transaction=True)
 async def test_asgi_refuses_an_announced_oversized_body_without_reading_it(demo):
-    session = await sync_to_async(start_session)()
+    session = await database_sync_to_async(start_session)()  # closes its connection: the database can be dropped
     status, body, pulled = await asgi_post(
         "/api/widget/images", {"Authorization": f"Bearer {session['token']}", "Origin": ORIGIN,
                                "Content-Type": "multipart/form-data; boundary=xyz", "Content-Length": str(HUGE)},
@@ -197,7 +198,7 @@ async def test_asgi_refuses_an_announced_oversized_body_without_reading_it(demo)
 
 @pytest.mark.django_db(transaction=True)
 async def test_asgi_stops_reading_a_streamed_body_once_it_passes_the_limit(demo):
-    session = await sync_to_async(start_session)()
+    session = await database_sync_to_async(start_session)()
     status, body, pulled = await asgi_post(
         "/api/widget/images", {"Authorization": f"Bearer {session['token']}", "Origin": ORIGIN,
                                "Content-Type": "multipart/form-data; boundary=xyz"},  # no Content-Length
