@@ -19,6 +19,7 @@ from conversations.auth import token_issue, token_revoke
 from conversations.errors import Forbidden, Refused
 from conversations.images import image_process
 from conversations.presenters import avatar_url, conversation_dict, message_dict
+from conversations.uploads import UploadGate
 from livechat import schema
 from livechat.api import ApiError, refuse_nul_in_query
 
@@ -169,8 +170,14 @@ class ReplyInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["text", "note"], default="text")
 
 
-class MessagesApi(InboxApi):
+class MessagesApi(UploadGate, InboxApi):
+    """A multipart reply (an image) is checked for size and the advisor's upload limit before its body is read
+    (conversations.uploads); a JSON reply is not an upload."""
+
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def upload_wait(self) -> float | None:
+        return services.advisor_upload_wait(advisor_id=self.advisor.pk)
 
     @extend_schema(operation_id="inbox_conversation_messages_list", responses={200: schema.MessageListSerializer, 404: schema.ErrorSerializer})
     def get(self, request, conversation_id: int):

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from advisors.models import Site
 from advisors.services import advisor_record_activity
-from conversations import events, handshake, ratelimit, selectors, services
+from conversations import events, handshake, selectors, services
 from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
@@ -221,26 +221,16 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def _rate_limit_wait(visitor_id: int) -> float | None:
-    """The wait the token's rate limit asks for. Its counts live in the cache: if that is down, the send goes through
-    (the database decides whether it is stored; the limit is back with the cache)."""
-    try:
-        return ratelimit.hit(f"widget:{visitor_id}", limit=LIMITS["RATE_LIMIT_COUNT"],
-                             window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
-    except OUTAGES as error:
-        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
-        return None
-
-
 @database_call
 def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
     """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
     cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
-    frame is refused before it takes a slot (the services' own rules; they check again)."""
+    frame is refused before it takes a slot (the services' own rules; they check again). The token's limit is
+    shared with its image uploads (services.visitor_send_wait)."""
     services.client_id_clean(arguments["client_id"])
     if kind == "message":
         services.message_text_clean(arguments["text"])
-    if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
+    if (wait := services.visitor_send_wait(visitor_id=arguments["visitor"].pk)) is not None:
         raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)
 

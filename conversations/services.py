@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from advisors.models import Advisor, Site
 from advisors.selectors import advisor_of_site
@@ -32,6 +33,33 @@ Sender = Message.Sender
 TOKEN_TTL = selectors.TOKEN_TTL
 token_hash = selectors.token_hash
 visitor_for_token = selectors.visitor_for_token
+
+
+# What a cache that is down raises: the limit is then not applied (the database decides what is stored).
+_CACHE_OUTAGES = (RedisError, OSError, TimeoutError)
+
+
+def visitor_send_wait(*, visitor_id: int) -> float | None:
+    """Take a slot of the visitor's send limit, which every send of one token counts against together: socket
+    messages, buttons, back_to_bot and image uploads. None when allowed, else the seconds to wait. Blocking (the
+    cache): call it from a thread, never on the event loop."""
+    limits = settings.LIVECHAT
+    try:
+        return ratelimit.hit(f"widget:{visitor_id}", limit=limits["RATE_LIMIT_COUNT"],
+                             window_s=limits["RATE_LIMIT_WINDOW_S"])
+    except _CACHE_OUTAGES as error:
+        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
+        return None
+
+
+def advisor_upload_wait(*, advisor_id: int) -> float | None:
+    """Take a slot of the advisor's image upload limit (INBOX_UPLOADS_PER_MINUTE); None when allowed."""
+    try:
+        return ratelimit.hit(f"inbox-uploads:{advisor_id}", limit=settings.LIVECHAT["INBOX_UPLOADS_PER_MINUTE"],
+                             window_s=60)
+    except _CACHE_OUTAGES as error:
+        logger.warning("upload limit not checked for advisor %s: %s: %s", advisor_id, type(error).__name__, error)
+        return None
 
 
 @dataclass

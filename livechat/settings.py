@@ -314,7 +314,12 @@ LIVECHAT = {
     "SOCKETS_PER_TOKEN": 10,
     "AUTH_TIMEOUT_S": 10,
     "IMAGE_MAX_BYTES": 10 * 1024 * 1024,
-    "IMAGE_MAX_PIXELS": 40_000_000,
+    # Bounds on the work an upload costs, so that every accepted one is answered within 2 s (bench/images.py):
+    "IMAGE_MAX_PIXELS": 40_000_000,  # a canvas's area
+    "IMAGE_MAX_PIXELS_BY_FORMAT": {"PNG": 24_000_000, "WEBP": 12_000_000},  # slower to decode and encode
+    "IMAGE_MAX_FRAMES": 500,  # a GIF with more frames is refused (415), counted without decoding
+    "IMAGE_MAX_ANIMATION_PIXELS": 20_000_000,  # canvas area x frames: what decoding a GIF's frames costs
+    "INBOX_UPLOADS_PER_MINUTE": env.int("INBOX_UPLOADS_PER_MINUTE", default=30),  # per advisor
     "SESSION_IDLE_S": 30 * 60,
     "SEND_BUFFER_MAX_BYTES": 1024 * 1024,  # unsent bytes a socket may hold before it waits for its client
     "SLOW_CONSUMER_S": 5,  # how long it waits before closing 4008

@@ -14,6 +14,7 @@ from conversations import selectors, services
 from conversations.images import image_process
 from conversations.models import Visitor
 from conversations.presenters import message_dict, widget_conversation_dict
+from conversations.uploads import UploadGate
 from livechat import schema
 from conversations.errors import ErrorCode, Forbidden, NotFound, Refused
 from livechat.api import refuse_nul_in_query
@@ -119,12 +120,22 @@ class MessageListApi(WidgetApi):
         return Response({"messages": [message_dict(m) for m in items]})
 
 
-class ImageUploadApi(WidgetApi):
+class ImageUploadApi(UploadGate, WidgetApi):
+    """The token, its origin, the announced size and the token's send limit (shared with its socket sends) are
+    checked before the body is read (conversations.uploads)."""
+
     parser_classes = [MultiPartParser, FormParser]
+    sender: Visitor | None = None
+
+    def authenticate_sender(self) -> None:
+        self.sender = self.visitor()
+
+    def upload_wait(self) -> float | None:
+        return services.visitor_send_wait(visitor_id=self.sender.pk)
 
     @extend_schema(request={"multipart/form-data": schema.ImageUploadSerializer}, responses={201: schema.MessageEnvelopeSerializer, **schema.ERRORS})
     def post(self, request):
-        visitor = self.visitor()
+        visitor = self.sender
         client_id = services.client_id_clean(request.data.get("client_id"))
         image = image_process(request.FILES.get("image"))
         sent = services.visitor_image_send(visitor=visitor, client_id=client_id, image=image)
