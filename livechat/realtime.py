@@ -14,7 +14,7 @@ loop of one process), `group` and `n`, which counts that sender's events to that
 ones that never reached the layer (dropped here, or failed). The layers drop silently (the in-memory and core Redis
 layers skip a channel whose queue is full; Channels' layer spec is at-most-once), so a socket that sees `n` jump
 knows it missed something and catches up (CONTRACT section 5). A burst's last events could be dropped with nothing
-after them to show the jump: a group that went quiet gets one `layer.tick` carrying the last `n`, TICK_DELAY_S later.
+after them to show the jump: a group that went quiet gets a `layer.tick` carrying the last `n` (TICK_DELAYS_S).
 """
 import asyncio
 import collections
@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 # Events handed to one loop and not yet through the layer. Past this the loop, or the layer under it, is stuck:
 # newer events are dropped (and logged) rather than held without bound; clients catch up by `seq` meanwhile.
 BACKLOG_MAX = 10_000
-# How long a sequenced group stays quiet before its sender tells it the last `n` it sent (see the module doc).
-TICK_DELAY_S = 1.0
+# How long a sequenced group stays quiet before its sender tells it the last `n` it sent (see the module doc), and
+# the repeats of that tick for a socket whose queue was still full the first time.
+TICK_DELAYS_S = (1.0, 4.0, 15.0)
 SEQUENCED_PREFIXES = ("site.", "advisor.")
 
 
@@ -200,17 +201,22 @@ class _LoopSender:
             elif sequenced(group):
                 with self.lock:
                     last = self.numbering.last.get(group, 0)
-                asyncio.get_running_loop().call_later(TICK_DELAY_S, self._tick_if_quiet, group, last)
+                asyncio.get_running_loop().call_later(TICK_DELAYS_S[0], self._tick_if_quiet, group, last, 0)
 
-    def _tick_if_quiet(self, group: str, last: int) -> None:
-        """Tell a group that went quiet the last `n` sent to it, so a socket that lost the burst's tail knows."""
+    def _tick_if_quiet(self, group: str, last: int, attempt: int) -> None:
+        """Tell a group that went quiet the last `n` sent to it, so a socket that lost the burst's tail knows.
+        Again a little later: the tick itself is lost if it reaches a socket whose queue is still full."""
         with self.lock:
             if self.numbering.last.get(group) != last or group in self.per_group:
                 return  # more came since: that one's own quiet time will tick
         event = {"type": "layer.tick", "sent_by": self.numbering.sent_by, "group": group, "n": last}
-        task = asyncio.get_running_loop().create_task(self._send_tick(group, event))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._send_tick(group, event))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if attempt + 1 < len(TICK_DELAYS_S):
+            loop.call_later(TICK_DELAYS_S[attempt + 1] - TICK_DELAYS_S[attempt], self._tick_if_quiet, group, last,
+                            attempt + 1)
 
     async def _send_tick(self, group: str, event: dict[str, Any]) -> None:
         try:
