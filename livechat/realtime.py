@@ -221,8 +221,8 @@ class _LoopSender:
     async def _send_tick(self, group: str, event: dict[str, Any]) -> None:
         try:
             await get_channel_layer().group_send(group, event)
-        except Exception:  # a lost tick is one more gap the next event will show
-            logger.exception("tick to %s failed", group)
+        except Exception as error:  # the next tick or event shows the gap; the layer's own failure is logged there
+            logger.warning("tick to %s failed: %s: %s", group, type(error).__name__, error)
 
     def _sent(self, count: int) -> None:
         with self.lock:

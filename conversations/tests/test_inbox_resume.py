@@ -144,7 +144,7 @@ def _fresh_live(client) -> dict[int, tuple]:
     return {c["id"]: _essentials(c) for c in _live_list(client)}
 
 
-STALL_S = 5
+STALL_S = 4
 
 
 def stalling(application, *, every: int, stall_s: float):
@@ -167,34 +167,59 @@ def stalling(application, *, every: int, stall_s: float):
     return app
 
 
-async def _slow_inbox_socket(token: str) -> Socket:
-    from livechat.asgi import application
+class Page:
+    """An inbox page's socket, as static/inbox/js/main.js drives it: it reads every frame as it comes, sends
+    `resume` on every (re)connect (from the last `resumed` change, else the newest `change` of its first load),
+    and reconnects when the server closes it (4503: a layer outage or recovery; 4008: too slow)."""
 
-    socket = Socket("/ws/inbox/", [])
-    socket.communicator = WebsocketCommunicator(stalling(application, every=400, stall_s=STALL_S), "/ws/inbox/", headers=[
-        (b"authorization", f"Token {token}".encode()), (b"host", b"testserver")])
-    connected, _ = await socket.connect()
-    assert connected
-    return socket
+    def __init__(self, token: str, *, stall_every: int | None = None):
+        self.token, self.stall_every = token, stall_every
+        self.frames: list[dict] = []
+        self.resume_point: int | None = None
+        self.reconnects = 0
+        self.communicator = None
 
+    async def connect(self, loaded: list[dict]) -> None:
+        from livechat.asgi import application
 
-async def _collect(sockets: list[Socket], stop: asyncio.Event, quiet_s: float) -> None:
-    """Read every socket continuously (as a browser would), until told to stop and all are quiet for `quiet_s`."""
-    async def read(socket: Socket) -> None:
+        app = application if self.stall_every is None else stalling(application, every=self.stall_every,
+                                                                    stall_s=STALL_S)
+        self.communicator = WebsocketCommunicator(app, "/ws/inbox/", headers=[
+            (b"authorization", f"Token {self.token}".encode()), (b"host", b"testserver")])
+        connected, _ = await self.communicator.connect(timeout=10)
+        assert connected
+        since = self.resume_point if self.resume_point is not None else max(c["change"] for c in loaded)
+        await self.communicator.send_to(text_data=json.dumps({"type": "resume", "since": since}))
+        self.loaded = loaded
+
+    async def read_until_quiet(self, stop: asyncio.Event, quiet_s: float) -> None:
         quiet_since = None
         while True:
-            if await socket.communicator.receive_nothing(timeout=0.25):  # (receive_output's timeout kills the app)
+            if await self.communicator.receive_nothing(timeout=0.25):  # (receive_output's timeout kills the app)
                 now = time.monotonic()
                 quiet_since = quiet_since or now
                 if stop.is_set() and now - quiet_since > quiet_s:
                     return
                 continue
             quiet_since = None
-            output = await socket.communicator.receive_output(1)
-            assert output["type"] == "websocket.send", output
-            socket.frames.append(json.loads(output["text"]))
+            output = await self.communicator.receive_output(1)
+            if output["type"] == "websocket.close":
+                assert output.get("code") in (4503, 4008), output
+                self.reconnects += 1
+                await self.connect(self.loaded)
+                continue
+            frame = json.loads(output["text"])
+            if frame["type"] == "resumed":
+                self.resume_point = frame["change"]
+            self.frames.append(frame)
 
-    await asyncio.gather(*(read(socket) for socket in sockets))
+    async def disconnect(self) -> None:
+        await self.communicator.disconnect()
+
+
+async def _collect(pages: list[Page], stop: asyncio.Event, quiet_s: float) -> None:
+    """Read every page's socket until told to stop and all are quiet for `quiet_s`."""
+    await asyncio.gather(*(page.read_until_quiet(stop, quiet_s) for page in pages))
 
 
 def _session(site_key: str) -> dict:
@@ -232,9 +257,10 @@ async def test_a_burst_reaches_every_inbox_socket_or_comes_back_through_a_resume
     started_setup = time.monotonic()
     visitors = await sync_to_async(_visitors_waiting)(50)
     prepared = time.monotonic()
-    alice, bob = await inbox_socket(tokens["alice"]), await inbox_socket(tokens["bob"])
-    slow = await _slow_inbox_socket(tokens["alice"])
     loaded = {name: await sync_to_async(_live_list)(api[name]) for name in ("alice", "bob")}
+    alice, bob, slow = Page(tokens["alice"]), Page(tokens["bob"]), Page(tokens["alice"], stall_every=500)
+    for page, name in ((alice, "alice"), (bob, "bob"), (slow, "alice")):
+        await page.connect(loaded[name])
     stop = asyncio.Event()
     # Longer than a stall, plus the second quiet tick (a stalled socket's queue may drop the first) and a resume.
     reading = asyncio.ensure_future(_collect([alice, bob, slow], stop, quiet_s=STALL_S + 1.5))
@@ -287,9 +313,10 @@ async def test_a_burst_reaches_every_inbox_socket_or_comes_back_through_a_resume
     alice_inbox = Inbox(alice, loaded["alice"])
     alice_inbox.apply()
     print("frames", {n: len(x.frames) for n, x in (("alice", alice), ("bob", bob), ("slow", slow))},
-          "resumes", slow_inbox.resumed, "messages", len(slow_inbox.message_ids), len(alice_inbox.message_ids))
-    assert len(slow_inbox.message_ids) < len(alice_inbox.message_ids) and slow_inbox.resumed > 0 or \
-        not _drops_when_full(), (len(slow_inbox.message_ids), len(alice_inbox.message_ids), slow_inbox.resumed)
+          "reconnects", [p.reconnects for p in (alice, bob, slow)], "resumes", slow_inbox.resumed, "messages", len(slow_inbox.message_ids), len(alice_inbox.message_ids))
+    if _drops_when_full() and not any(page.reconnects for page in (alice, bob, slow)):
+        # (a reconnect, e.g. the layer's health check timing out on a loaded machine, resumes every socket anyway)
+        assert len(slow_inbox.message_ids) < len(alice_inbox.message_ids) and slow_inbox.resumed > 1
     for socket in (alice, bob, slow):
         await socket.disconnect()
 
