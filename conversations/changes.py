@@ -5,11 +5,14 @@ comparable across conversations. A counter row would be a lock every write of ev
 
 - PostgreSQL: a sequence. `nextval` takes no row lock and is never rolled back (a gap is harmless).
 - SQLite: one writer at a time already holds the database's only write lock, so a one-row counter costs no
-  extra waiting; the write transaction that asks for a number is the one that holds that lock.
+  extra waiting; the write transaction that asks for a number is the one that holds that lock. A trigger moves the
+  counter up to any number a conversation row takes, so a conversation's UPDATE can take counter + 1 itself.
 
-Both are created by migration 0003.
+Both are created by migration 0003. A conversation's write takes its number inside its own UPDATE
+(next_change_sql), so the message path costs no query more.
 """
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 SEQUENCE = "conversations_change_seq"
 SQLITE_COUNTER = "conversations_change_counter"
@@ -23,3 +26,11 @@ def next_change() -> int:
         else:
             cursor.execute(f"UPDATE {SQLITE_COUNTER} SET value = value + 1 RETURNING value")
         return cursor.fetchone()[0]
+
+
+def next_change_sql() -> RawSQL:
+    """The same number as an expression for the UPDATE of a conversation row (one statement, no extra query).
+    The saved instance then holds the expression: read the number back with refresh_from_db if needed."""
+    if connection.vendor == "postgresql":
+        return RawSQL(f"nextval('{SEQUENCE}')", [])
+    return RawSQL(f"(SELECT value + 1 FROM {SQLITE_COUNTER})", [])

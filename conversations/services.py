@@ -19,7 +19,7 @@ from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
 from conversations import events
-from conversations.changes import next_change
+from conversations.changes import next_change, next_change_sql
 from conversations.errors import Conflict, Forbidden, Refused
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
@@ -119,10 +119,12 @@ class _Timeline:
         conversation = self.conversation
         conversation.updated_at = timezone.now()
         # Taken last, just before the commit, so that a number is rarely still uncommitted when a bigger one
-        # is already visible to a resume.
-        conversation.change = next_change()
+        # is already visible to a resume; in the row's own UPDATE (no query of its own). Read back only if used
+        # (a deferred field loads on access): the CONV frames below need it, a plain message does not.
+        conversation.change = next_change_sql()
         self.dirty |= {"updated_at", "change"}
         conversation.save(update_fields=sorted(self.dirty))
+        del conversation.__dict__["change"]
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before):
             events.conversation_changed(_load_related(conversation), reader=reader)

@@ -30,12 +30,18 @@ def create(apps, schema_editor):
         schema_editor.execute(f"CREATE TABLE IF NOT EXISTS {SQLITE_COUNTER} (value INTEGER NOT NULL)")
         schema_editor.execute(f"INSERT INTO {SQLITE_COUNTER} (value) SELECT 0 WHERE NOT EXISTS "
                               f"(SELECT 1 FROM {SQLITE_COUNTER})")
+        # A conversation row that took counter + 1 in its own UPDATE (next_change_sql) moves the counter there.
+        schema_editor.execute(f"""
+            CREATE TRIGGER conversations_change_taken AFTER UPDATE OF change ON conversations_conversation
+            WHEN NEW.change > OLD.change
+            BEGIN UPDATE {SQLITE_COUNTER} SET value = NEW.change WHERE value < NEW.change; END""")
 
 
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"DROP SEQUENCE IF EXISTS {SEQUENCE}")
     else:
+        schema_editor.execute("DROP TRIGGER IF EXISTS conversations_change_taken")
         schema_editor.execute(f"DROP TABLE IF EXISTS {SQLITE_COUNTER}")
     for statement in COLUMNS_BACK:
         schema_editor.execute(statement)
