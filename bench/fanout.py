@@ -2,7 +2,7 @@
 ASGI application), visitor messages and conversation changes sent through the services, CPU time of the whole
 process per event until every socket has read every frame.
 
-    DATABASE_URL=sqlite:////tmp/fanout.sqlite3 .venv/bin/python bench/fanout.py --sockets 20 --messages 400 --changes 100
+    .venv/bin/python bench/fanout.py --sockets 20 --messages 300 --changes 60
 
 Without DATABASE_URL it uses a fresh SQLite file under /tmp (the embedded defaults otherwise: the in-memory layer).
 With DATABASE_URL (PostgreSQL) and REDIS_URL it measures the production shape; the database is flushed first.
@@ -43,10 +43,11 @@ def main() -> None:
 
 
 def prepare(count: int):
+    from rest_framework.authtoken.models import Token
+
     from advisors.demo import seed_demo
     from advisors.models import Advisor, Site
     from conversations import services
-    from rest_framework.authtoken.models import Token
 
     seed_demo()
     Site.objects.update(livechat_only=True)

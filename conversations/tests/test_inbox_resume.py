@@ -313,7 +313,8 @@ async def test_a_burst_reaches_every_inbox_socket_or_comes_back_through_a_resume
     alice_inbox = Inbox(alice, loaded["alice"])
     alice_inbox.apply()
     print("frames", {n: len(x.frames) for n, x in (("alice", alice), ("bob", bob), ("slow", slow))},
-          "reconnects", [p.reconnects for p in (alice, bob, slow)], "resumes", slow_inbox.resumed, "messages", len(slow_inbox.message_ids), len(alice_inbox.message_ids))
+          "reconnects", [p.reconnects for p in (alice, bob, slow)], "resumes", slow_inbox.resumed,
+          "items", len(slow_inbox.message_ids), len(alice_inbox.message_ids))
     if _drops_when_full() and not any(page.reconnects for page in (alice, bob, slow)):
         # (a reconnect, e.g. the layer's health check timing out on a loaded machine, resumes every socket anyway)
         assert len(slow_inbox.message_ids) < len(alice_inbox.message_ids) and slow_inbox.resumed > 1
