@@ -91,7 +91,7 @@ class InboxApi(APIView):
     def conversation_response(self, conversation_id) -> Response:
         conversation = self.conversation(conversation_id)
         return Response(conversation_dict(conversation, licensed=self.advisor.licensed,
-                                          read_seq=conversation.read_seq))
+                                          read_seq=conversation.read_seq, read_change=conversation.read_change))
 
 
 def _int_param(request, name: str, default: int | None, *, low: int = 0, high: int | None = None) -> int | None:
@@ -150,7 +150,8 @@ class ConversationListApi(InboxApi):
             cursor=params.get("cursor") or None, limit=limit)
         licensed = self.advisor.licensed
         return Response({
-            "results": [conversation_dict(c, licensed=licensed, read_seq=c.read_seq) for c in page],
+            "results": [conversation_dict(c, licensed=licensed, read_seq=c.read_seq, read_change=c.read_change)
+                        for c in page],
             "next": next_cursor,
             "counts": selectors.conversation_counts(advisor=self.advisor, site_key=params.get("site") or None),
         })
@@ -250,9 +251,10 @@ class ReadApi(InboxApi):
         conversation = self.conversation(conversation_id)
         data = self.ReadInput(data=request.data)
         data.is_valid(raise_exception=True)
-        read_seq = services.conversation_read(conversation=conversation, advisor=self.advisor,
-                                              seq=data.validated_data["seq"])
-        return Response(conversation_dict(conversation, licensed=self.advisor.licensed, read_seq=read_seq))
+        read = services.conversation_read(conversation=conversation, advisor=self.advisor,
+                                          seq=data.validated_data["seq"])
+        return Response(conversation_dict(conversation, licensed=self.advisor.licensed, read_seq=read.seq,
+                                          read_change=read.change))
 
 
 class AdvisorListApi(InboxApi):

@@ -23,7 +23,7 @@ from advisors.services import advisor_record_activity
 from conversations import events, handshake, selectors, services
 from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
-from conversations.presenters import message_dict, widget_conversation_dict
+from conversations.presenters import conversation_dict, message_dict, widget_conversation_dict
 from livechat import realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
@@ -131,6 +131,9 @@ class JsonSocket(AsyncWebsocketConsumer):
 
     async def layer_recovered(self) -> None:
         await self.close(code=CLOSE_UNAVAILABLE)
+
+    async def layer_tick(self, event) -> None:
+        """A sequenced group went quiet (livechat.realtime): sockets that track its numbering override this."""
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data
@@ -445,13 +448,53 @@ class WidgetConsumer(JsonSocket):
 # ------------------------------------------------------------------------------ inbox
 
 
+@database_call
+def _changes_since(advisor, since: int) -> tuple[list[int], int]:
+    return selectors.changes_since(advisor=advisor, since=since)
+
+
+@database_call
+def _changed_frames(advisor, ids: list[int]) -> list[tuple[int, int, str]]:
+    """(id, read_seq, serialized `conversation` frame) for each of these conversations."""
+    return [(c.pk, c.read_seq, _frame("conversation", conversation=conversation_dict(
+        c, licensed=advisor.licensed, read_seq=c.read_seq, read_change=c.read_change)))
+        for c in selectors.changed_page(advisor=advisor, ids=ids)]
+
+
+@database_call
+def _read_state(advisor) -> tuple[dict[int, int], int]:
+    """The advisor's read positions, and a change number everything up to which this socket need not resume."""
+    positions = selectors.read_positions(advisor=advisor)
+    return positions, selectors.latest_change(advisor=advisor)
+
+
+def _frame(kind: str, **fields) -> str:
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"), ensure_ascii=False)
+
+
+# A gap seen on a group (livechat.realtime numbers their events): wait this long for the rest of a burst to
+# arrive, then send what changed, once, rather than once per missing event.
+GAP_RESUME_DELAY_S = 0.3
+
+
 class InboxConsumer(JsonSocket):
-    """`/ws/inbox/`: frames built for this advisor; one group per site and audience, one per advisor."""
+    """`/ws/inbox/`: frames built for this advisor; one group per site and audience, one per advisor.
+
+    Nothing is missed silently (CONTRACT section 5). The socket keeps `since`, a change number such that every
+    change up to it in scope was delivered (live, or by a resume); `resume` from the client, or a gap in a group's
+    numbering (an event the layer dropped), sends a `conversation` frame for each conversation changed after it,
+    then `resumed` with the new position. A layer that reconnects closes the socket 4503 (JsonSocket), and a client
+    that does not read is closed (4008): the client then reconnects and resumes.
+
+    Read state is per advisor and changes only when that advisor reads: the socket keeps its advisor's read
+    positions (loaded at connect, moved by the advisor's own read events), so an audience's `conversation` event
+    costs no query, and its two frames (read, unread) come serialized once for every socket."""
 
     advisor = None
     groups_joined: set = frozenset()
     token_timer = None
     joined_at: float | None = None  # when this socket announced itself to the advisor's others
+    resume_task = None
 
     async def connect(self):
         if not handshake.inbox_handshake_allowed(self.scope):
@@ -463,7 +506,11 @@ class InboxConsumer(JsonSocket):
             return
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.typing_at: dict[int, float] = {}
+        self.heard: dict[tuple[str, str], int] = {}  # (sender, group) -> the last `n` heard
+        self.resume_lock = asyncio.Lock()
         await self._subscribe()
+        # After joining the groups: whatever changes from now on reaches this socket live or shows as a gap.
+        self.read_seqs, self.since = await _read_state(self.advisor)
         layer_watch().add(self)
         await self.accept()
         self.joined_at, self.newer = time.time(), set()
@@ -476,6 +523,8 @@ class InboxConsumer(JsonSocket):
 
     async def disconnect(self, code):
         layer_watch().discard(self)
+        if self.resume_task is not None:
+            self.resume_task.cancel()
         if self.token_timer is not None:
             self.token_timer.cancel()
         if self.joined_at is not None:
@@ -525,8 +574,73 @@ class InboxConsumer(JsonSocket):
             await self.send_json({"type": "pong"})
         elif kind == "typing":
             await self._typing(frame)
+        elif kind == "resume":
+            since = frame.get("since")
+            if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+                await self.refuse(None, "bad_request", "`since` is a change number (an integer, 0 or more).")
+                return
+            await self._resume(since)
         else:
             await self.refuse(None, "bad_request", f"Unknown frame type {kind!r}.")
+
+    async def dispatch(self, message):
+        if "n" in message:  # every event of a numbered group, whatever its type (other modules add types)
+            self._heard(message)
+        await super().dispatch(message)
+
+    async def _resume(self, since: int) -> None:
+        """A `conversation` frame for each conversation in scope changed after `since`, then `resumed`."""
+        async with self.resume_lock:
+            ids, upto = await _changes_since(self.advisor, since)
+            for start in range(0, len(ids), REPLAY_PAGE):
+                for conversation_id, read_seq, text in await _changed_frames(self.advisor,
+                                                                              ids[start:start + REPLAY_PAGE]):
+                    self._read(conversation_id, read_seq)
+                    await self.send_text(text)
+            if self.closing:
+                return
+            self.since = max(self.since, upto) if since <= self.since else self.since
+            await self.send_json({"type": "resumed", "change": upto})
+
+    def _heard(self, event) -> None:
+        """Follow a sequenced group's numbering; a number skipped means an event never arrived: resume shortly."""
+        n = event.get("n")
+        if n is None:
+            return
+        key = (event["sent_by"], event["group"])
+        last = self.heard.get(key)
+        if event["type"] == "layer.tick":
+            missed = last is not None and n > last
+        else:
+            missed = last is not None and n > last + 1
+        if last is None or n > last:
+            self.heard[key] = n
+        if missed:
+            self._gap()
+
+    def _gap(self) -> None:
+        if self.resume_task is None and not self.closing:
+            self.resume_task = asyncio.ensure_future(self._resume_after_gap())
+
+    async def _resume_after_gap(self) -> None:
+        try:
+            await asyncio.sleep(GAP_RESUME_DELAY_S)
+            logger.info("advisor %s: events were lost on the way; resuming from change %s", self.advisor.pk,
+                        self.since)
+            since = self.since
+            self.resume_task = None  # a gap seen from here on needs a resume of its own
+            await self._resume(since)
+        except OUTAGES as error:
+            logger.warning("advisor %s: the resume after a gap failed (%s: %s); closing %s", self.advisor.pk,
+                           type(error).__name__, error, CLOSE_UNAVAILABLE)
+            await self.close(code=CLOSE_UNAVAILABLE)
+        finally:
+            if self.resume_task is asyncio.current_task():
+                self.resume_task = None
+
+    def _read(self, conversation_id: int, read_seq: int) -> None:
+        if read_seq > self.read_seqs.get(conversation_id, 0):
+            self.read_seqs[conversation_id] = read_seq
 
     async def _typing(self, frame: dict) -> None:
         conversation_id = frame.get("conversation")
@@ -549,12 +663,23 @@ class InboxConsumer(JsonSocket):
         await self.send_text(event["frame"])
 
     async def inbox_conversation(self, event):
-        conversation = event["conversation"]
-        if "read_seq" not in event:  # read state is per advisor: the audience frame leaves it to each socket
-            read_seq = await database_call(selectors.read_seq_for)(advisor=self.advisor,
-                                                                            conversation_id=conversation["id"])
-            conversation = dict(conversation, unread=event["last_seq"] > read_seq)
-        await self.send_json({"type": "conversation", "conversation": conversation})
+        if "read_seq" in event:  # this advisor read it (the advisor's group): the frame is built for us
+            self._read(event["conversation"]["id"], event["read_seq"])
+            await self.send_json({"type": "conversation", "conversation": event["conversation"]})
+            return
+        # An audience's frame: read state is per advisor, so it comes serialized both ways; pick ours.
+        conversation_id = event["id"]
+        reader = event.get("reader")
+        if reader is not None and reader[0] == self.advisor.pk:
+            self._read(conversation_id, reader[1])
+        read, unread = event["frames"]
+        await self.send_text(unread if event["last_seq"] > self.read_seqs.get(conversation_id, 0) else read)
+
+    async def inbox_read(self, event):
+        self._read(event["conversation"], event["read_seq"])
+
+    async def layer_tick(self, event):
+        pass  # followed in dispatch, like every numbered event
 
     async def inbox_typing(self, event):
         await self.send_json({"type": "typing", "conversation": event["conversation"], "name": event["name"]})

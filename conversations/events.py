@@ -34,36 +34,55 @@ def _inbox_audiences(conversation: Conversation, *, note: bool = False):
                                                                                    sees_chatbot=sees_chatbot))
 
 
+def _frame(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"), ensure_ascii=False)
+
+
 def message_created(conversation: Conversation, message: Message, *, previous_public_seq: int) -> None:
     payload = message_dict(message)
     if message.visible_to_visitor:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.message", "message": payload, "previous": previous_public_seq})
     # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is).
-    frame = json.dumps({"type": "message", "message": payload}, separators=(",", ":"), ensure_ascii=False)
+    frame = _frame("message", message=payload)
     for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
         realtime.send_on_commit(group, {"type": "inbox.message", "frame": frame})
 
 
-def conversation_changed(conversation: Conversation, *, widget: bool = True) -> None:
-    """Status, assignment or creation: the widget's view, and each audience's CONV (unread set per socket)."""
+def conversation_changed(conversation: Conversation, *, widget: bool = True,
+                         reader: tuple[Advisor, int] | None = None) -> None:
+    """Status, assignment or creation: the widget's view, and each audience's CONV (unread set per socket from
+    the read positions it keeps). `reader`: an advisor whose read position this same write moves (a reply); the
+    frame carries it so that advisor's sockets never show their own reply's conversation as unread."""
     if widget:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.conversation", "conversation": widget_conversation_dict(conversation)})
-    built: dict[bool, dict[str, Any]] = {}
+    built: dict[bool, list[str]] = {}
     for licensed, group in _inbox_audiences(conversation):
-        if licensed not in built:
-            built[licensed] = conversation_dict(conversation, licensed=licensed, read_seq=0)
+        if licensed not in built:  # serialized once, read and unread: each socket picks one for its advisor
+            payload = conversation_dict(conversation, licensed=licensed, read_seq=0)
+            built[licensed] = [_frame("conversation", conversation=dict(payload, unread=unread))
+                               for unread in (False, True)]
         last_seq = conversation.last_seq if licensed else conversation.last_public_seq
-        realtime.send_on_commit(group, {"type": "inbox.conversation", "conversation": built[licensed],
-                                        "last_seq": last_seq})
+        event = {"type": "inbox.conversation", "id": conversation.pk, "frames": built[licensed],
+                 "last_seq": last_seq}
+        if reader is not None:
+            event["reader"] = [reader[0].pk, reader[1]]
+        realtime.send_on_commit(group, event)
 
 
-def conversation_read(conversation: Conversation, advisor: Advisor, read_seq: int) -> None:
+def conversation_read(conversation: Conversation, advisor: Advisor, read_seq: int, *, read_change: int = 0) -> None:
     """Read state is one advisor's own: only that advisor's sockets hear of it."""
-    payload = conversation_dict(conversation, licensed=advisor.licensed, read_seq=read_seq)
+    payload = conversation_dict(conversation, licensed=advisor.licensed, read_seq=read_seq, read_change=read_change)
     realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "inbox.conversation",
                                                                  "conversation": payload, "read_seq": read_seq})
+
+
+def read_moved(conversation_id: int, advisor: Advisor, read_seq: int) -> None:
+    """A read position moved without a frame of its own (a reply reads up to itself): the advisor's sockets
+    update the read positions they keep."""
+    realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "inbox.read", "conversation": conversation_id,
+                                                                 "read_seq": read_seq})
 
 
 def visitor_typing(conversation: Conversation) -> None:

@@ -49,6 +49,9 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")
+    # Grows with every change (status, assignment, a new item): the inbox socket's `resume` sends what changed
+    # after a client's `since`. From one server-wide source (conversations.changes), never a counter row.
+    change = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -57,6 +60,7 @@ class Conversation(models.Model):
             models.Index(fields=["site", "assigned", "status", "-updated_at", "-id"], name="conv_assigned"),
             # The "mine" count and badge: an advisor's live conversations, without visiting the table.
             models.Index(fields=["assigned", "site"], condition=Q(status="live"), name="conv_live_assigned"),
+            models.Index(fields=["change"], name="conv_change"),  # a resume's range scan
         ]
 
     def __str__(self) -> str:
@@ -142,10 +146,14 @@ class ReadState(models.Model):
                              help_text="The conversation's site (trigger).")
     live_caught_up = models.BooleanField(default=False, db_default=False, editable=False)
     live_caught_up_public = models.BooleanField(default=False, db_default=False, editable=False)
+    # The change number of this advisor's last read (same source as Conversation.change): read state is news
+    # only for its advisor, so a resume finds it here rather than on the shared conversation row.
+    change = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["advisor", "conversation"], name="read_state_unique")]
         indexes = [
+            models.Index(fields=["advisor", "change"], name="read_state_change"),
             models.Index(fields=["advisor", "site"], condition=Q(live_caught_up=True), name="read_live_caught_up"),
             models.Index(fields=["advisor", "site"], condition=Q(live_caught_up_public=True),
                          name="read_live_caught_up_public"),

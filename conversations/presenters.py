@@ -74,8 +74,10 @@ def assigned_dict(advisor: Advisor | None) -> dict | None:
     return {"username": advisor.username, "name": advisor.display_name, "avatar_url": avatar_url(advisor)}
 
 
-def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: int) -> dict[str, Any]:
-    """CONV as one advisor sees it: names, variables and notes follow that advisor's license.
+def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: int,
+                      read_change: int = 0) -> dict[str, Any]:
+    """CONV as one advisor sees it: names, variables and notes follow that advisor's license. `change` is the
+    conversation's, or the advisor's read state's when that changed last (`read_change`).
 
     Needs visitor, site (with chatbot), assigned.user, and last_message / last_public_message (with their
     advisor.user) loaded; the list selector loads them in its one query.
@@ -104,6 +106,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "created_at": _utc(conversation.created_at),
         "updated_at": _utc(conversation.updated_at),
         "closed_at": timestamp(conversation.closed_at),
+        "change": max(conversation.change, read_change),
     }
 
 

@@ -153,9 +153,11 @@ def _with_sites(conversations: list[Conversation], advisor: Advisor) -> list[Con
 
 
 def _with_read_seq(queryset: QuerySet, advisor: Advisor) -> QuerySet:
-    """`read_seq`: how far this advisor has read each conversation (0 if never opened)."""
-    position = ReadState.objects.filter(advisor=advisor, conversation=OuterRef("pk")).values("seq")[:1]
-    return queryset.annotate(read_seq=Coalesce(Subquery(position), Value(0)))
+    """`read_seq`: how far this advisor has read each conversation (0 if never opened); `read_change`: that read
+    state's change number (CONV's `change` is the greater of it and the conversation's)."""
+    state = ReadState.objects.filter(advisor=advisor, conversation=OuterRef("pk"))
+    return queryset.annotate(read_seq=Coalesce(Subquery(state.values("seq")[:1]), Value(0)),
+                             read_change=Coalesce(Subquery(state.values("change")[:1]), Value(0)))
 
 
 def _unread_q(advisor: Advisor) -> Q:
@@ -358,6 +360,44 @@ def messages_for_advisor(*, advisor: Advisor, conversation: Conversation, after:
 def messages_for_visitor(*, conversation_id: int, after: int = 0, limit: int = 100) -> list[Message]:
     queryset = Message.objects.filter(conversation_id=conversation_id).exclude(kind=Message.Kind.NOTE)
     return _page(queryset, after=after, before=None, limit=limit)
+
+
+def read_positions(*, advisor: Advisor) -> dict[int, int]:
+    """How far this advisor has read each conversation it ever opened: what an inbox socket keeps in memory so
+    that no event costs it a query (a conversation missing here is unread from its first item)."""
+    return dict(ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq"))
+
+
+def changes_since(*, advisor: Advisor, since: int) -> tuple[list[int], int]:
+    """The conversations in the advisor's scope that changed after `since` (status, assignment, an item, or this
+    advisor's read state), by id, and the greatest change number among them (`since` if none): the position a
+    client resumes from next. Two index range scans; the rows load by page (changed_page)."""
+    in_scope = Conversation.objects.filter(site_id__in=advisor.site_ids)
+    if not advisor.sees_chatbot:
+        in_scope = in_scope.exclude(status=Status.BOT)
+    changed = dict(in_scope.filter(change__gt=since).values_list("pk", "change"))
+    reads = dict(ReadState.objects.filter(advisor=advisor, change__gt=since).values_list("conversation_id", "change"))
+    if reads:
+        reads_in_scope = set(in_scope.filter(pk__in=list(reads)).values_list("pk", flat=True))
+        reads = {pk: change for pk, change in reads.items() if pk in reads_in_scope}
+    upto = max([since, *changed.values(), *reads.values()])
+    return sorted(changed.keys() | reads.keys()), upto
+
+
+def latest_change(*, advisor: Advisor) -> int:
+    """The greatest change number committed so far among conversations and this advisor's read states (two
+    index lookups): a socket that joined its groups before asking has every later change coming to it."""
+    conversation = Conversation.objects.order_by("-change").values_list("change", flat=True).first() or 0
+    read = (ReadState.objects.filter(advisor=advisor).order_by("-change").values_list("change", flat=True).first()
+            or 0)
+    return max(conversation, read)
+
+
+def changed_page(*, advisor: Advisor, ids: list[int]) -> list[Conversation]:
+    """Those conversations as the list loads them (CONV with `last_message`), in one query."""
+    queryset = _with_read_seq(_list_related(Conversation.objects, advisor), advisor).filter(
+        pk__in=ids, site_id__in=advisor.site_ids).order_by("pk")
+    return _with_sites(list(queryset), advisor)
 
 
 def read_seq_for(*, advisor: Advisor, conversation_id: int) -> int:

@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -19,6 +20,7 @@ from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
 from conversations import events, ratelimit, selectors
+from conversations.changes import next_change, next_change_sql
 from conversations.errors import Conflict, ErrorCode, Forbidden, RateLimited, Refused, refuse_nul
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
@@ -166,14 +168,20 @@ class _Timeline:
     def event(self, text: str) -> Message:
         return self.append(kind=Kind.EVENT, sender=Sender.SYSTEM, text=text)
 
-    def save(self) -> None:
+    def save(self, *, reader: tuple[Advisor, int] | None = None) -> None:
+        """`reader`: the advisor whose read position this write moves too (a reply), and to what."""
         conversation = self.conversation
         conversation.updated_at = timezone.now()
-        self.dirty.add("updated_at")
+        # Taken last, just before the commit, so that a number is rarely still uncommitted when a bigger one
+        # is already visible to a resume; in the row's own UPDATE (no query of its own). Read back only if used
+        # (a deferred field loads on access): the CONV frames below need it, a plain message does not.
+        conversation.change = next_change_sql()
+        self.dirty |= {"updated_at", "change"}
         conversation.save(update_fields=sorted(self.dirty))
+        del conversation.__dict__["change"]
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before):
-            events.conversation_changed(_load_related(conversation))
+            events.conversation_changed(_load_related(conversation), reader=reader)
 
 
 def _lock(**lookup) -> Conversation:
@@ -471,7 +479,7 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
         kind = Kind.NOTE if note else (Kind.IMAGE if image is not None else Kind.TEXT)
         message = timeline.append(kind=kind, sender=Sender.ADVISOR, text=text, client_id=client_id, advisor=advisor,
                                   image=image.file if image is not None else None)
-        timeline.save()
+        timeline.save(reader=(advisor, message.seq))
         _read_up_to(conversation, advisor, message.seq)
         advisor_record_activity(advisor_id=advisor.pk, messages=1)
     return timeline.sent()
@@ -543,21 +551,34 @@ def conversation_reopen(*, conversation_id: int, advisor: Advisor) -> Conversati
     return conversation
 
 
-def _read_up_to(conversation: Conversation, advisor: Advisor, seq: int) -> int:
+def _read_up_to(conversation: Conversation, advisor: Advisor, seq: int, *, announce: bool = True
+                ) -> tuple[int, int]:
+    """Move the advisor's read position forward; returns it and its change number. Each move takes a change
+    number (a resume finds it) and, unless the caller announces it itself, tells the advisor's sockets, which
+    keep their advisor's read positions in memory rather than asking the database on every event."""
     seq = max(0, min(seq, conversation.last_seq))
     state, created = ReadState.objects.get_or_create(advisor=advisor, conversation=conversation,
-                                                     defaults={"seq": seq})
+                                                     defaults={"seq": seq, "change": next_change()})
     if not created and state.seq < seq:
-        ReadState.objects.filter(pk=state.pk, seq__lt=seq).update(seq=seq)
-    return max(seq, state.seq)
+        state.change = next_change()
+        ReadState.objects.filter(pk=state.pk, seq__lt=seq).update(seq=seq, change=state.change)
+    read_seq = max(seq, state.seq)
+    if announce and (created or state.seq < seq):
+        events.read_moved(conversation.pk, advisor, read_seq)
+    return read_seq, state.change
 
 
-def conversation_read(*, conversation: Conversation, advisor: Advisor, seq: int) -> int:
+class ReadPosition(NamedTuple):
+    seq: int
+    change: int  # the read state's change number
+
+
+def conversation_read(*, conversation: Conversation, advisor: Advisor, seq: int) -> ReadPosition:
     """Mark read up to `seq`; only this advisor's sockets hear of it. Returns the read position."""
     with transaction.atomic():
-        read_seq = _read_up_to(conversation, advisor, seq)
-        events.conversation_read(conversation, advisor, read_seq)
-    return read_seq
+        read_seq, change = _read_up_to(conversation, advisor, seq, announce=False)
+        events.conversation_read(conversation, advisor, read_seq, read_change=change)
+    return ReadPosition(read_seq, change)
 
 
 # ------------------------------------------------------------------------------ deletion

@@ -8,12 +8,20 @@ thread is handed to the server's event loop and the thread goes on at once: it h
 and waiting for Redis there once per group cost a visitor message about 40% of its thread's time. The loop
 sends what it is handed in order, per group, so a frame for `seq` 6 never overtakes `seq` 5 on one group.
 Without a running loop (a Celery worker, a management command, a plain test) the send blocks as before.
+
+Inbox groups are sequenced: every event to a `site.*` or `advisor.*` group carries `sent_by` (one sender: an event
+loop of one process), `group` and `n`, which counts that sender's events to that group 1, 2, 3, ... including the
+ones that never reached the layer (dropped here, or failed). The layers drop silently (the in-memory and core Redis
+layers skip a channel whose queue is full; Channels' layer spec is at-most-once), so a socket that sees `n` jump
+knows it missed something and catches up (CONTRACT section 5). A burst's last events could be dropped with nothing
+after them to show the jump: a group that went quiet gets a `layer.tick` carrying the last `n` (TICK_DELAYS_S).
 """
 import asyncio
 import collections
 import logging
 import os
 import threading
+import uuid
 import weakref
 from typing import Any
 
@@ -26,6 +34,10 @@ logger = logging.getLogger(__name__)
 # Events handed to one loop and not yet through the layer. Past this the loop, or the layer under it, is stuck:
 # newer events are dropped (and logged) rather than held without bound; clients catch up by `seq` meanwhile.
 BACKLOG_MAX = 10_000
+# How long a sequenced group stays quiet before its sender tells it the last `n` it sent (see the module doc), and
+# the repeats of that tick for a socket whose queue was still full the first time.
+TICK_DELAYS_S = (1.0, 4.0, 15.0)
+SEQUENCED_PREFIXES = ("site.", "advisor.")
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -48,6 +60,28 @@ def visitor_group(visitor_id: int) -> str:
     return f"visitor.{visitor_id}"
 
 
+def sequenced(group: str) -> bool:
+    return group.startswith(SEQUENCED_PREFIXES)
+
+
+class _Numbering:
+    """One sender's `n` per sequenced group. Callers hold their own lock."""
+
+    def __init__(self) -> None:
+        self.sent_by = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.last: dict[str, int] = {}
+
+    def stamp(self, group: str, event: dict[str, Any]) -> dict[str, Any]:
+        if not sequenced(group):
+            return event
+        n = self.last[group] = self.last.get(group, 0) + 1
+        return {**event, "sent_by": self.sent_by, "group": group, "n": n}
+
+
+_blocking_numbering: dict[int, _Numbering] = {}  # by process id: a forked worker numbers its own sends
+_blocking_lock = threading.Lock()
+
+
 def send_now(group: str, event: dict[str, Any]) -> None:
     """Send one event to a group; a layer failure is logged, never raised: clients recover by `seq`.
 
@@ -55,6 +89,9 @@ def send_now(group: str, event: dict[str, Any]) -> None:
     event is queued on that loop and this returns without waiting for the layer; otherwise it waits."""
     loop = _serving_loop()
     if loop is None:
+        with _blocking_lock:
+            numbering = _blocking_numbering.setdefault(os.getpid(), _Numbering())
+            event = numbering.stamp(group, event)
         _send_blocking(group, event)
     else:
         _sender_for(loop).hand_over(loop, group, event)
@@ -103,10 +140,13 @@ class _LoopSender:
         self.dropping = False
         self.per_group: dict[str, collections.deque[dict[str, Any]]] = {}  # the loop's thread only
         self.tasks: set[asyncio.Task] = set()
+        self.numbering = _Numbering()  # under self.lock
 
     def hand_over(self, loop: asyncio.AbstractEventLoop, group: str, event: dict[str, Any]) -> None:
         """Queue one event for the loop (any thread)."""
         with self.lock:
+            # Numbered even if dropped just below: the sockets then see the jump.
+            event = self.numbering.stamp(group, event)
             if self.backlog >= BACKLOG_MAX:
                 if not self.dropping:
                     logger.warning("broadcasts dropped: %d events wait for the channel layer", self.backlog)
@@ -158,6 +198,31 @@ class _LoopSender:
             del self.per_group[group]
             if waiting:  # cancelled (the loop is shutting down): these are lost, like anything else in flight
                 self._sent(len(waiting))
+            elif sequenced(group):
+                with self.lock:
+                    last = self.numbering.last.get(group, 0)
+                asyncio.get_running_loop().call_later(TICK_DELAYS_S[0], self._tick_if_quiet, group, last, 0)
+
+    def _tick_if_quiet(self, group: str, last: int, attempt: int) -> None:
+        """Tell a group that went quiet the last `n` sent to it, so a socket that lost the burst's tail knows.
+        Again a little later: the tick itself is lost if it reaches a socket whose queue is still full."""
+        with self.lock:
+            if self.numbering.last.get(group) != last or group in self.per_group:
+                return  # more came since: that one's own quiet time will tick
+        event = {"type": "layer.tick", "sent_by": self.numbering.sent_by, "group": group, "n": last}
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._send_tick(group, event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        if attempt + 1 < len(TICK_DELAYS_S):
+            loop.call_later(TICK_DELAYS_S[attempt + 1] - TICK_DELAYS_S[attempt], self._tick_if_quiet, group, last,
+                            attempt + 1)
+
+    async def _send_tick(self, group: str, event: dict[str, Any]) -> None:
+        try:
+            await get_channel_layer().group_send(group, event)
+        except Exception as error:  # the next tick or event shows the gap; the layer's own failure is logged there
+            logger.warning("tick to %s failed: %s: %s", group, type(error).__name__, error)
 
     def _sent(self, count: int) -> None:
         with self.lock:

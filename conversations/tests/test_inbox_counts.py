@@ -209,7 +209,8 @@ def test_list_items_are_the_conversation_as_presented_from_a_full_load(demo, api
     many_conversations(demo)
     for username in ("alice", "bob", "carol"):
         advisor = Advisor.objects.get(user__username=username)
-        reads = dict(ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq"))
+        reads = {pk: (seq, change) for pk, seq, change in
+                 ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq", "change")}
         for box in ("live", "closed"):
             listed = api_as(username).get(CONVERSATIONS, {"box": box, "limit": 100}).json()["results"]
             assert listed
@@ -217,7 +218,8 @@ def test_list_items_are_the_conversation_as_presented_from_a_full_load(demo, api
                 full = (Conversation.objects.select_related(
                     "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
                     "last_public_message__advisor__user").get(pk=item["id"]))
-                assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=reads.get(full.pk, 0))
+                seq, change = reads.get(full.pk, (0, 0))
+                assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
 
 
 def test_list_filters_match_a_naive_filter(demo, api_as):

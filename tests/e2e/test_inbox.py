@@ -867,3 +867,34 @@ def test_typing_is_throttled_and_presence_follows_the_visitor(live_server, advis
     expect(row(page, visitor.conversation_id).locator(".presence")).to_have_count(0, timeout=20000)
     expect(page.locator("#thread-sub .presence-dot.is-online")).to_have_count(0)
     watch.assert_clean()
+
+
+def test_a_reconnect_resumes_the_list_counts_and_badge_without_a_reload(live_server, advisor_page, visitors, context):
+    """While the inbox is offline a visitor escalates: on reconnect the page sends `resume`, and the list, the
+    counts and the badge show it, with the escalation's notification, without loading the list again."""
+    alice_api = api_as(live_server, "alice")
+    page, watch = advisor_page("alice")
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    list_loads = []
+    page.on("request", lambda r: list_loads.append(r.url) if "/api/inbox/conversations?" in r.url
+            and "limit=1&" not in r.url + "&" else None)
+    wait_until(lambda: page.evaluate("window.inbox.socket.open"), "the socket is open")
+    loads_before = len(list_loads)
+    notifications_before = calls(page)["notifications"]
+
+    context.set_offline(True)
+    page.evaluate("window.inbox.socket.drop()")
+    expect(page.locator("#offline")).to_be_visible()
+    visitor = visitors()
+    visitor.walk_to_human(unique("Away"), "Initech")
+    context.set_offline(False)
+    expect(page.locator("#offline")).to_be_hidden(timeout=40000)
+
+    expect(row(page, visitor.conversation_id)).to_be_visible()
+    assert any('"type":"resume"' in frame.replace(" ", "") for frame in sent), sent
+    wait_until(lambda: calls(page)["notifications"] > notifications_before, "the escalation's notification")
+    wait_until(lambda: title_count(page) == to_process(alice_api), "the badge equals a fresh load", page=page)
+    assert len(list_loads) == loads_before, list_loads[loads_before:]
+    offline_noise = ("ERR_INTERNET_DISCONNECTED", "WebSocket connection", "Failed to load resource")
+    assert not [p for p in watch.problems if not any(n in p for n in offline_noise)], watch.problems

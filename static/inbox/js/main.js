@@ -220,6 +220,9 @@ window.addEventListener("hashchange", () => {
 
 function applyConversation(conv, {fromSocket}) {
   const prev = store.conversations.get(conv.id);
+  // Frames and REST answers can cross, and a resume can answer before an older live frame is read: a CONV
+  // older than the one we hold (by `change`, which grows with every change of it) is not news.
+  if (prev && typeof prev.change === "number" && typeof conv.change === "number" && conv.change < prev.change) return;
   let next = conv;
   // A REST answer and a frame can cross: keep the newest last item we saw.
   if (prev?.last_message && (!conv.last_message || conv.last_message.seq < prev.last_message.seq)) {
@@ -281,6 +284,11 @@ function onFrame(frame) {
     case "message":
       if (frame.message && frame.message.conversation) applyMessage(frame.message, {fromSocket: true});
       break;
+    case "resumed":
+      // Every conversation changed since we asked (or since the socket saw events go missing) came before this.
+      if (typeof frame.change === "number") resumePoint = Math.max(resumePoint ?? 0, frame.change);
+      refreshCounts();
+      break;
     case "typing":
       pane.showTyping(frame.conversation, frame.name);
       list.showTyping(frame.conversation);
@@ -312,16 +320,40 @@ function setConn(state) {
   el.title = label;
 }
 
+// ------------------------------------------------------------------ nothing missed (CONTRACT section 5)
+
+// The `change` the server last said we are resumed to. Live frames do not move it: the channel layer may drop a
+// frame whose change is below one that arrived, so only a `resumed` answer says everything before it came.
+let resumePoint = null;
+
+/** The newest `change` the page holds (its first load), for the first resume. */
+function newestKnownChange() {
+  let newest = null;
+  for (const conv of store.conversations.values()) {
+    if (typeof conv.change === "number" && (newest === null || conv.change > newest)) newest = conv.change;
+  }
+  return newest;
+}
+
+/** Ask for every conversation changed since we last knew; the answers update the list, counts and badge. */
+function resume() {
+  const since = resumePoint ?? newestKnownChange();
+  if (since === null) {
+    list.reload().catch(() => {}); // nothing loaded to resume from: load afresh
+    refreshCounts();
+    return;
+  }
+  socket.send({type: "resume", since});
+}
+
 function onSocketOpen(reconnected) {
   setConn("online");
   clearInterval(offlineTimer);
   $("offline").hidden = true;
   document.body.classList.remove("is-offline");
   outbox.wake();
+  resume();
   if (reconnected) {
-    // Frames sent while we were away are gone: catch up by seq and reload what the lists show.
-    list.reload().catch(() => {});
-    refreshCounts();
     if (pane.id) {
       api.conversation(pane.id).then((conv) => applyConversation(conv, {fromSocket: false})).catch(() => {});
       pane.catchUp();
@@ -494,13 +526,14 @@ async function boot() {
   composer.setLicensed(!!me.licensed);
   alerts.setSound(me.sound !== false);
   alerts.showBannerIfUseful();
-  socket.connect();
   setConn("connecting");
   try {
     await list.reload();
   } catch {
     /* the list says so; it reloads on reconnect */
   }
+  // After the first load: the socket's first `resume` starts from what that load showed.
+  socket.connect();
   refreshCounts();
   const id = idFromHash();
   if (id) openConversation(id);
@@ -515,6 +548,6 @@ async function boot() {
 }
 
 // A test and debugging handle: read-only state plus a way to simulate a dropped connection.
-window.inbox = {store, socket, list, pane, outbox};
+window.inbox = {store, socket, list, pane, outbox, resumePoint: () => resumePoint};
 
 boot();
