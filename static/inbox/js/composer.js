@@ -1,6 +1,7 @@
 // The composer (reply, note, image) and the outbox that delivers each send exactly once: every send has
 // its own client_id, kept across retries, so the API stores it once however often it travels.
 
+import {assigningMyself} from "./alerts.js";
 import {api} from "./api.js";
 import {store} from "./store.js";
 
@@ -34,6 +35,7 @@ export class Outbox {
     const entry = {conversation, clientId: newClientId(), kind, text, file, previewUrl, state: "sending",
                    attempts: 0, error: null, createdAt: new Date().toISOString()};
     store.myClientIds.add(entry.clientId);
+    if (kind !== "note") assigningMyself(conversation); // a reply to an unassigned conversation takes it
     this.entries.push(entry);
     this.onChange(conversation);
     this.pump(conversation);

@@ -1,7 +1,7 @@
 // The advisor inbox: boots from /api/inbox/me, keeps the list, the open conversation and the badge live
 // from /ws/inbox/, and catches up by seq after every reconnect.
 
-import {Alerts} from "./alerts.js";
+import {Alerts, ringsOnChange, ringsOnMessage} from "./alerts.js";
 import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
@@ -227,6 +227,7 @@ function applyConversation(conv, {fromSocket}) {
   }
   store.conversations.set(conv.id, next);
   if (fromSocket && isWaiting(next) && !isWaiting(prev)) alerts.notifyEscalation(next);
+  if (fromSocket && ringsOnChange(prev, next)) alerts.ding(next.id);
   list.upsert(next);
   pane.conversationChanged(next);
   scheduleCounts();
@@ -267,9 +268,7 @@ async function applyMessage(msg, {fromSocket}) {
   list.upsert(next);
   pane.onMessage(msg);
   pane.conversationChanged(next);
-  if (fromSocket && fresh && msg.sender === "visitor" && msg.kind !== "note" && next.status !== "bot") {
-    alerts.ding();
-  }
+  if (fromSocket && fresh && ringsOnMessage(msg, next)) alerts.ding(next.id);
   scheduleCounts();
 }
 

@@ -6,6 +6,7 @@ export const store = {
   advisors: [],
   advisorsAt: 0,
   myClientIds: new Set(), // sends from this page, to tell our own replies from a colleague's
+  assigningMyself: new Map(), // conversation id -> when this page took it, assigned it to me or replied
 };
 
 export function isMine(conv) {

@@ -1,6 +1,7 @@
 // The open conversation: header and actions, the timeline (paged back with `before`, caught up with
 // `after`), the visitor's typing indicator and the side panel of variables.
 
+import {assigningMyself} from "./alerts.js";
 import {api, advisorList} from "./api.js";
 import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
 import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
@@ -302,6 +303,7 @@ export class ConversationPane {
     if (!conv) return;
     const buttons = [this.els.take, this.els.close, this.els.reopen, this.els.assign];
     buttons.forEach((b) => { b.disabled = true; });
+    if (verb === "take" || (verb === "assign" && arg === store.me?.username)) assigningMyself(conv.id);
     try {
       let updated;
       if (verb === "assign") updated = await api.assign(conv.id, arg);

@@ -1,0 +1,69 @@
+"""The inbox as a busy support team meets it (issue 14): sounds, links across the login, the chatbot box,
+the small things that looked wrong."""
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_inbox import (  # noqa: F401 - fixtures
+    PASSWORD,
+    Watch,
+    advisor_page,
+    api_as,
+    calls,
+    row,
+    unique,
+    visitors,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def held_by(page, conversation_id):
+    return page.evaluate("(id) => window.inbox.store.conversations.get(id)?.assigned?.username || null",
+                         conversation_id)
+
+
+def test_sound_rings_for_escalations_assignments_and_my_conversations_not_colleagues(live_server, advisor_page,
+                                                                                     visitors):
+    page, watch = advisor_page("alice")
+    bob_api = api_as(live_server, "bob")
+    plays = calls(page)["plays"]
+
+    # given a new escalation: one sound
+    visitor = visitors()
+    visitor.walk_to_human(unique("Ring"), "Initech")
+    expect(row(page, visitor.conversation_id)).to_be_visible()
+    wait_until(lambda: calls(page)["plays"] == plays + 1, "one sound for the escalation")
+    time.sleep(0.5)
+    assert calls(page)["plays"] == plays + 1, "one escalation, one sound"
+
+    # when a colleague takes it, the visitor's messages are the colleague's to hear
+    assert bob_api.post(f"/api/inbox/conversations/{visitor.conversation_id}/take").status_code == 200
+    wait_until(lambda: held_by(page, visitor.conversation_id) == "bob", "bob's conversation", page=page)
+    visitor.say("a question for Bob")
+    expect(row(page, visitor.conversation_id)).to_contain_text("a question for Bob")
+    time.sleep(0.5)
+    assert calls(page)["plays"] == plays + 1, "no sound for a colleague's conversation"
+
+    # when the colleague gives it to me: a sound, and then for every visitor message
+    r = bob_api.post(f"/api/inbox/conversations/{visitor.conversation_id}/assign", json={"advisor": "alice"})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: calls(page)["plays"] == plays + 2, "a sound for the assignment to me", page=page)
+    time.sleep(0.5)  # a burst of frames within a few hundred ms is one event, one sound
+    visitor.say("now for Alice")
+    wait_until(lambda: calls(page)["plays"] == plays + 3, "a sound for a message in my conversation", page=page)
+
+    # taking one myself is no news: no sound for that
+    other = visitors()
+    other.walk_to_human(unique("Mine"), "Hooli")
+    wait_until(lambda: calls(page)["plays"] == plays + 4, "a sound for the second escalation", page=page)
+    time.sleep(0.5)
+    row(page, other.conversation_id).click()
+    page.get_by_role("button", name="Take", exact=True).click()
+    expect(page.locator("#thread-assignee")).to_have_attribute("title", "Assigned to you")
+    time.sleep(1)
+    assert calls(page)["plays"] == plays + 4, "no sound for my own take"
+    watch.assert_clean()
