@@ -67,3 +67,26 @@ def test_sound_rings_for_escalations_assignments_and_my_conversations_not_collea
     time.sleep(1)
     assert calls(page)["plays"] == plays + 4, "no sound for my own take"
     watch.assert_clean()
+
+
+def test_a_conversation_link_survives_the_login(live_server, page, visitors):
+    # given the escalation e-mail's link, opened while signed out
+    visitor = visitors()
+    name = unique("Link")
+    visitor.walk_to_human(name, "Globex")
+    watch = Watch(page)
+    page.goto(f"{live_server.base}/inbox/#conversation-{visitor.conversation_id}")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/inbox/#conversation-\d+$"))
+
+    # when the advisor signs in, after one wrong password (the form is posted twice)
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    # then the inbox opens on that conversation
+    expect(page).to_have_url(f"{live_server.base}/inbox/#conversation-{visitor.conversation_id}")
+    expect(page.locator("#thread-name")).to_have_text(f"{name} (Globex)")
+    watch.assert_clean()

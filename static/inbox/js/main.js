@@ -31,7 +31,8 @@ function isEditable(el) {
   return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
 }
 
-setUnauthenticatedHandler(() => location.assign(LOGIN_URL));
+// The fragment names the open conversation: the login page carries it through (static/inbox/login.js).
+setUnauthenticatedHandler(() => location.assign(LOGIN_URL + location.hash));
 
 // ------------------------------------------------------------------ counts, badge and title
 
@@ -350,7 +351,7 @@ function onAuthLost() {
   $("offline-text").textContent = "You were signed out, or your access changed.";
   const retry = $("offline-retry");
   retry.textContent = "Sign in again";
-  retry.onclick = () => location.assign(LOGIN_URL);
+  retry.onclick = () => location.assign(LOGIN_URL + location.hash);
 }
 
 $("offline-retry").addEventListener("click", () => socket.reconnectNow());
