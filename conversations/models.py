@@ -62,9 +62,17 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"Conversation #{self.pk}"
 
+    # Unread and unanswered are advisors' states. While the bot has the lead it answers the visitor and there
+    # is nothing for an advisor to read or answer; the chatbot box would otherwise look unanswered forever.
+    # selectors._unread_q is the same rule for the database; the inbox counts only ever count live ones.
     @property
     def unanswered(self) -> bool:
-        return self.last_visitor_seq > self.last_advisor_seq
+        return self.status != self.Status.BOT and self.last_visitor_seq > self.last_advisor_seq
+
+    def unread_after(self, read_seq: int, *, licensed: bool) -> bool:
+        """Whether an advisor who has read up to `read_seq` has something new here."""
+        last_seq = self.last_seq if licensed else self.last_public_seq
+        return self.status != self.Status.BOT and last_seq > read_seq
 
 
 def message_image_path(instance: "Message", filename: str) -> str:

@@ -157,7 +157,8 @@ def _with_read_seq(queryset: QuerySet, advisor: Advisor) -> QuerySet:
 
 def _unread_q(advisor: Advisor) -> Q:
     last = "last_seq" if advisor.licensed else "last_public_seq"
-    return Q(**{f"{last}__gt": F("read_seq")})
+    # Conversation.unread_after's rule: what the bot is answering is nobody's to read.
+    return Q(**{f"{last}__gt": F("read_seq")}) & ~Q(status=Conversation.Status.BOT)
 
 
 def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:

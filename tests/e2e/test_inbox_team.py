@@ -90,3 +90,27 @@ def test_a_conversation_link_survives_the_login(live_server, page, visitors):
     expect(page).to_have_url(f"{live_server.base}/inbox/#conversation-{visitor.conversation_id}")
     expect(page.locator("#thread-name")).to_have_text(f"{name} (Globex)")
     watch.assert_clean()
+
+
+def test_the_chatbot_box_shows_what_the_bot_answered_as_answered_and_read(live_server, advisor_page, visitors):
+    page, watch = advisor_page("alice")
+    page.get_by_role("button", name=re.compile("Chatbot")).click()
+
+    # a visitor talks with the bot while the box is open: live frames
+    visitor = visitors()
+    visitor.wait_for(visitor.asked_for("PRENOM"), "the first-name prompt")
+    visitor.say(unique("Bot"))
+    visitor.wait_for(visitor.asked_for("SOCIETE"), "the company prompt")
+    conv_row = row(page, visitor.conversation_id)
+    expect(conv_row).to_contain_text("Which company")
+    expect(conv_row).not_to_have_class(re.compile(r"\bis-(unread|unanswered)\b"))
+    expect(conv_row.locator(".avatar.is-unanswered")).to_have_count(0)
+
+    # and as the API lists it
+    page.reload()
+    expect(page.locator("body.is-ready")).to_have_count(1)
+    page.get_by_role("button", name=re.compile("Chatbot")).click()
+    expect(conv_row).to_be_visible()
+    expect(conv_row).not_to_have_class(re.compile(r"\bis-(unread|unanswered)\b"))
+    expect(conv_row.locator(".avatar.is-unanswered")).to_have_count(0)
+    watch.assert_clean()

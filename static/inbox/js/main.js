@@ -259,12 +259,18 @@ async function applyMessage(msg, {fromSocket}) {
   conv = store.conversations.get(msg.conversation) || conv;
   const next = {...conv};
   if (!conv.last_message || msg.seq >= conv.last_message.seq) next.last_message = msg;
-  if (msg.kind !== "note" && msg.kind !== "event") {
-    if (msg.sender === "visitor") next.unanswered = true;
-    else if (msg.sender === "advisor") next.unanswered = false;
+  if (next.status === "bot") {
+    // The bot answers: nothing for an advisor to read or answer (the server's rule, Conversation.unanswered).
+    next.unanswered = false;
+    next.unread = false;
+  } else {
+    if (msg.kind !== "note" && msg.kind !== "event") {
+      if (msg.sender === "visitor") next.unanswered = true;
+      else if (msg.sender === "advisor") next.unanswered = false;
+    }
+    const viewing = pane.id === conv.id && document.visibilityState === "visible";
+    if (fresh && !mine && !viewing) next.unread = true;
   }
-  const viewing = pane.id === conv.id && document.visibilityState === "visible";
-  if (fresh && !mine && !viewing) next.unread = true;
   store.conversations.set(next.id, next);
   list.upsert(next);
   pane.onMessage(msg);
