@@ -326,6 +326,9 @@ export class Composer {
     if (text.trim()) this.outbox.add(this.conv.id, {kind, text: text.replace(/\s+$/, "")});
     this.els.text.value = "";
     this.drafts.delete(this.conv.id);
+    // A note is an aside: the next thing typed is a reply again, or a note meant for the team reaches the visitor
+    // no more than a reply meant for the visitor ends up hidden as a note.
+    this.setNote(false);
     this.autosize();
     this.updateCounter();
     this.lastTypingSent = 0;

@@ -8,7 +8,7 @@ import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
-import {isWaiting, store} from "./store.js";
+import {isWaiting, siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -388,7 +388,11 @@ function renderTabs(me) {
       site.key ? h("span", {class: "site-tab__dot", "aria-hidden": "true"}) : null,
       h("span", {class: "site-tab__name"}, site.name || site.key),
       h("span", {class: "badge badge--orange badge--small", hidden: true}));
-    if (site.key) tab.querySelector(".site-tab__dot").style.setProperty("--hue", String(hue(site.key)));
+    if (site.key) {
+      const dot = tab.querySelector(".site-tab__dot");
+      dot.style.setProperty("--hue", String(hue(site.key)));
+      if (siteColor(site.key)) dot.style.setProperty("--site", siteColor(site.key));
+    }
     return tab;
   }));
 }

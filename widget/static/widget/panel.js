@@ -83,8 +83,9 @@
     ".pv button{all:unset;cursor:pointer;padding:6px 12px;border-radius:8px;font-size:13px;font-weight:600}" +
     ".pv .ok{background:var(--c);color:var(--t)}.pv .no{color:#374151;border:1px solid #d1d5db}" +
     ".er,.hint{margin:0;padding:6px 14px 0;font-size:12px;color:#374151}.er{color:#b91c1c}" +
-    ".f{display:flex;align-items:flex-end;gap:6px;padding:10px 12px 12px;border-top:1px solid #e5e7eb;margin-top:8px}" +
-    ".f textarea{all:unset;display:block;flex:1;min-width:0;min-height:20px;max-height:120px;overflow-y:auto;" +
+    ".f{display:flex;align-items:flex-end;gap:6px;padding:10px 12px 12px;border-top:1px solid #e5e7eb}" +
+    ".f textarea{all:unset;box-sizing:border-box;display:block;flex:1;min-width:0;min-height:38px;max-height:120px;" +
+    "overflow-y:auto;" +
     "padding:8px 10px;border:1px solid #d1d5db;border-radius:10px;background:#fff;color:#111827;" +
     "white-space:pre-wrap;overflow-wrap:anywhere;font:inherit;cursor:text}" +
     ".f textarea:focus{border-color:var(--c)}" +
@@ -971,9 +972,10 @@
       input.focus();
     }
 
+    // Empty, the box takes its natural one-line height (the CSS's), never a measured one a pixel off.
     function autosize() {
-      input.style.height = "auto";
-      input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+      input.style.height = "";
+      if (input.value) input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
     }
 
     form.addEventListener("submit", function (e) {
