@@ -244,11 +244,22 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
                    .filter(token_hash=token_hash(token), site=site).first())
         if visitor is not None and visitor.last_seen_at >= now - TOKEN_TTL:
             changes = {"last_seen_at": now}
-            if visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"]):
+            new_session = visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"])
+            if new_session:
                 changes["sessions"] = F("sessions") + 1
+            moved = bool(page) and page != visitor.page
             if page:
                 changes["page"] = page
-            Visitor.objects.filter(pk=visitor.pk).update(**changes)
+            with transaction.atomic():
+                Visitor.objects.filter(pk=visitor.pk).update(**changes)
+                if moved or new_session:
+                    # The inbox's side panel shows the visitor's page and sessions: it hears of them as it hears
+                    # of any change of the conversation (the widget's view did not change).
+                    visitor.page = page or visitor.page
+                    visitor.sessions += 1 if new_session else 0
+                    conversation = _load_related(visitor.conversation)
+                    conversation.visitor = visitor
+                    events.conversation_changed(conversation, widget=False)
             return Session(visitor, visitor.conversation, token, created=False)
 
     token = secrets.token_urlsafe(32)

@@ -3,6 +3,7 @@ the small things that looked wrong."""
 import re
 import time
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -113,4 +114,41 @@ def test_the_chatbot_box_shows_what_the_bot_answered_as_answered_and_read(live_s
     expect(conv_row).to_be_visible()
     expect(conv_row).not_to_have_class(re.compile(r"\bis-(unread|unanswered)\b"))
     expect(conv_row.locator(".avatar.is-unanswered")).to_have_count(0)
+    watch.assert_clean()
+
+
+def test_the_side_panel_follows_the_visitor_to_another_page(live_server, advisor_page, visitors):
+    visitor = visitors(page="https://shop.example.com/")
+    visitor.walk_to_human(unique("Nav"), "Acme")
+    page, watch = advisor_page("alice")
+    row(page, visitor.conversation_id).click()
+    page_row = page.locator("#side-panel .facts__row", has_text="Page").locator("a")
+    expect(page_row).to_have_attribute("href", "https://shop.example.com/")
+    expect(page.locator("#timeline .msg--note", has_text="asked for a human")).to_be_visible()
+    wait_until(lambda: not page.evaluate("window.inbox.pane.loading || window.inbox.pane.reading"),
+               "the conversation loaded and read", page=page)
+    page.wait_for_timeout(1000)  # nothing else in flight that could bring the new page by chance
+
+    # the widget starts its session again on every page the visitor opens
+    r = httpx.post(live_server.base + "/api/widget/sessions", headers={"Origin": "http://127.0.0.1:8000"},
+                   json={"site": "demo-shop", "token": visitor.token, "page": "https://shop.example.com/cart"})
+    assert r.status_code == 200, r.text
+    expect(page_row).to_have_attribute("href", "https://shop.example.com/cart")
+    watch.assert_clean()
+
+
+def test_site_tabs_and_chips_wear_the_sites_colours(live_server, advisor_page, visitors):
+    visitor = visitors()
+    visitor.walk_to_human(unique("Colour"), "Acme")
+    page, watch = advisor_page("alice")  # alice has both demo sites: Shop #2563eb, Blog #16a34a
+    shop = page.get_by_role("tab", name=re.compile("Shop")).locator(".site-tab__dot")
+    blog = page.get_by_role("tab", name=re.compile("Blog")).locator(".site-tab__dot")
+    expect(shop).to_have_css("background-color", "rgb(37, 99, 235)")
+    expect(blog).to_have_css("background-color", "rgb(22, 163, 74)")
+    chip = row(page, visitor.conversation_id).locator(".site-chip")
+    expect(chip).to_have_css("color", re.compile(r"rgb\(28, 74, 176\)|color\(srgb"))
+    # the logo is the product's mark, with no dot that reads as a badge
+    logo = page.locator(".rail__logo img")
+    svg = httpx.get(live_server.base + logo.get_attribute("src")).text
+    assert "#f0700f" not in svg
     watch.assert_clean()
