@@ -54,8 +54,8 @@ def image_process(upload) -> ProcessedImage:
             out = _reencode(image, image_format)
     except Refused:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise _unsupported(f"The file is not a readable image ({type(error).__name__}).") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise _unsupported("The file is not an image we can read.") from None  # plain words: no class name
     name = f"{secrets.token_urlsafe(24)}.{FORMATS[image_format]}"
     return ProcessedImage(ContentFile(out, name=name), width, height)
 

@@ -27,8 +27,8 @@ def held_by(page, conversation_id):
                          conversation_id)
 
 
-def test_sound_rings_for_escalations_assignments_and_my_conversations_not_colleagues(live_server, advisor_page,
-                                                                                     visitors):
+def test_sound_rings_for_escalations_assignments_and_my_conversations_not_colleagues(
+        live_server, advisor_page, visitors):  # noqa: F811 - fixtures of test_inbox
     page, watch = advisor_page("alice")
     bob_api = api_as(live_server, "bob")
     plays = calls(page)["plays"]
@@ -70,7 +70,7 @@ def test_sound_rings_for_escalations_assignments_and_my_conversations_not_collea
     watch.assert_clean()
 
 
-def test_a_conversation_link_survives_the_login(live_server, page, visitors):
+def test_a_conversation_link_survives_the_login(live_server, page, visitors):  # noqa: F811 - fixtures of test_inbox
     # given the escalation e-mail's link, opened while signed out
     visitor = visitors()
     name = unique("Link")
@@ -93,7 +93,7 @@ def test_a_conversation_link_survives_the_login(live_server, page, visitors):
     watch.assert_clean()
 
 
-def test_the_chatbot_box_shows_what_the_bot_answered_as_answered_and_read(live_server, advisor_page, visitors):
+def test_the_chatbot_box_shows_what_the_bot_answered_as_answered_and_read(live_server, advisor_page, visitors):  # noqa: F811 - fixtures of test_inbox
     page, watch = advisor_page("alice")
     page.get_by_role("button", name=re.compile("Chatbot")).click()
 
@@ -117,7 +117,7 @@ def test_the_chatbot_box_shows_what_the_bot_answered_as_answered_and_read(live_s
     watch.assert_clean()
 
 
-def test_the_side_panel_follows_the_visitor_to_another_page(live_server, advisor_page, visitors):
+def test_the_side_panel_follows_the_visitor_to_another_page(live_server, advisor_page, visitors):  # noqa: F811 - fixtures of test_inbox
     visitor = visitors(page="https://shop.example.com/")
     visitor.walk_to_human(unique("Nav"), "Acme")
     page, watch = advisor_page("alice")
@@ -137,7 +137,7 @@ def test_the_side_panel_follows_the_visitor_to_another_page(live_server, advisor
     watch.assert_clean()
 
 
-def test_site_tabs_and_chips_wear_the_sites_colours(live_server, advisor_page, visitors):
+def test_site_tabs_and_chips_wear_the_sites_colours(live_server, advisor_page, visitors):  # noqa: F811 - fixtures of test_inbox
     visitor = visitors()
     visitor.walk_to_human(unique("Colour"), "Acme")
     page, watch = advisor_page("alice")  # alice has both demo sites: Shop #2563eb, Blog #16a34a
@@ -151,4 +151,33 @@ def test_site_tabs_and_chips_wear_the_sites_colours(live_server, advisor_page, v
     logo = page.locator(".rail__logo img")
     svg = httpx.get(live_server.base + logo.get_attribute("src")).text
     assert "#f0700f" not in svg
+    watch.assert_clean()
+
+
+def test_a_file_that_is_not_an_image_is_refused_plainly_in_the_inbox(live_server, advisor_page, visitors,  # noqa: F811
+                                                                     tmp_path):
+    visitor = visitors()
+    visitor.walk_to_human(unique("File"), "Acme")
+    page, watch = advisor_page("alice")
+    row(page, visitor.conversation_id).click()
+    expect(page.locator("#thread-name")).to_contain_text("Acme")
+
+    # a text file renamed .png: refused on the spot, nothing attached
+    page.locator("#attach-input").set_input_files({"name": "notes.png", "mimeType": "image/png",
+                                                   "buffer": b"this is plain text, not an image"})
+    expect(page.locator("#toasts .toast")).to_have_text(
+        "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.")
+    expect(page.locator("#attachment")).to_be_hidden()
+
+    # a file that starts like a PNG but is not one: the server says why in plain words, and offers no Retry
+    page.locator("#attach-input").set_input_files({"name": "broken.png", "mimeType": "image/png",
+                                                   "buffer": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64})
+    expect(page.locator("#attachment")).to_be_visible()
+    page.get_by_role("button", name="Send", exact=True).click()
+    failed = page.locator("#timeline-pending .is-failed")
+    expect(failed).to_contain_text("Not sent: The file is not an image we can read. Send a JPEG, PNG, GIF or WebP")
+    expect(failed).not_to_contain_text("Error")
+    expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(failed.get_by_role("button", name="Discard")).to_be_visible()
+    watch.problems = [p for p in watch.problems if "415" not in p]  # the browser logs the refused POST
     watch.assert_clean()

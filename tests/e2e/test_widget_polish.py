@@ -29,3 +29,26 @@ def test_the_composer_keeps_its_height_after_a_send(live_server, page):
     screenshot(page, "widget-composer-after")
     assert box_of(box)["height"] == textarea_before["height"]
     assert box_of(form) == before
+
+
+def attach(page, path):
+    with page.expect_file_chooser() as chooser:
+        panel(page).get_by_role("button", name="Attach an image").click()
+    chooser.value.set_files(str(path))
+
+
+def test_a_text_file_named_png_is_refused_plainly_before_anything_is_sent(live_server, page, tmp_path):
+    page.goto(customer_page(live_server, "refused.html"))
+    open_widget(page)
+    expect(panel(page).locator(".log .b", has_text="first name")).to_be_visible()
+    fake = tmp_path / "holiday.png"
+    fake.write_text("this is plain text, not an image")
+
+    attach(page, fake)
+
+    expect(panel(page).locator(".er")).to_have_text(
+        "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.")
+    expect(panel(page).locator(".pv")).to_be_hidden()
+    expect(panel(page).get_by_role("button", name="Send image")).to_be_hidden()
+    expect(panel(page).locator(".log .m.me")).to_have_count(0)
+    screenshot(page, "widget-refused-file")

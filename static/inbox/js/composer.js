@@ -7,7 +7,20 @@ import {store} from "./store.js";
 
 const MAX_CHARS = 4000;
 const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+const NOT_AN_IMAGE = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+// JPEG, PNG, GIF and WebP by their first bytes: a file's name and type say what it was called, not what it is.
+const IMAGE_MAGIC = /^(\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF[^]{4}WEBP)/;
+
+/** Whether the file is an image the server takes: its first bytes, and its size. */
+export async function isSendableImage(file) {
+  if (!file || file.size > MAX_IMAGE_BYTES) return false;
+  try {
+    const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+    return IMAGE_MAGIC.test(String.fromCharCode(...head));
+  } catch {
+    return false;
+  }
+}
 const TYPING_EVERY_MS = 2000;
 const MAX_ATTEMPTS = 8;
 
@@ -142,6 +155,7 @@ export class Outbox {
         }
         entry.state = "failed";
         entry.error = error.retryable ? "Not sent: no connection." : `Not sent: ${error.message}`;
+        entry.final = error.status === 413 || error.status === 415; // the same file is refused again: no Retry
         this.onChange(entry.conversation);
         this.onRefused && this.onRefused(entry, error);
         return;
@@ -281,13 +295,9 @@ export class Composer {
     this.socket.send({type: "typing", conversation: this.conv.id, note: this.note});
   }
 
-  attach(file) {
-    if (!IMAGE_TYPES.includes(file.type)) {
-      this.toast("Only JPEG, PNG, GIF and WebP images can be sent.", "error");
-      return;
-    }
-    if (file.size > MAX_IMAGE_BYTES) {
-      this.toast("This image is over 10 MB.", "error");
+  async attach(file) {
+    if (!(await isSendableImage(file))) {
+      this.toast(NOT_AN_IMAGE, "error");
       return;
     }
     this.clearAttachment();

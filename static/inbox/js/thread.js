@@ -652,7 +652,8 @@ export class ConversationPane {
           h("span", {class: "note__label"}, "Note"), h("span", {class: "pending__state"}, state)), body) :
         [h("div", {class: "msg__meta"}, h("span", {class: "pending__state"}, state)), body];
       const actions = e.state === "failed" ? h("div", {class: "pending__actions"},
-        h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
+        e.final ? null :
+          h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
         h("button", {type: "button", class: "btn btn--small btn--ghost",
                      onclick: () => this.outbox.discard(e.clientId)}, "Discard")) : null;
       return h("li", {class: `msg ${e.kind === "note" ? "msg--note" : "msg--out msg--advisor"} is-pending is-${e.state}`,

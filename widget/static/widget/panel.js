@@ -885,17 +885,24 @@
       file.value = "";
     }
 
+    // What the file is, from its first bytes (JPEG, PNG, GIF, WebP), not from its name: a text file renamed .png
+    // would preview as a broken image, then fail to send.
     function pick(f) {
       if (!f) return;
       clearError();
-      if (IMAGE_TYPES.indexOf(f.type) < 0) return showError("Please choose a JPEG, PNG, GIF or WebP image.");
-      if (f.size > MAX_IMAGE) return showError("This image is too large: 10 MB at most.");
-      clearPreview();
-      st.file = f;
-      st.fileUrl = URL.createObjectURL(f);
-      previewImg.src = st.fileUrl;
-      preview.hidden = false;
-      previewSend.focus();
+      file.value = "";
+      var bad = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+      if (f.size > MAX_IMAGE) return showError(bad);
+      f.slice(0, 12).arrayBuffer().then(function (buf) {
+        var head = String.fromCharCode.apply(null, new Uint8Array(buf));
+        if (!/^(\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF[^]{4}WEBP)/.test(head)) return showError(bad);
+        clearPreview();
+        st.file = f;
+        st.fileUrl = URL.createObjectURL(f);
+        previewImg.src = st.fileUrl;
+        preview.hidden = false;
+        previewSend.focus();
+      }, function () { showError(bad); });
     }
 
     function upload(f, cid, node) {
