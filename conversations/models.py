@@ -101,6 +101,9 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     image = models.FileField(upload_to=message_image_path, blank=True, max_length=200)
     image_url = models.CharField(max_length=500, blank=True, help_text="An image a bot step names by URL.")
+    # The stored image's size, upright: clients reserve its room before it loads, so a thread stays at its end.
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
     buttons = models.JSONField(default=list, blank=True)
     input = models.JSONField(null=True, blank=True)
     advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,

@@ -48,6 +48,8 @@ def message_dict(message: Message) -> dict[str, Any]:
         "sender": message.sender,
         "text": message.text,
         "image_url": message_image_url(message),
+        "width": message.image_width,
+        "height": message.image_height,
         "buttons": message.buttons or [],
         "input": message.input,
         "advisor": ({"name": advisor.display_name, "avatar_url": avatar_url(advisor)}

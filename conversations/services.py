@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from PIL import Image as PILImage
 
 from advisors.models import Advisor, Site
 from advisors.services import advisor_record_activity
@@ -78,7 +78,7 @@ class _Timeline:
 
     def append(self, *, kind: str, sender: str, text: str = "", client_id: str | None = None,
                advisor: Advisor | None = None, buttons: list | None = None, input: dict | None = None,
-               image: ContentFile | None = None, image_url: str = "") -> Message:
+               image: ProcessedImage | None = None, image_url: str = "") -> Message:
         conversation = self.conversation
         previous_public = conversation.last_public_seq
         conversation.last_seq += 1
@@ -86,7 +86,8 @@ class _Timeline:
                           client_id=client_id, advisor=advisor, buttons=buttons or [], input=input,
                           image_url=image_url)
         if image is not None:
-            message.image.save(image.name, image, save=False)
+            message.image_width, message.image_height = _upright_size(image)
+            message.image.save(image.file.name, image.file, save=False)
         message.save()
         conversation.last_message = message
         self.dirty |= {"last_seq", "last_message", "updated_at"}
@@ -120,6 +121,16 @@ class _Timeline:
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before):
             events.conversation_changed(_load_related(conversation))
+
+
+def _upright_size(image: ProcessedImage) -> tuple[int, int]:
+    """The stored file's width and height. ProcessedImage's are the upload's, before its EXIF orientation was
+    applied (a portrait photo taken sideways swaps them). Reads the header only."""
+    image.file.seek(0)
+    with PILImage.open(image.file) as stored:
+        size = stored.size
+    image.file.seek(0)
+    return size
 
 
 def _lock(**lookup) -> Conversation:
@@ -359,7 +370,7 @@ def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImag
     def write(timeline: _Timeline) -> None:
         if timeline.conversation.status == Status.CLOSED:
             _reopen_for_visitor(timeline)
-        timeline.append(kind=Kind.IMAGE, sender=Sender.VISITOR, client_id=client_id, image=image.file)
+        timeline.append(kind=Kind.IMAGE, sender=Sender.VISITOR, client_id=client_id, image=image)
 
     return _visitor_send(visitor=visitor, client_id=client_id, write=write)
 
@@ -399,7 +410,7 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
             timeline.set(status=Status.LIVE, waiting_since=None)
         kind = Kind.NOTE if note else (Kind.IMAGE if image is not None else Kind.TEXT)
         message = timeline.append(kind=kind, sender=Sender.ADVISOR, text=text, client_id=client_id, advisor=advisor,
-                                  image=image.file if image is not None else None)
+                                  image=image)
         timeline.save()
         _read_up_to(conversation, advisor, message.seq)
         advisor_record_activity(advisor_id=advisor.pk, messages=1)
