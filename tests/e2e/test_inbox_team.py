@@ -181,3 +181,46 @@ def test_a_file_that_is_not_an_image_is_refused_plainly_in_the_inbox(live_server
     expect(failed.get_by_role("button", name="Discard")).to_be_visible()
     watch.problems = [p for p in watch.problems if "415" not in p]  # the browser logs the refused POST
     watch.assert_clean()
+
+
+def picture(width=480, height=360, color=(200, 80, 40)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def distance_from_end(page) -> float:
+    return page.evaluate("() => { const s = document.getElementById('timeline-scroll');"
+                         " return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+
+
+def test_a_thread_with_images_opens_at_its_end_and_keeps_following(live_server, advisor_page, visitors):  # noqa: F811
+    visitor = visitors()
+    visitor.walk_to_human(unique("Pics"), "Acme")
+    for n in range(4):
+        r = httpx.post(live_server.base + "/api/widget/images", headers={"Authorization": f"Bearer {visitor.token}",
+                                                                        "Origin": "http://127.0.0.1:8000"},
+                       data={"client_id": f"pic-{n}-{unique('')}"},
+                       files={"image": (f"p{n}.png", picture(color=(40 * n, 80, 40)), "image/png")})
+        assert r.status_code == 201, r.text
+    visitor.say("and here is my question")
+
+    page, watch = advisor_page("alice")
+    row(page, visitor.conversation_id).click()
+    expect(page.locator("#timeline .bubble__text", has_text="and here is my question")).to_be_visible()
+    page.wait_for_function("() => [...document.querySelectorAll('#timeline img.bubble__image')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_timeout(300)
+    assert distance_from_end(page) < 5, "opened at the end of the thread"
+    expect(page.locator("#new-below")).to_be_hidden()
+
+    # and it keeps following what arrives
+    visitor.say("one more thing")
+    expect(page.locator("#timeline .bubble__text", has_text="one more thing")).to_be_visible()
+    wait_until(lambda: distance_from_end(page) < 5, "still at the end", page=page)
+    expect(page.locator("#new-below")).to_be_hidden()
+    watch.assert_clean()

@@ -52,3 +52,44 @@ def test_a_text_file_named_png_is_refused_plainly_before_anything_is_sent(live_s
     expect(panel(page).get_by_role("button", name="Send image")).to_be_hidden()
     expect(panel(page).locator(".log .m.me")).to_have_count(0)
     screenshot(page, "widget-refused-file")
+
+
+def test_images_arrive_in_view_in_the_widget(live_server, page, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.e2e.test_widget import AdvisorApi, conversation_id, escalate, log, walk_bot
+
+    def picture(color):
+        out = io.BytesIO()
+        Image.new("RGB", (400, 400), color).save(out, "PNG")
+        return out.getvalue()
+
+    page.goto(customer_page(live_server, "pictures.html"))
+    open_widget(page)
+    walk_bot(page, "Ida", "Imago")
+    escalate(page)
+    alice = AdvisorApi(live_server, "alice")
+    try:
+        cid = conversation_id(live_server, page)
+        alice.take(cid)
+        # the visitor's own image
+        own = tmp_path / "own.png"
+        own.write_bytes(picture((37, 99, 235)))
+        attach(page, own)
+        panel(page).get_by_role("button", name="Send image").click()
+        expect(log(page).locator(".m.me:not(.pend) .b img")).to_have_count(1)
+        # then an advisor's
+        r = alice.http.post(f"/api/inbox/conversations/{cid}/messages", data={"client_id": "e2e-pic"},
+                            files={"image": ("red.png", picture((220, 38, 38)), "image/png")})
+        assert r.status_code == 201, r.text
+        expect(log(page).locator(".m.adv .b img")).to_have_count(1)
+        page.wait_for_function("() => [...document.querySelector('[data-livechat-widget]').shadowRoot"
+                               ".querySelectorAll('.log .b img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_timeout(300)
+        gap = log(page).evaluate("l => l.scrollHeight - l.scrollTop - l.clientHeight")
+        assert gap < 5, f"the log ends {gap}px below its view"
+        screenshot(page, "widget-images-in-view")
+    finally:
+        alice.close()

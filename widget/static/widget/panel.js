@@ -429,7 +429,11 @@
 
     function toBottom() {
       log.scrollTop = log.scrollHeight;
+      st.pinned = true;
     }
+    // The log follows its end while images load (an image's room is reserved when the server gave its size).
+    log.addEventListener("scroll", function () { st.pinned = nearBottom(); }, { passive: true });
+    log.addEventListener("load", function (e) { if (e.target.tagName === "IMG" && st.pinned) toBottom(); }, true);
 
     // ---------------------------------------------------------------- the timeline
 
@@ -462,6 +466,12 @@
         a.target = "_blank";
         a.rel = "noopener noreferrer";
         var img = el("img");
+        var w = +m.width, h = +m.height;
+        if (w > 0 && h > 0) {
+          var k = Math.min(1, 220 / w, 220 / h); // the CSS's 220 px box
+          img.width = Math.round(w * k);
+          img.height = Math.round(h * k);
+        }
         img.src = url;
         img.alt = me ? "Image you sent" : "Image from " + who;
         a.appendChild(img);
@@ -497,7 +507,7 @@
       if (m.seq != null) st.seqs[m.seq] = 1;
       var seq = Number(m.seq) || 0;
       if (seq > st.lastSeq) st.lastSeq = seq;
-      var stick = nearBottom() || m.sender === "visitor";
+      var stick = st.pinned || nearBottom() || m.sender === "visitor";
       if (m.client_id) acked(m.client_id);
       var node = renderMessage(m);
       var i = st.items.length;
