@@ -18,9 +18,21 @@ function assignedByMe(id) {
   return at !== undefined && Date.now() - at < SELF_ASSIGN_MS;
 }
 
-/** The sound rule for a conversation frame: a new escalation, or a conversation someone else gave me. */
+const announced = new Set(); // "id@waiting_since" of the escalations already announced
+
+/** A visitor newly waiting for a human. Once per escalation, whatever order frames arrive in: a frame built
+ * before a take can arrive after its answer and would otherwise look like the same escalation again. */
+export function isNewEscalation(prev, next) {
+  if (!isWaiting(next) || isWaiting(prev)) return false;
+  const key = `${next.id}@${next.waiting_since}`;
+  if (announced.has(key)) return false;
+  announced.add(key);
+  if (announced.size > 2000) announced.delete(announced.values().next().value);
+  return true;
+}
+
+/** The sound rule for a conversation frame, besides a new escalation: a conversation someone else gave me. */
 export function ringsOnChange(prev, next) {
-  if (isWaiting(next) && !isWaiting(prev)) return true;
   if (isMine(next) && !(prev && isMine(prev))) return !assignedByMe(next.id);
   return false;
 }

@@ -1,14 +1,14 @@
 // The advisor inbox: boots from /api/inbox/me, keeps the list, the open conversation and the badge live
 // from /ws/inbox/, and catches up by seq after every reconnect.
 
-import {Alerts, ringsOnChange, ringsOnMessage} from "./alerts.js";
+import {Alerts, isNewEscalation, ringsOnChange, ringsOnMessage} from "./alerts.js";
 import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
-import {isWaiting, siteColor, store} from "./store.js";
+import {siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -227,8 +227,9 @@ function applyConversation(conv, {fromSocket}) {
     next = {...conv, last_message: prev.last_message};
   }
   store.conversations.set(conv.id, next);
-  if (fromSocket && isWaiting(next) && !isWaiting(prev)) alerts.notifyEscalation(next);
-  if (fromSocket && ringsOnChange(prev, next)) alerts.ding(next.id);
+  const escalation = fromSocket && isNewEscalation(prev, next);
+  if (escalation) alerts.notifyEscalation(next);
+  if (escalation || (fromSocket && ringsOnChange(prev, next))) alerts.ding(next.id);
   list.upsert(next);
   pane.conversationChanged(next);
   scheduleCounts();
