@@ -21,7 +21,13 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime
+# A random SECRET_KEY for this checkout, made once (the settings read it when SECRET_KEY is unset; with DEBUG off
+# they refuse to start without a real key). Owner-only, under var/ (never committed, never in an image).
+var/secret_key:
+	mkdir -p var
+	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
+
+run: $(VENV)/.runtime var/secret_key
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
@@ -30,8 +36,12 @@ run: $(VENV)/.runtime
 
 # The browser tests run in a pytest process of their own: Playwright's sync API keeps an event loop running
 # in its process, where the other tests' asyncio.run() cannot start one.
-test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/e2e; status=$$?; \
+# Lint (ruff.toml) and "no model change without its migration" fail the run too, but do not keep the tests from running.
+test: $(VENV)/.dev var/secret_key
+	status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/python manage.py makemigrations --check --dry-run || status=1; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/e2e || status=1; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/e2e || status=1; \
 	exit $$status
 
@@ -40,13 +50,13 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	touch $@
 
 # Benchmarks and the soak run by hand (not in CI); they raise the open-file limit their sockets need.
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench var/secret_key
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench.run $(BENCH_ARGS)
 
-soak: $(VENV)/.bench
+soak: $(VENV)/.bench var/secret_key
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
-worker: $(VENV)/.runtime
+worker: $(VENV)/.runtime var/secret_key
 	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
 
 clean:

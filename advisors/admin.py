@@ -5,9 +5,11 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
 
-from advisors import services
-from advisors.forms import AdvisorForm, SiteForm
+from advisors import selectors, services
+from advisors.forms import AdminLoginForm, AdvisorForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
+
+admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
 
 
 @admin.register(Account)
@@ -17,20 +19,17 @@ class AccountAdmin(admin.ModelAdmin):
     fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
 
     def get_queryset(self, request):
-        from django.db.models import Count, Q
-
-        return super().get_queryset(request).annotate(
-            granted=Count("advisors", filter=Q(advisors__licensed=True)))
+        return selectors.accounts_with_licenses_granted(super().get_queryset(request))
 
     @admin.display(description="Licenses granted")
     def licenses_used(self, account: Account) -> int:
         if hasattr(account, "granted"):  # annotated by get_queryset; a fresh object counts itself
             return account.granted
-        return account.advisors.filter(licensed=True).count()
+        return selectors.licenses_granted(account=account)
 
     @admin.display(description="Licenses left")
     def licenses_left(self, account: Account) -> int:
-        return max(0, account.license_quota - self.licenses_used(account))
+        return selectors.licenses_left(account=account, granted=self.licenses_used(account))
 
 
 @admin.register(Site)
@@ -65,11 +64,10 @@ class AdvisorAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["accounts"] = [
-            {"name": a.name, "quota": a.license_quota, "used": a.advisors.filter(licensed=True).count()}
-            for a in Account.objects.all()
+            {"name": a.name, "quota": a.license_quota, "used": a.granted,
+             "left": selectors.licenses_left(account=a, granted=a.granted)}
+            for a in selectors.accounts_with_licenses_granted()
         ]
-        for account in extra_context["accounts"]:
-            account["left"] = max(0, account["quota"] - account["used"])
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="Avatar")
@@ -128,6 +126,9 @@ class InvitationAdmin(admin.ModelAdmin):
     def send_again(self, request, queryset):
         from advisors.tasks import invitation_send
 
-        for invitation in queryset.filter(accepted_at__isnull=True):
+        pending = [i for i in queryset.filter(accepted_at__isnull=True) if not services.invitation_expired(i)]
+        for invitation in pending:
             invitation_send.delay(invitation.pk)
-        self.message_user(request, "Invitations sent again.")
+        skipped = queryset.count() - len(pending)
+        self.message_user(request, f"{len(pending)} invitation(s) sent again." + (
+            f" {skipped} used or expired, not sent: create a new invitation instead." if skipped else ""))

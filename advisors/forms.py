@@ -4,11 +4,15 @@ import secrets
 from urllib.parse import urlsplit
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from advisors import security
 from advisors.models import Advisor, Site
+from advisors.selectors import licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = 256
@@ -103,8 +107,7 @@ class AdvisorForm(forms.ModelForm):
         cleaned = super().clean()
         account = cleaned.get("account")
         if cleaned.get("premium") and not self.instance.licensed and account is not None:
-            granted = Advisor.objects.filter(account=account, licensed=True).count()
-            if granted >= account.license_quota:
+            if licenses_left(account=account) == 0:
                 from advisors.services import LicenseQuotaExceeded
 
                 self.add_error("premium", str(LicenseQuotaExceeded(account)))
@@ -115,3 +118,40 @@ class AdvisorForm(forms.ModelForm):
         if avatar and hasattr(avatar, "content_type"):  # a new upload, not the stored file
             return avatar_clean(avatar)
         return avatar
+
+
+# ------------------------------------------------------------------------------ sign-in
+
+
+class ThrottledLoginMixin:
+    """An AuthenticationForm that asks advisors.security before checking the password, and tells it the outcome.
+    `throttled` holds the seconds to wait when the attempt was refused (the view answers 429)."""
+
+    throttled: float | None = None
+
+    def clean(self):
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not username or not password:
+            return super().clean()
+        address = security.client_address(self.request)
+        self.throttled = security.login_attempt_check(username=username, address=address)
+        if self.throttled is not None:
+            raise ValidationError(
+                "Too many failed sign-in attempts. Please wait %(seconds)d seconds before trying again.",
+                code="throttled", params={"seconds": self.throttled})
+        try:
+            cleaned = super().clean()
+        except ValidationError as error:
+            if self.user_cache is None:  # the password was wrong (not: right, but no staff account for the admin)
+                security.login_attempt_failed(username=username, address=address)
+            raise
+        security.login_attempt_succeeded(username=username)
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """/accounts/login/."""
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """/admin/login/: the same rule, so the admin is no side door for guessing."""

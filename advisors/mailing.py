@@ -10,6 +10,12 @@ from advisors.models import Notification
 logger = logging.getLogger(__name__)
 
 
+def header_line(text: str) -> str:
+    """A header value on one line. Subjects carry visitor data (names, variables): a CR or LF there made Django
+    refuse the whole message (BadHeaderError), and a raw one would let a visitor add headers."""
+    return " ".join(str(text).replace("\r", " ").replace("\n", " ").split())
+
+
 class EmailFailed(Exception):
     """The mail server refused or could not be reached; the task retries."""
 
@@ -22,6 +28,7 @@ def email_send_once(*, kind: str, key: str, message: EmailMultiAlternatives) -> 
     retry then sends again, which we prefer to an e-mail never sent.
     """
     recipient = message.to[0]
+    message.subject = header_line(message.subject)  # every e-mail leaves through here: one rule for all subjects
     Notification.objects.get_or_create(kind=kind, key=key, recipient=recipient)
     with transaction.atomic():
         notification = Notification.objects.select_for_update().get(kind=kind, key=key, recipient=recipient)

@@ -71,8 +71,13 @@ class Advisor(models.Model):
         return self.user.email
 
 
+def invitation_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class Invitation(models.Model):
-    """A signed, single-use, expiring invitation to join the account as a collaborator."""
+    """A single-use invitation to join the account as a collaborator, opened by a link that carries its own random
+    secret, and valid for a while after its creation."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
@@ -84,6 +89,7 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
+    secret = models.CharField(max_length=64, default=invitation_secret, editable=False)
 
     def __str__(self) -> str:
         return self.email

@@ -546,7 +546,7 @@ def main(argv=None) -> int:
         database_url = create_database(args.database_url, db_name)
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=f"bench-{stamp}",
                    SESSIONS_PER_ADDRESS_PER_MINUTE="100000", DJANGO_SETTINGS_MODULE="livechat.settings",
-                   LOG_LEVEL="WARNING")
+                   UNAUTHENTICATED_SOCKETS_PER_ADDRESS="100000", LOG_LEVEL="WARNING")
         manage(env, "migrate", "--noinput", "-v", "0")
         manifest_path = out_dir / "manifest.json"
         subprocess.run([sys.executable, "-m", "bench.seed", "--out", str(manifest_path), "--sites", str(args.sites),

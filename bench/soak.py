@@ -72,7 +72,8 @@ def start_servers(servers: Servers, args) -> tuple[Product, list[Daphne], dict]:
     cluster = servers.postgres_cluster()
     cluster.execute('CREATE DATABASE "soak"')
     redis = servers.redis()
-    env = servers.product_env(database_url=cluster.url("soak"), redis_url=redis.url)
+    env = servers.product_env(database_url=cluster.url("soak"), redis_url=redis.url,
+                              UNAUTHENTICATED_SOCKETS_PER_ADDRESS="100000")  # every visitor is 127.0.0.1
     product = Product(servers, env, "soak", redis=redis, postgres=cluster)
     product.manage("migrate", "--noinput", "-v", "0")
     manifest_path = servers.dir / "manifest.json"

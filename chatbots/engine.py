@@ -52,6 +52,14 @@ BUTTON_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 NUMBER_RE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+# Control characters and line/paragraph separators: a captured answer is one line of text. Variables end up in
+# pseudonyms, notes and e-mail subjects, where a newline broke the escalation e-mail (BadHeaderError).
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def single_line(text: str) -> str:
+    """The text on one line: control characters become spaces, runs of whitespace one space, no edges."""
+    return " ".join(_NOT_ONE_LINE.sub(" ", text or "").split())
 
 TEXT_MAX = 4000
 LABEL_MAX = 100
@@ -476,7 +484,7 @@ def _current(flow: Flow, position: Any) -> tuple[str, FlowStep | None, dict | No
 
 def _check_answer(step: FlowStep, text: str) -> tuple[str | None, str]:
     """(explanation, value): an explanation when the answer is refused."""
-    value = (text or "").strip()
+    value = single_line(text)
     if not value:
         return "Please type an answer.", value
     if len(value) > INPUT_MAX_CHARS:

@@ -1,6 +1,10 @@
-"""Conversations in the admin: read-only, for support and audits. Advisors work in /inbox/."""
+"""Conversations in the admin: read-only, for support and audits. Advisors work in /inbox/.
+
+Deleting goes through services.conversation_delete (the visitor, the items' image files, the widget's sockets),
+whether from the change page or the list's "delete selected" action."""
 from django.contrib import admin
 
+from conversations import services
 from conversations.models import Conversation, Message
 
 
@@ -26,3 +30,10 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        services.conversation_delete(conversation_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for conversation_id in queryset.values_list("pk", flat=True):
+            services.conversation_delete(conversation_id=conversation_id)

@@ -6,38 +6,69 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from advisors import security
 from advisors.services import advisor_update_preferences
 from conversations import selectors, services
+from conversations.auth import token_issue, token_revoke
+from conversations.errors import Forbidden, Refused
 from conversations.images import image_process
 from conversations.presenters import avatar_url, conversation_dict, message_dict
+from conversations.uploads import UploadGate
 from livechat import schema
-from livechat.api import ApiError
+from livechat.api import ApiError, refuse_nul_in_query
 
 ONLINE_WITHIN = timedelta(minutes=5)
 
 
 class TokenApi(APIView):
-    authentication_classes = []
+    """POST: a username and password for a token (guessing is slowed then refused: advisors.security).
+    DELETE: revokes the caller's token (its sockets close 4401)."""
+
     permission_classes = [AllowAny]
 
     class TokenInput(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField()
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096)
 
-    @extend_schema(request=TokenInput, responses={200: schema.TokenSerializer, 400: schema.ErrorSerializer})
+    def get_authenticators(self):
+        # POST proves who the caller is with a password: a stale token in its headers must not stop it.
+        post = getattr(self.request, "method", None) == "POST"  # no request while the schema is generated
+        return [] if post else super().get_authenticators()
+
+    @extend_schema(request=TokenInput, responses={200: schema.TokenSerializer, 400: schema.ErrorSerializer,
+                                                  429: schema.ErrorSerializer})
     def post(self, request):
         data = self.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
+        username, address = data.validated_data["username"], security.client_address(request)
+        if (wait := security.login_attempt_check(username=username, address=address)) is not None:
+            response = Response({"code": "rate_limited", "retry_after": wait,
+                                 "detail": "Too many failed sign-in attempts; try again later."}, status=429)
+            response["Retry-After"] = str(int(wait))
+            return response
         user = authenticate(request, **data.validated_data)
         if user is None or not user.is_active:
+            security.login_attempt_failed(username=username, address=address)
             raise ApiError(400, "invalid_credentials", "Unable to log in with these credentials.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        security.login_attempt_succeeded(username=username)
+        return Response({"token": token_issue(user=user).key})
+
+    @extend_schema(request=None, responses={204: None, 401: schema.ErrorSerializer})
+    def delete(self, request):
+        if request.user is None:
+            raise NotAuthenticated("Send the token to revoke: Authorization: Token ….")
+        if isinstance(request.auth, Token):
+            token_revoke(token=request.auth)
+        else:  # a browser session: its user's token, if any
+            for token in Token.objects.filter(user=request.user):
+                token_revoke(token=token)
+        return Response(status=204)
 
 
 class InboxApi(APIView):
@@ -48,9 +79,10 @@ class InboxApi(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        refuse_nul_in_query(request)
         self.advisor = selectors.advisor_for_user(request.user)
         if self.advisor is None:
-            raise ApiError(403, "forbidden", "This account is not an advisor.")
+            raise Forbidden("This account is not an advisor.")
 
 
     def conversation(self, conversation_id):
@@ -69,8 +101,7 @@ def _int_param(request, name: str, default: int | None, *, low: int = 0, high: i
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.", {name: ["Not a whole number."]}) \
-            from None
+        raise Refused(f"{name} must be a whole number.", fields={name: ["Not a whole number."]}) from None
     value = max(low, value)
     return min(value, high) if high is not None else value
 
@@ -132,13 +163,21 @@ class ConversationDetailApi(InboxApi):
 
 
 class ReplyInput(serializers.Serializer):
-    client_id = serializers.CharField(max_length=64)
-    text = serializers.CharField(max_length=4000, required=False, allow_blank=True, trim_whitespace=False)
+    # Shapes only: the client_id and text rules (lengths, NUL) are the service's (services.client_id_clean,
+    # message_text_clean), the same for the sockets.
+    client_id = serializers.CharField(trim_whitespace=False)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     kind = serializers.ChoiceField(choices=["text", "note"], default="text")
 
 
-class MessagesApi(InboxApi):
+class MessagesApi(UploadGate, InboxApi):
+    """A multipart reply (an image) is checked for size and the advisor's upload limit before its body is read
+    (conversations.uploads); a JSON reply is not an upload."""
+
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def upload_wait(self) -> float | None:
+        return services.advisor_upload_wait(advisor_id=self.advisor.pk)
 
     @extend_schema(operation_id="inbox_conversation_messages_list", responses={200: schema.MessageListSerializer, 404: schema.ErrorSerializer})
     def get(self, request, conversation_id: int):
@@ -158,8 +197,6 @@ class MessagesApi(InboxApi):
         upload = request.FILES.get("image")
         image = image_process(upload) if upload is not None else None
         text = data.validated_data.get("text", "")
-        if image is None and not text.strip():
-            raise ApiError(400, "bad_request", "A reply needs a text or an image.", {"text": ["This field is required."]})
         sent = services.advisor_message_send(
             conversation_id=conversation_id, advisor=self.advisor, client_id=data.validated_data["client_id"],
             text=text, note=data.validated_data["kind"] == "note", image=image)

@@ -9,18 +9,19 @@ import functools
 import json
 import logging
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from advisors.models import Site
 from advisors.services import advisor_record_activity
-from conversations import events, ratelimit, selectors, services
-from conversations.errors import Refused
+from conversations import events, handshake, selectors, services
+from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation
 from conversations.presenters import message_dict, widget_conversation_dict
 from livechat import realtime
@@ -52,10 +53,6 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _valid_client_id(value) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64
 
 
 class _DaphneOutput:
@@ -146,7 +143,7 @@ class JsonSocket(AsyncWebsocketConsumer):
         except (ValueError, UnicodeDecodeError):
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.refuse(None, "bad_request", "A frame is a JSON object with a string `type`.")
+            await self.refuse(None, ErrorCode.BAD_REQUEST, "A frame is a JSON object with a string `type`.")
             return
         await self.receive_frame(frame)
 
@@ -189,7 +186,7 @@ class JsonSocket(AsyncWebsocketConsumer):
 
 @database_call
 def _site(key: str | None) -> Site | None:
-    return Site.objects.filter(key=key).first() if key else None
+    return selectors.site_for_key(key)
 
 
 @database_call
@@ -224,22 +221,16 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def _rate_limit_wait(visitor_id: int) -> float | None:
-    """The wait the token's rate limit asks for. Its counts live in the cache: if that is down, the send goes through
-    (the database decides whether it is stored; the limit is back with the cache)."""
-    try:
-        return ratelimit.hit(f"widget:{visitor_id}", limit=LIMITS["RATE_LIMIT_COUNT"],
-                             window_s=LIMITS["RATE_LIMIT_WINDOW_S"])
-    except OUTAGES as error:
-        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
-        return None
-
-
 @database_call
 def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
     """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
-    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
-    if (wait := _rate_limit_wait(arguments["visitor"].pk)) is not None:
+    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
+    frame is refused before it takes a slot (the services' own rules; they check again). The token's limit is
+    shared with its image uploads (services.visitor_send_wait)."""
+    services.client_id_clean(arguments["client_id"])
+    if kind == "message":
+        services.message_text_clean(arguments["text"])
+    if (wait := services.visitor_send_wait(visitor_id=arguments["visitor"].pk)) is not None:
         raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)
 
@@ -253,16 +244,22 @@ class WidgetConsumer(JsonSocket):
     auth_timer = None
     typing_at = 0.0
     counted_online = False
+    counted_unauthenticated = False  # among its address's sockets waiting for their auth frame
     joined_at: float | None = None  # when this socket announced itself to the token's others
 
     async def connect(self):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
         self.site = await _site(key)
         origin = _header(self.scope, b"origin")
-        if self.site is None or (origin is not None and origin.rstrip("/") not in self.site.allowed_origins):
+        if self.site is None or not selectors.site_allows_origin(self.site, origin):
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
+        self.address = handshake.client_address(self.scope)
+        if not await database_call(handshake.unauthenticated_socket_open)(self.address):
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)  # too many sockets of this address wait for their auth
+            return
+        self.counted_unauthenticated = True
         self.auth_timer = asyncio.get_running_loop().call_later(
             LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
 
@@ -273,6 +270,7 @@ class WidgetConsumer(JsonSocket):
     async def disconnect(self, code):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        await self._no_longer_unauthenticated()
         layer_watch().discard(self)
         if self.visitor is None:
             return
@@ -284,6 +282,11 @@ class WidgetConsumer(JsonSocket):
         if self.counted_online:
             await self._try(database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=False),
                             "go offline")
+
+    async def _no_longer_unauthenticated(self) -> None:
+        if self.counted_unauthenticated:
+            self.counted_unauthenticated = False
+            await database_call(handshake.unauthenticated_socket_closed)(self.address)
 
     async def _try(self, step, what: str) -> None:
         try:
@@ -316,7 +319,7 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_call(services.visitor_for_token)(site_key=self.site.key, token=token)
+                visitor = await database_call(selectors.visitor_for_token)(site=self.site, token=token)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -325,6 +328,7 @@ class WidgetConsumer(JsonSocket):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.auth_timer.cancel()
+        await self._no_longer_unauthenticated()
         self.visitor = visitor
         self.conversation_id = visitor.conversation.pk
         await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
@@ -354,39 +358,34 @@ class WidgetConsumer(JsonSocket):
     async def widget_left(self, event):
         self.newer.discard(event["channel"])
 
+    async def widget_gone(self, event):
+        """The conversation and its visitor were deleted: the token names nobody now (the widget starts anew)."""
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
     async def _send_item(self, kind: str, frame: dict) -> None:
-        client_id = frame.get("client_id")
-        if not _valid_client_id(client_id):
-            await self.refuse(client_id if isinstance(client_id, str) else None, "bad_request",
-                              "client_id is required: a string of at most 64 characters.")
-            return
+        # The rules of a send (client_id, text, button) are the services': a refusal comes back as Refused.
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         arguments = {"visitor": self.visitor, "client_id": client_id}
         if kind == "message":
-            text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
-                await self.refuse(client_id, "bad_request", "A message needs a non-empty `text`.")
-                return
-            if len(text) > LIMITS["MESSAGE_MAX_CHARS"]:
-                await self.refuse(client_id, "too_long", f"A message has at most {LIMITS['MESSAGE_MAX_CHARS']} characters.")
-                return
-            arguments["text"] = text
+            arguments["text"] = frame.get("text")
         elif kind == "button":
-            if not isinstance(frame.get("button"), str):
-                await self.refuse(client_id, "bad_request", "A button frame needs the button's `id`.")
-                return
-            arguments["button"] = frame["button"]
+            arguments["button"] = frame.get("button")
         try:
             sent = await _widget_send_limited(kind, arguments)
         except RateLimited as limited:
-            await self.refuse(client_id, "rate_limited", "Too many messages; wait a little.",
+            await self.refuse(client_id, ErrorCode.RATE_LIMITED, "Too many messages; wait a little.",
                               retry_after=limited.retry_after)
             return
         except Refused as refused:
             await self.refuse(client_id, refused.code, refused.detail)
             return
+        except Conversation.DoesNotExist:  # deleted under this socket (before its widget.gone event arrived)
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         except DatabaseError:
             logger.exception("visitor %s: %s not stored", self.visitor.pk, kind)
-            await self.refuse(client_id, "unavailable", "Not stored; send it again later with the same client_id.")
+            await self.refuse(client_id, ErrorCode.UNAVAILABLE,
+                              "Not stored; send it again later with the same client_id.")
             return
         if not sent.created:
             # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the
@@ -425,7 +424,11 @@ class WidgetConsumer(JsonSocket):
         if now - self.typing_at < LIMITS["TYPING_INTERVAL_S"]:
             return
         self.typing_at = now
-        conversation = await _conversation_for_typing(self.conversation_id)
+        try:
+            conversation = await _conversation_for_typing(self.conversation_id)
+        except Conversation.DoesNotExist:  # deleted under this socket
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await database_call(events.visitor_typing)(conversation)
 
     # Group events
@@ -447,11 +450,12 @@ class InboxConsumer(JsonSocket):
 
     advisor = None
     groups_joined: set = frozenset()
+    token_timer = None
+    joined_at: float | None = None  # when this socket announced itself to the advisor's others
 
     async def connect(self):
-        origin = _header(self.scope, b"origin")
-        if origin is not None and urlsplit(origin).netloc != (_header(self.scope, b"host") or ""):
-            await self.close()  # a browser on another origin: HTTP 403 at the handshake
+        if not handshake.inbox_handshake_allowed(self.scope):
+            await self.close()  # a Host we do not serve, or a browser on another origin: HTTP 403 at the handshake
             return
         self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None:
@@ -462,10 +466,24 @@ class InboxConsumer(JsonSocket):
         await self._subscribe()
         layer_watch().add(self)
         await self.accept()
+        self.joined_at, self.newer = time.time(), set()
+        await self._announce("joined")
+        if (expires_at := self.scope.get("auth_token_expires_at")) is not None:  # a token socket ends with its token
+            self.token_timer = asyncio.get_running_loop().call_later(
+                max(0.0, (expires_at - timezone.now()).total_seconds()),
+                lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHORIZED)))
         await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
 
     async def disconnect(self, code):
         layer_watch().discard(self)
+        if self.token_timer is not None:
+            self.token_timer.cancel()
+        if self.joined_at is not None:
+            try:
+                await self._announce("left")
+            except OUTAGES as error:
+                logger.warning("advisor %s: could not tell its other sockets it left: %s: %s", self.advisor.pk,
+                               type(error).__name__, error)
         for group in self.groups_joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -482,6 +500,24 @@ class InboxConsumer(JsonSocket):
         for group in self.groups_joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
+
+    # Sockets per advisor, as per token on the widget: each tells the advisor's others when it joins and leaves
+    # (through the layer, so every process hears it); one that knows of INBOX_SOCKETS_PER_ADVISOR newer sockets
+    # is the oldest beyond the cap and closes 4429.
+    async def _announce(self, kind: str) -> None:
+        await self.channel_layer.group_send(realtime.advisor_group(self.advisor.pk),
+                                            {"type": f"advisor.socket_{kind}", "channel": self.channel_name,
+                                             "joined_at": self.joined_at})
+
+    async def advisor_socket_joined(self, event):
+        if self.joined_at is not None and (event["joined_at"], event["channel"]) > (self.joined_at, self.channel_name):
+            self.newer.add(event["channel"])
+            if len(self.newer) >= LIMITS["INBOX_SOCKETS_PER_ADVISOR"]:
+                await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+
+    async def advisor_socket_left(self, event):
+        if self.joined_at is not None:
+            self.newer.discard(event["channel"])
 
     async def receive_frame(self, frame: dict) -> None:
         kind = frame["type"]
@@ -536,4 +572,9 @@ class InboxConsumer(JsonSocket):
 
     async def advisor_logout(self, event):
         if self.session_key and event.get("session_key") == self.session_key:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def advisor_revoked(self, event):
+        """A new password, a deactivation (every socket), or a revoked token (the sockets it opened): conversations.auth."""
+        if event.get("token") is None or event["token"] == self.scope.get("auth_token"):
             await self.close(code=CLOSE_UNAUTHORIZED)

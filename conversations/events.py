@@ -10,6 +10,7 @@ from typing import Any
 from advisors.models import Advisor
 from conversations.models import Conversation, Message
 from conversations.presenters import conversation_dict, message_dict, visitor_name, widget_conversation_dict
+from conversations.selectors import statuses_hidden_from
 from livechat import realtime
 
 AUDIENCES = [(licensed, sees_chatbot) for licensed in (False, True) for sees_chatbot in (False, True)]
@@ -27,7 +28,7 @@ def _inbox_audiences(conversation: Conversation, *, note: bool = False):
     for licensed, sees_chatbot in AUDIENCES:
         if note and not licensed:
             continue
-        if conversation.status == Conversation.Status.BOT and not sees_chatbot:
+        if conversation.status in statuses_hidden_from(sees_chatbot=sees_chatbot):  # the access rule's own
             continue
         yield licensed, realtime.site_inbox_group(conversation.site_id, audience(licensed=licensed,
                                                                                    sees_chatbot=sees_chatbot))
@@ -79,3 +80,9 @@ def advisor_typing(conversation: Conversation, advisor: Advisor) -> None:
 def visitor_presence(conversation: Conversation, *, online: bool) -> None:
     for _, group in _inbox_audiences(conversation):
         realtime.send_on_commit(group, {"type": "inbox.presence", "conversation": conversation.pk, "online": online})
+
+
+def conversation_deleted(*, conversation_id: int, visitor_id: int) -> None:
+    """The visitor's widget sockets close 4401: their token is gone, and the widget starts a new session."""
+    realtime.send_on_commit(realtime.visitor_group(visitor_id), {"type": "widget.gone",
+                                                                 "conversation": conversation_id})

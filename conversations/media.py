@@ -33,11 +33,13 @@ def media(request, path: str):
         if message is None:
             raise Http404
         if message.kind == Message.Kind.NOTE:
+            # A note's image: the same access check as the note itself (the conversation, then the license).
             advisor = _advisor(request)
-            if advisor is None or not advisor.licensed:
+            if advisor is None or not selectors.advisor_sees_notes(advisor):
                 raise Http404
             try:
-                selectors.conversation_for_advisor(advisor=advisor, conversation_id=message.conversation_id)
+                selectors.access_conversation(advisor=advisor, conversation_id=message.conversation_id,
+                                              for_write=True)
             except NotFound:
                 raise Http404 from None
     content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"

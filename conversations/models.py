@@ -114,8 +114,18 @@ class Message(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
-            models.UniqueConstraint(fields=["conversation", "client_id"], name="message_client_id_unique",
-                                    condition=Q(client_id__isnull=False)),
+            # A client_id is unique per conversation and sender: the visitor, or one advisor (two advisors may
+            # happen to choose the same string). Bot and system items carry none.
+            models.UniqueConstraint(fields=["conversation", "client_id"], name="message_client_id_visitor",
+                                    condition=Q(client_id__isnull=False, sender="visitor")),
+            models.UniqueConstraint(fields=["conversation", "client_id", "advisor"], name="message_client_id_advisor",
+                                    condition=Q(client_id__isnull=False, sender="advisor")),
+        ]
+        indexes = [
+            # services._repeated looks a client_id up for every sender at once: the partial unique indexes above
+            # cannot serve that query (PostgreSQL walked the conversation's items instead).
+            models.Index(fields=["conversation", "client_id"], condition=Q(client_id__isnull=False),
+                         name="message_client_id"),
         ]
         ordering = ["conversation", "seq"]
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from advisors.mailing import email_send_once
+from advisors.mailing import email_send_once, header_line
 from advisors.models import Advisor
 from conversations.models import Conversation, Message
 from conversations.presenters import timestamp, visitor_name
@@ -54,8 +54,8 @@ def escalation_emails_send(*, conversation_id: int, waiting_since: str, reminder
             "advisor": advisor.display_name,
             "reminder": reminder,
         }
-        subject = (f"Still waiting: {context['visitor']} on {context['site']}" if reminder
-                   else f"[{context['site']}] {context['visitor']} asks for a human")
+        subject = header_line(f"Still waiting: {context['visitor']} on {context['site']}" if reminder
+                              else f"[{context['site']}] {context['visitor']} asks for a human")
         message = EmailMultiAlternatives(subject=subject, to=[advisor.email],
                                          body=render_to_string("conversations/escalation_email.txt", context))
         message.attach_alternative(render_to_string("conversations/escalation_email.html", context), "text/html")

@@ -14,6 +14,8 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
+from advisors.forms import LoginForm
+
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -63,3 +65,11 @@ class LoginView(auth_views.LoginView):
     """
 
     redirect_authenticated_user = True
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled is not None:  # refused before the password was checked (advisors.security)
+            response.status_code = 429
+            response["Retry-After"] = str(int(form.throttled))
+        return response

@@ -1,27 +1,30 @@
-"""Reads for the inbox and the widget. `conversation_for_advisor` is the one scope check that the REST API
-and the inbox socket both use: outside the advisor's sites, a conversation does not exist."""
+"""Reads for the inbox and the widget. `access_conversation` is the one access check that the REST API, the inbox
+socket and the media of notes use: a conversation the advisor may not see does not exist (404)."""
 import base64
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Aggregate, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
 
 from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
-from conversations.errors import Forbidden, NotFound, Refused
-from conversations.models import Conversation, ConversationTally, Message, ReadState
+from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
+from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
 FILTERS = ("all", "unassigned", "unread", "mine")
 COUNTS = ("live", "closed", "chatbot", "unassigned", "unread", "mine", "to_process")
 MAX_PAGE = 100
+TOKEN_TTL = timedelta(days=180)  # a visitor token unused for this long names nobody any more
 
 
 class _JsonArray(Func):
@@ -161,29 +164,61 @@ def _unread_q(advisor: Advisor) -> Q:
     return Q(**{f"{last}__gt": F("read_seq")}) & ~Q(status=Conversation.Status.BOT)
 
 
-def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:
-    """The conversation with its read position for this advisor; NotFound outside the advisor's sites."""
+def statuses_hidden_from(*, sees_chatbot: bool) -> tuple[str, ...]:
+    """The chatbot-lead rule: discussions the bot leads (status `bot`) exist only for advisors who see them."""
+    return () if sees_chatbot else (Status.BOT,)
+
+
+def advisor_sees_notes(advisor: Advisor) -> bool:
+    """The license rule: notes (their text, their images, their client_id) are for licensed advisors only."""
+    return advisor.licensed
+
+
+def _visible_to(advisor: Advisor) -> Q:
+    """Every rule of which conversations an advisor may touch, as one filter: the advisor's sites, and the
+    chatbot-lead setting. What the license hides is per item (advisor_sees_notes), not per conversation."""
+    visible = Q(site_id__in=advisor.site_ids)
+    if hidden := statuses_hidden_from(sees_chatbot=advisor.sees_chatbot):
+        visible &= ~Q(status__in=hidden)
+    return visible
+
+
+def _conversation_pk(conversation_id) -> int:
     try:
-        conversation_id = int(conversation_id)
-    except (TypeError, ValueError):
+        pk = int(conversation_id)
+    except (TypeError, ValueError, OverflowError):
         raise NotFound("No such conversation.") from None
-    conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
-                    .filter(pk=conversation_id, site_id__in=advisor.site_ids).first())
+    if not 0 < pk < 2**63:  # past a bigint, PostgreSQL would refuse the query itself (a 503, not a 404)
+        raise NotFound("No such conversation.")
+    return pk
+
+
+def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = False) -> Conversation:
+    """The one access check (Zulip's access_*): the conversation if this advisor may see it, else NotFound, the
+    same answer as for one that does not exist, so scope never leaks. Every inbox view, the inbox socket and the
+    media of notes come through here.
+
+    By default with what the inbox shows (read position, visitor, last item, sites); `for_write=True` loads the
+    bare row in one cheap query, for writes that lock and load it themselves."""
+    pk = _conversation_pk(conversation_id)
+    if for_write:
+        conversation = Conversation.objects.filter(_visible_to(advisor), pk=pk).only("pk", "site_id", "status").first()
+    else:
+        conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
+                        .filter(_visible_to(advisor), pk=pk).first())
     if conversation is None:
         raise NotFound("No such conversation.")
-    return _with_sites([conversation], advisor)[0]
+    return conversation if for_write else _with_sites([conversation], advisor)[0]
+
+
+def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:
+    """The conversation with its read position for this advisor (access_conversation)."""
+    return access_conversation(advisor=advisor, conversation_id=conversation_id)
 
 
 def conversation_id_for_advisor(*, advisor: Advisor, conversation_id) -> int:
-    """The same scope check as conversation_for_advisor, for writes that load the row themselves: one cheap
-    query instead of the list's wide join."""
-    try:
-        conversation_id = int(conversation_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such conversation.") from None
-    if not Conversation.objects.filter(pk=conversation_id, site_id__in=advisor.site_ids).exists():
-        raise NotFound("No such conversation.")
-    return conversation_id
+    """The same access check, for writes that load the row themselves: one cheap query."""
+    return access_conversation(advisor=advisor, conversation_id=conversation_id, for_write=True).pk
 
 
 def _box_filter(box: str) -> dict:
@@ -220,7 +255,7 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         raise Refused(f"box must be one of {', '.join(BOXES)}.", fields={"box": ["Unknown box."]})
     if filter not in FILTERS:
         raise Refused(f"filter must be one of {', '.join(FILTERS)}.", fields={"filter": ["Unknown filter."]})
-    if box == "chatbot" and not advisor.sees_chatbot:
+    if box == "chatbot" and Status.BOT in statuses_hidden_from(sees_chatbot=advisor.sees_chatbot):
         raise Forbidden("You do not see the discussions where the chatbot has the lead.")
     site_ids = _site_ids_in_scope(advisor, site_key)
     if not site_ids:
@@ -233,6 +268,7 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     elif filter == "unread":
         matching = matching.filter(_unread_q(advisor))
     if assigned_to:
+        refuse_nul(assigned_to, "advisor")
         # The advisor's id as a value (a subquery run once), so the (site, assigned, status, updated_at) index
         # gives the page in order; a join on the username would not.
         matching = matching.filter(assigned=Subquery(
@@ -315,7 +351,7 @@ def _page(queryset: QuerySet, *, after: int | None, before: int | None, limit: i
 def messages_for_advisor(*, advisor: Advisor, conversation: Conversation, after: int | None = None,
                          before: int | None = None, limit: int = 50) -> list[Message]:
     queryset = Message.objects.filter(conversation=conversation)
-    if not advisor.licensed:
+    if not advisor_sees_notes(advisor):
         queryset = queryset.exclude(kind=Message.Kind.NOTE)
     return _page(queryset, after=after, before=before, limit=limit)
 
@@ -335,3 +371,38 @@ def assignable_advisors(*, advisor: Advisor) -> QuerySet:
     return (Advisor.objects.select_related("user").filter(account_id=advisor.account_id,
                                                             sites__in=advisor.site_ids)
             .distinct().order_by("display_name"))
+
+
+# ------------------------------------------------------------------------------ visitors
+
+
+def site_for_key(key: str | None) -> Site | None:
+    """The site a widget names (with its chatbot), or None."""
+    if not isinstance(key, str) or not key or "\x00" in key:
+        return None
+    return Site.objects.select_related("chatbot").filter(key=key).first()
+
+
+def site_allows_origin(site: Site, origin: str | None) -> bool:
+    """The widget's Origin rule, REST and socket alike: a browser's Origin must be one the site allows; a request
+    without one (not a browser) is not refused for that."""
+    return origin is None or origin.rstrip("/") in site.allowed_origins
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def visitor_for_token(*, token: str | None, site: Site | None = None, site_key: str | None = None) -> Visitor | None:
+    """The one rule for a visitor token, for REST (bearer), the widget socket and the session start alike: it names
+    a visitor (of `site` / `site_key` when given) seen within TOKEN_TTL; anything else is None (401, 4401, or a new
+    visitor at the session start). With the site and the conversation (and its advisor), in one query."""
+    if not isinstance(token, str) or not token or "\x00" in token:  # PostgreSQL refuses NUL in text: never a token
+        return None
+    visitors = Visitor.objects.select_related("site", "conversation__assigned__user").filter(
+        token_hash=token_hash(token), last_seen_at__gte=timezone.now() - TOKEN_TTL)
+    if site is not None:
+        visitors = visitors.filter(site=site)
+    if site_key is not None:
+        visitors = visitors.filter(site__key=site_key)
+    return visitors.first()

@@ -1,6 +1,5 @@
 """Every write to visitors, conversations and their timeline. Each runs in one transaction, locks the
 conversation row (which serializes its `seq`), and announces what changed on commit (conversations.events)."""
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -9,30 +8,58 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
+from redis.exceptions import RedisError
 
 from advisors.models import Advisor, Site
+from advisors.selectors import advisor_of_site
 from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
-from conversations import events
-from conversations.errors import Conflict, Forbidden, Refused
+from conversations import events, ratelimit, selectors
+from conversations.errors import Conflict, ErrorCode, Forbidden, RateLimited, Refused, refuse_nul
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
 
 logger = logging.getLogger(__name__)
 
-TOKEN_TTL = timedelta(days=180)
 Status = Conversation.Status
 Kind = Message.Kind
 Sender = Message.Sender
+# Reads that used to live here; the rules are the selectors' (kept importable for older callers).
+TOKEN_TTL = selectors.TOKEN_TTL
+token_hash = selectors.token_hash
+visitor_for_token = selectors.visitor_for_token
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# What a cache that is down raises: the limit is then not applied (the database decides what is stored).
+_CACHE_OUTAGES = (RedisError, OSError, TimeoutError)
+
+
+def visitor_send_wait(*, visitor_id: int) -> float | None:
+    """Take a slot of the visitor's send limit, which every send of one token counts against together: socket
+    messages, buttons, back_to_bot and image uploads. None when allowed, else the seconds to wait. Blocking (the
+    cache): call it from a thread, never on the event loop."""
+    limits = settings.LIVECHAT
+    try:
+        return ratelimit.hit(f"widget:{visitor_id}", limit=limits["RATE_LIMIT_COUNT"],
+                             window_s=limits["RATE_LIMIT_WINDOW_S"])
+    except _CACHE_OUTAGES as error:
+        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
+        return None
+
+
+def advisor_upload_wait(*, advisor_id: int) -> float | None:
+    """Take a slot of the advisor's image upload limit (INBOX_UPLOADS_PER_MINUTE); None when allowed."""
+    try:
+        return ratelimit.hit(f"inbox-uploads:{advisor_id}", limit=settings.LIVECHAT["INBOX_UPLOADS_PER_MINUTE"],
+                             window_s=60)
+    except _CACHE_OUTAGES as error:
+        logger.warning("upload limit not checked for advisor %s: %s: %s", advisor_id, type(error).__name__, error)
+        return None
 
 
 @dataclass
@@ -56,6 +83,33 @@ class Session:
     conversation: Conversation
     token: str
     created: bool
+
+
+# ------------------------------------------------------------------------------ what a send may carry
+
+CLIENT_ID_MAX = 64
+
+
+def client_id_clean(value) -> str:
+    """The client_id rule for every send, REST and socket: a string of 1 to 64 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= CLIENT_ID_MAX:
+        raise Refused(f"client_id is required: a string of at most {CLIENT_ID_MAX} characters.",
+                      fields={"client_id": [f"Required, at most {CLIENT_ID_MAX} characters."]})
+    return refuse_nul(value, "client_id")
+
+
+def message_text_clean(value, *, required: bool = True) -> str:
+    """The text rule for every send, visitor or advisor, REST or socket: at most MESSAGE_MAX_CHARS characters
+    (`too_long`), not blank when it is the whole message."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise Refused("A message needs a non-empty `text`.", fields={"text": ["This field is required."]})
+    limit = settings.LIVECHAT["MESSAGE_MAX_CHARS"]
+    if len(value) > limit:
+        raise Refused(f"A message has at most {limit} characters.", code=ErrorCode.TOO_LONG,
+                      fields={"text": [f"At most {limit} characters."]})
+    return refuse_nul(value, "text")
 
 
 # ------------------------------------------------------------------------------ the timeline
@@ -157,12 +211,30 @@ def _load_related(conversation: Conversation) -> Conversation:
     return conversation
 
 
-def _repeated(conversation: Conversation, client_id: str) -> Message | None:
-    """The stored item of a repeated client_id. A bare id first: almost every send is new, and the unique
-    (conversation, client_id) needs no ORDER BY (Message's default ordering) nor the advisor's rows to tell."""
-    found = list(Message.objects.filter(conversation=conversation, client_id=client_id)
-                 .order_by().values_list("pk", flat=True)[:1])
-    return Message.objects.select_related("advisor__user").get(pk=found[0]) if found else None
+def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | None = None) -> Message | None:
+    """The sender's own stored item for a repeated client_id (the visitor's, or `advisor`'s), None for a new one.
+
+    A client_id is unique per conversation and sender (CONTRACT section 3). One that names an item its sender may
+    not have back is refused (Conflict) and reveals nothing: another sender's item, or a note for someone who may
+    not see notes. The one exception: two advisors may happen to choose the same string, and an advisor who may
+    see the other's item loses nothing by getting a new item of their own (the constraints keep them apart).
+    Almost every send is new: a bare lookup first, on the (conversation, client_id) index."""
+    found = list(Message.objects.filter(Q(sender=Sender.VISITOR) | Q(sender=Sender.ADVISOR),
+                                        conversation=conversation, client_id=client_id)
+                 .order_by().values_list("pk", "sender", "advisor_id", "kind")[:50])
+    if not found:
+        return None
+    sees_notes = advisor is not None and selectors.advisor_sees_notes(advisor)
+    own = None
+    for pk, sender, advisor_id, kind in found:
+        mine = (sender == Sender.ADVISOR and advisor_id == advisor.pk) if advisor is not None \
+            else sender == Sender.VISITOR
+        visible = kind != Kind.NOTE or sees_notes
+        if mine and visible:
+            own = pk
+        elif not (visible and advisor is not None and sender == Sender.ADVISOR and not mine):
+            raise Conflict("This client_id names another item; send with a new client_id.")
+    return Message.objects.select_related("advisor__user").get(pk=own) if own is not None else None
 
 
 # ------------------------------------------------------------------------------ the bot
@@ -209,9 +281,8 @@ def _escalate(timeline: _Timeline, *, assign_to: str | None, back_label: str) ->
     conversation = timeline.conversation
     advisor = None
     if assign_to:
-        advisor = (Advisor.objects.select_related("user")
-                   .filter(user__username=assign_to, account_id=conversation.site.account_id,
-                           sites=conversation.site_id).first())
+        advisor = advisor_of_site(username=assign_to, site_id=conversation.site_id,
+                                  account_id=conversation.site.account_id)
         if advisor is None:
             logger.warning("escalation of conversation %s names %r, who is not an advisor of its site",
                            conversation.pk, assign_to)
@@ -247,38 +318,45 @@ def _wait_for_human(timeline: _Timeline, *, notify: bool) -> None:
 # ------------------------------------------------------------------------------ visitors
 
 
-def visitor_session_start(*, site: Site, token: str | None = None, page: str = "") -> Session:
-    """Resume the visitor a token names (a new session after 30 idle minutes), or start a new one."""
-    now = timezone.now()
-    if token:
-        visitor = (Visitor.objects.select_related("conversation__assigned__user", "site")
-                   .filter(token_hash=token_hash(token), site=site).first())
-        if visitor is not None and visitor.last_seen_at >= now - TOKEN_TTL:
-            changes = {"last_seen_at": now}
-            new_session = visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"])
-            if new_session:
-                changes["sessions"] = F("sessions") + 1
-            moved = bool(page) and page != visitor.page
-            if page:
-                changes["page"] = page
-            with transaction.atomic():
-                Visitor.objects.filter(pk=visitor.pk).update(**changes)
-                if moved or new_session:
-                    # The inbox's side panel shows the visitor's page and sessions: it hears of them as it hears
-                    # of any change of the conversation (the widget's view did not change).
-                    visitor.page = page or visitor.page
-                    visitor.sessions += 1 if new_session else 0
-                    conversation = _load_related(visitor.conversation)
-                    conversation.visitor = visitor
-                    events.conversation_changed(conversation, widget=False)
-            return Session(visitor, visitor.conversation, token, created=False)
+def visitor_session_start(*, site: Site, token: str | None = None, page: str = "",
+                          address: str | None = None) -> Session:
+    """Resume the visitor a token names (a new session after 30 idle minutes), or start a new one.
 
+    A new visitor, whatever the token said (none, made up, expired, another site's), takes a slot of the
+    per-address limit when `address` is given: RateLimited past it, and nothing is created."""
+    now = timezone.now()
+    visitor = selectors.visitor_for_token(token=token, site=site) if token else None
+    if visitor is not None:
+        changes = {"last_seen_at": now}
+        new_session = visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"])
+        if new_session:
+            changes["sessions"] = F("sessions") + 1
+        moved = bool(page) and page != visitor.page
+        if page:
+            changes["page"] = page
+        with transaction.atomic():
+            Visitor.objects.filter(pk=visitor.pk).update(**changes)
+            if moved or new_session:
+                # The inbox's side panel shows the visitor's page and sessions: it hears of them as it hears of
+                # any change of the conversation (the widget's view did not change).
+                visitor.page = page or visitor.page
+                visitor.sessions += 1 if new_session else 0
+                conversation = _load_related(visitor.conversation)
+                conversation.visitor = visitor
+                events.conversation_changed(conversation, widget=False)
+        return Session(visitor, visitor.conversation, token, created=False)
+
+    if address is not None:
+        wait = ratelimit.hit(f"sessions:{address}", window_s=60,
+                             limit=settings.LIVECHAT["SESSIONS_PER_ADDRESS_PER_MINUTE"])
+        if wait is not None:
+            raise RateLimited("Too many new visitors from this address.", retry_after=wait)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         visitor = Visitor.objects.create(site=site, token_hash=token_hash(token), last_seen_at=now, page=page)
         conversation = Conversation.objects.create(site=site, visitor=visitor, updated_at=now)
         timeline = _Timeline(conversation)
-        if site.livechat_only or site.chatbot is None:
+        if site.mode == "livechat":
             _wait_for_human(timeline, notify=False)
         else:
             _bot_or_human(timeline, engine.Event(kind="start"))
@@ -288,16 +366,10 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
     return Session(visitor, conversation, token, created=True)
 
 
-def visitor_for_token(*, site_key: str, token: str) -> Visitor | None:
-    return (Visitor.objects.select_related("site", "conversation")
-            .filter(token_hash=token_hash(token), site__key=site_key,
-                    last_seen_at__gte=timezone.now() - TOKEN_TTL).first())
-
-
 def _reopen_for_visitor(timeline: _Timeline) -> None:
     """A visitor writing to a closed conversation brings it back: to the bot, or waiting for a human."""
     conversation = _load_related(timeline.conversation)
-    if conversation.site.livechat_only or conversation.site.chatbot is None:
+    if conversation.site.mode == "livechat":
         _wait_for_human(timeline, notify=True)
     else:
         # position None: whatever the bot was waiting for when it closed, the new text is free text
@@ -307,6 +379,7 @@ def _reopen_for_visitor(timeline: _Timeline) -> None:
 
 def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timeline], None]) -> Sent:
     """One visitor send: lock, answer a repeated client_id with the stored item, else write and save."""
+    client_id = client_id_clean(client_id)
     with transaction.atomic():
         conversation = _lock(visitor=visitor)
         if (repeated := _repeated(conversation, client_id)) is not None:
@@ -318,6 +391,8 @@ def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timelin
 
 
 def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent:
+    text = message_text_clean(text)
+
     def write(timeline: _Timeline) -> None:
         conversation = timeline.conversation
         if conversation.status == Status.CLOSED:
@@ -334,6 +409,9 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent
 
 def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Sent:
     """A button press is stored as the visitor's text (the label), then the bot follows the button."""
+    if not isinstance(button, str):
+        raise Refused("A button frame needs the button's `id`.", fields={"button": ["This field is required."]})
+
     def write(timeline: _Timeline) -> None:
         conversation = _load_related(timeline.conversation)
         chatbot = conversation.site.chatbot
@@ -378,7 +456,9 @@ def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImag
 def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
     """Count the visitor's open sockets; the inbox hears only when the visitor comes or goes."""
     with transaction.atomic():
-        visitor = Visitor.objects.select_for_update().get(pk=visitor_id)
+        visitor = Visitor.objects.select_for_update().filter(pk=visitor_id).first()
+        if visitor is None:  # deleted with its conversation while its sockets were open
+            return
         was_online = visitor.online
         visitor.online_sockets = max(0, visitor.online_sockets + (1 if online else -1))
         visitor.last_seen_at = timezone.now()
@@ -394,14 +474,16 @@ def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
 def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: str, text: str = "",
                          note: bool = False, image: ProcessedImage | None = None) -> Sent:
     """A reply (or a private note). Replying to an unassigned conversation assigns it to the replier."""
-    if note and not advisor.licensed:
+    client_id = client_id_clean(client_id)
+    text = message_text_clean(text, required=image is None)
+    if note and not selectors.advisor_sees_notes(advisor):
         raise Forbidden("Notes need a Livechat Premium license.")
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
-        if (repeated := _repeated(conversation, client_id)) is not None:
+        if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:
             return Sent([repeated], created=False, conversation=conversation)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it to reply.", code="closed")
+            raise Conflict("The conversation is closed; reopen it to reply.", code=ErrorCode.CLOSED)
         timeline = _Timeline(conversation)
         if not note:
             if conversation.assigned_id is None:
@@ -421,9 +503,10 @@ def conversation_take(*, conversation_id: int, advisor: Advisor) -> Conversation
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if conversation.assigned_id not in (None, advisor.pk):
-            raise Conflict(f"{_load_related(conversation).assigned.display_name} already has this conversation.", code="assigned")
+            raise Conflict(f"{_load_related(conversation).assigned.display_name} already has this conversation.",
+                           code=ErrorCode.ASSIGNED)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it first.", code="closed")
+            raise Conflict("The conversation is closed; reopen it first.", code=ErrorCode.CLOSED)
         if conversation.assigned_id == advisor.pk and conversation.status == Status.LIVE:
             return conversation
         timeline = _Timeline(conversation)
@@ -439,8 +522,7 @@ def conversation_assign(*, conversation_id: int, by: Advisor, username: str | No
         conversation = _lock(pk=conversation_id)
         target = None
         if username:
-            target = (Advisor.objects.select_related("user")
-                      .filter(user__username=username, account_id=by.account_id, sites=conversation.site_id).first())
+            target = advisor_of_site(username=username, site_id=conversation.site_id, account_id=by.account_id)
             if target is None:
                 raise Refused("No advisor of this site has that username.",
                               fields={"advisor": ["Not an advisor of this conversation's site."]})
@@ -498,3 +580,38 @@ def conversation_read(*, conversation: Conversation, advisor: Advisor, seq: int)
         read_seq = _read_up_to(conversation, advisor, seq)
         events.conversation_read(conversation, advisor, read_seq)
     return read_seq
+
+
+# ------------------------------------------------------------------------------ deletion
+
+
+def conversation_delete(*, conversation_id: int) -> bool:
+    """Delete a conversation with its visitor, items, read states and stored image files; False if already gone.
+
+    The visitor goes too: it exists for this one conversation (one per site), holds the variables captured in
+    it, and a visitor row without its conversation broke every later request of its token (500, 1011). Its
+    token now names nobody, so the widget gets 401/4401 and starts a new session: a new visitor and
+    conversation, like `visitor erase`. The inbox counts follow by the triggers on DELETE (migration 0002).
+    Files are removed after commit: a rollback must not leave items pointing at deleted files."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        if conversation is None:
+            return False
+        images = [name for name in Message.objects.filter(conversation=conversation).exclude(image="")
+                  .values_list("image", flat=True) if name]
+        visitor_id = conversation.visitor_id
+        Visitor.objects.filter(pk=visitor_id).delete()  # cascades to the conversation, its items and reads
+        transaction.on_commit(lambda: _delete_files(images))
+        events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)
+    logger.info("conversation %s deleted with visitor %s and %d image files", conversation_id, visitor_id,
+                len(images))
+    return True
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = Message._meta.get_field("image").storage
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:  # the rows are gone either way; a file left behind is logged for the operator
+            logger.exception("could not delete the image file %s", name)

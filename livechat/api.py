@@ -36,6 +36,15 @@ def error_response(status_code: int, code: str, detail: str, fields: dict | None
     return Response(body, status=status_code)
 
 
+def refuse_nul_in_query(request) -> None:
+    """Every API's query parameters: a NUL character is a bad request (conversations.errors.refuse_nul)."""
+    from conversations.errors import refuse_nul
+
+    for name, values in request.query_params.lists():
+        for value in values:
+            refuse_nul(value, name)
+
+
 def exception_handler(exc, context):
     from django.db import DatabaseError
     # Imported here: rest_framework.views reads the authentication classes (one of them in this module) while
@@ -45,7 +54,11 @@ def exception_handler(exc, context):
     from conversations.errors import Refused
 
     if isinstance(exc, Refused):  # a rule of a service said no: its code and status are the contract's
-        return error_response(exc.status, exc.code, exc.detail, exc.fields)
+        response = error_response(exc.status, exc.code, exc.detail, exc.fields)
+        if exc.retry_after is not None:
+            response.data["retry_after"] = exc.retry_after
+            response["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
     if isinstance(exc, DatabaseError):  # nothing was stored; the client sends it again later
         return error_response(503, "unavailable", "The database is unavailable; nothing was stored, try again.")
     if isinstance(exc, ApiError):
@@ -71,11 +84,12 @@ class AdvisorTokenAuthentication(TokenAuthentication):
     one query (DRF's own class loads token and user, then the inbox asked for the advisor and its sites)."""
 
     def authenticate_credentials(self, key):
+        from conversations.auth import token_valid
         from conversations.selectors import advisor_for_token
 
         token = advisor_for_token(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        if not token_valid(token):  # inactive user or expired token: the same rule as the inbox socket
+            raise exceptions.AuthenticationFailed("This token has expired or was revoked; ask for a new one.")
         return token.user, token

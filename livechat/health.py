@@ -78,7 +78,10 @@ async def healthz(request):
             body[name] = "ok"
         except Exception as error:  # any failure of the part is the answer, named in the body
             body[name] = "unavailable"
-            errors.append(f"{name}: {type(error).__name__}: {error}".strip())
+            # The answer is public: it names the part, never its host, port or error text (they map the inside
+            # for whoever asks). The operator finds the detail in the log.
+            errors.append(f"{name}: unavailable")
+            logger.warning("healthz: %s unavailable: %s: %s", name, type(error).__name__, error)
     if errors:
         body["status"] = "unavailable"
         body["error"] = "; ".join(errors)

@@ -29,15 +29,75 @@ def _setting(name: str, parse):
 
 # ------------------------------------------------------------------------------ core
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
 DEBUG = _setting("DEBUG", lambda: env.bool("DEBUG", default=False))
+
+# The key signs sessions, CSRF tokens and password-reset links: one that is known lets anyone forge them. With DEBUG
+# off, start-up refuses a missing, short or published one. `make run` writes a random one into var/secret_key on
+# its first run (never committed, never baked into an image), so a fresh clone needs no environment; nothing
+# else creates that file, so a server without SECRET_KEY and without that file does not start.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production"  # DEBUG on, nothing else given
+KNOWN_SECRET_KEYS = {DEV_SECRET_KEY, "change-me-in-production", "change-me", "secret", "changeme"}
+SECRET_KEY_MIN_LENGTH = 50  # what `check --deploy` asks for
+SECRET_KEY_FILE = Path(env.str("SECRET_KEY_FILE", default=str(VAR_DIR / "secret_key")))  # or a Docker secret
+
+
+def _secret_key() -> str:
+    key = env.str("SECRET_KEY", default="").strip()
+    source = "SECRET_KEY"
+    if not key and SECRET_KEY_FILE.is_file():
+        key, source = SECRET_KEY_FILE.read_text().strip(), str(SECRET_KEY_FILE)
+    if DEBUG:
+        return key or DEV_SECRET_KEY
+    how = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not key:
+        raise ValueError(f"it is required when DEBUG is off; {how}")
+    if key in KNOWN_SECRET_KEYS or key.startswith("django-insecure-"):
+        raise ValueError(f"{source} holds a published default key; {how}")
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < 5:
+        raise ValueError(f"{source} is shorter than {SECRET_KEY_MIN_LENGTH} characters or too repetitive; {how}")
+    return key
+
+
+SECRET_KEY = _setting("SECRET_KEY", _secret_key)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 HOST = env.str("HOST", default="127.0.0.1")
 PORT = _setting("PORT", lambda: env.int("PORT", default=8000))
 PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
 if (_public_host := urlsplit(PUBLIC_URL).hostname) and _public_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_public_host)  # the server always answers at its own public address
 DEMO_EXTRA_ORIGINS = env.list("DEMO_EXTRA_ORIGINS", default=[])
+
+# ------------------------------------------------------------------------------ TLS
+
+# Served over HTTPS (PUBLIC_URL says https://), cookies only travel encrypted, plain HTTP is redirected and browsers
+# are told to stay on HTTPS (HSTS). Behind a TLS proxy, SECURE_PROXY_SSL_HEADER names the header it sets, e.g.
+# `X-Forwarded-Proto: https`; set it only if the proxy always overwrites that header (else a client could forge it).
+# Each default can be overridden from the environment; over plain HTTP (`make run`) they stay off, or logging in
+# at http://127.0.0.1:8000 would not work.
+_HTTPS = PUBLIC_URL.startswith("https://")
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    raw = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+    if not raw:
+        return None
+    name, separator, value = raw.partition(":")
+    if not separator or not name.strip() or not value.strip():
+        raise ValueError(f"expected `Header-Name: value`, e.g. `X-Forwarded-Proto: https`, got {raw!r}")
+    return "HTTP_" + name.strip().upper().replace("-", "_"), value.strip()
+
+
+SECURE_PROXY_SSL_HEADER = _setting("SECURE_PROXY_SSL_HEADER", _proxy_ssl_header)
+SESSION_COOKIE_SECURE = _setting("SESSION_COOKIE_SECURE", lambda: env.bool("SESSION_COOKIE_SECURE", default=_HTTPS))
+CSRF_COOKIE_SECURE = _setting("CSRF_COOKIE_SECURE", lambda: env.bool("CSRF_COOKIE_SECURE", default=_HTTPS))
+SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", lambda: env.bool("SECURE_SSL_REDIRECT", default=_HTTPS))
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP from inside the host (compose's healthcheck)
+SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS",
+                               lambda: env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _setting("SECURE_HSTS_INCLUDE_SUBDOMAINS",
+                                          lambda: env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS))
+SECURE_HSTS_PRELOAD = _setting("SECURE_HSTS_PRELOAD", lambda: env.bool("SECURE_HSTS_PRELOAD", default=_HTTPS))
 
 INSTALLED_APPS = [
     "daphne",
@@ -184,6 +244,20 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/inbox/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# API tokens (`POST /api/auth/token`) stop working this many days after they were issued (REST and inbox socket).
+API_TOKEN_TTL_DAYS = _setting("API_TOKEN_TTL_DAYS", lambda: _at_least(1, env.int("API_TOKEN_TTL_DAYS", default=30)))
+# Wrong passwords (login page, admin login, POST /api/auth/token), counted in the shared cache over a window that
+# starts at the first failure: past LOGIN_SLOW_AFTER failures for a username each attempt waits 1, 2, 4 … s (at
+# most 60) after the last; at LOGIN_FAILURES_PER_USERNAME, or LOGIN_FAILURES_PER_ADDRESS from one address, the
+# door answers 429 until the window ends. A successful sign-in clears its username's count, not its address's.
+LOGIN_FAILURE_WINDOW_S = _setting("LOGIN_FAILURE_WINDOW_S",
+                                  lambda: _at_least(1, env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)))
+LOGIN_FAILURES_PER_USERNAME = _setting("LOGIN_FAILURES_PER_USERNAME",
+                                       lambda: _at_least(1, env.int("LOGIN_FAILURES_PER_USERNAME", default=5)))
+LOGIN_FAILURES_PER_ADDRESS = _setting("LOGIN_FAILURES_PER_ADDRESS",
+                                      lambda: _at_least(1, env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)))
+LOGIN_SLOW_AFTER = _setting("LOGIN_SLOW_AFTER", lambda: _at_least(1, env.int("LOGIN_SLOW_AFTER", default=3)))
+
 # ------------------------------------------------------------------------------ i18n, static, media
 
 LANGUAGE_CODE = "en-us"
@@ -240,11 +314,25 @@ LIVECHAT = {
     "SOCKETS_PER_TOKEN": 10,
     "AUTH_TIMEOUT_S": 10,
     "IMAGE_MAX_BYTES": 10 * 1024 * 1024,
-    "IMAGE_MAX_PIXELS": 40_000_000,
+    # Bounds on the work an upload costs, so that every accepted one is answered within 2 s (bench/images.py):
+    "IMAGE_MAX_PIXELS": 40_000_000,  # a canvas's area
+    "IMAGE_MAX_PIXELS_BY_FORMAT": {"PNG": 24_000_000, "WEBP": 12_000_000},  # slower to decode and encode
+    "IMAGE_MAX_FRAMES": 500,  # a GIF with more frames is refused (415), counted without decoding
+    "IMAGE_MAX_ANIMATION_PIXELS": 20_000_000,  # canvas area x frames: what decoding a GIF's frames costs
+    "INBOX_UPLOADS_PER_MINUTE": env.int("INBOX_UPLOADS_PER_MINUTE", default=30),  # per advisor
     "SESSION_IDLE_S": 30 * 60,
     "SEND_BUFFER_MAX_BYTES": 1024 * 1024,  # unsent bytes a socket may hold before it waits for its client
     "SLOW_CONSUMER_S": 5,  # how long it waits before closing 4008
     "SESSIONS_PER_ADDRESS_PER_MINUTE": env.int("SESSIONS_PER_ADDRESS_PER_MINUTE", default=60),
+    # Open inbox sockets per advisor, all processes together: one more closes the oldest (4429). Twenty covers
+    # every tab and device a person uses; the cap stops one stolen token from holding thousands of sockets.
+    "INBOX_SOCKETS_PER_ADVISOR": _setting("INBOX_SOCKETS_PER_ADVISOR",
+                                          lambda: _at_least(1, env.int("INBOX_SOCKETS_PER_ADVISOR", default=20))),
+    # Widget sockets per client address that have not sent their auth frame yet (they live AUTH_TIMEOUT_S at most):
+    # the excess is closed 4429 at once. Counted in the shared cache, so every web process counts together.
+    "UNAUTHENTICATED_SOCKETS_PER_ADDRESS": _setting(
+        "UNAUTHENTICATED_SOCKETS_PER_ADDRESS",
+        lambda: _at_least(1, env.int("UNAUTHENTICATED_SOCKETS_PER_ADDRESS", default=50))),
     "REMINDER_DELAY_S": env.int("REMINDER_DELAY_S", default=300),
 }
 

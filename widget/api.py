@@ -2,7 +2,6 @@
 
 No cookies: the visitor is known by a bearer token. A browser's Origin must be one the site allows; a
 request without Origin (not a browser) is not refused for that."""
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -11,16 +10,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from advisors.models import Site
-from conversations import ratelimit, selectors, services
+from conversations import selectors, services
 from conversations.images import image_process
 from conversations.models import Visitor
 from conversations.presenters import message_dict, widget_conversation_dict
+from conversations.uploads import UploadGate
 from livechat import schema
-from livechat.api import ApiError
+from conversations.errors import ErrorCode, Forbidden, NotFound, Refused
+from livechat.api import refuse_nul_in_query
 
 
-def origin_allowed(site: Site, origin: str | None) -> bool:
-    return origin is None or origin.rstrip("/") in site.allowed_origins
+origin_allowed = selectors.site_allows_origin  # the rule is the selector's; this name is kept for older callers
 
 
 def _all_allowed_origins() -> set[str]:
@@ -39,21 +39,23 @@ class WidgetApi(APIView):
     permission_classes = [AllowAny]
     allowed_origin: str | None = None
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_nul_in_query(request)
+
     def check_origin(self, site: Site) -> None:
         origin = self.request.headers.get("Origin")
-        if not origin_allowed(site, origin):
-            raise ApiError(403, "origin_not_allowed", "This site does not allow the widget on this origin.")
+        if not selectors.site_allows_origin(site, origin):
+            raise Forbidden("This site does not allow the widget on this origin.", code=ErrorCode.ORIGIN_NOT_ALLOWED)
         self.allowed_origin = origin
 
     def visitor(self) -> Visitor:
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        visitor = None
-        if scheme.lower() == "bearer" and token:
-            visitor = (Visitor.objects.select_related("site", "conversation")
-                       .filter(token_hash=services.token_hash(token.strip())).first())
+        visitor = selectors.visitor_for_token(token=token.strip()) if scheme.lower() == "bearer" else None
         if visitor is None:
-            raise ApiError(401, "unauthorized", "A valid visitor token is required (Authorization: Bearer …).")
+            raise Refused("A valid visitor token is required (Authorization: Bearer …).", code=ErrorCode.UNAUTHORIZED,
+                          status=401)
         self.check_origin(visitor.site)
         return visitor
 
@@ -89,20 +91,13 @@ class SessionStartApi(WidgetApi):
     def post(self, request):
         data = self.SessionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        site = Site.objects.select_related("chatbot").filter(key=data.validated_data["site"]).first()
+        site = selectors.site_for_key(data.validated_data["site"])
         if site is None:
-            raise ApiError(404, "not_found", "No site has this key.")
+            raise NotFound("No site has this key.")
         self.check_origin(site)
-        token = data.validated_data.get("token") or None
-        if token is None:
-            wait = ratelimit.hit(f"sessions:{_client_ip(request)}", window_s=60,
-                                 limit=settings.LIVECHAT["SESSIONS_PER_ADDRESS_PER_MINUTE"])
-            if wait is not None:
-                response = Response({"code": "rate_limited", "detail": "Too many new visitors from this address.",
-                                     "retry_after": wait}, status=429)
-                response["Retry-After"] = str(int(wait) + 1)
-                return response
-        session = services.visitor_session_start(site=site, token=token, page=data.validated_data.get("page", ""))
+        session = services.visitor_session_start(site=site, token=data.validated_data.get("token") or None,
+                                                 page=data.validated_data.get("page", ""),
+                                                 address=_client_ip(request))
         body = {
             "token": session.token,
             "visitor": {"id": session.visitor.pk},
@@ -120,21 +115,28 @@ class MessageListApi(WidgetApi):
             after = max(0, int(request.query_params.get("after", 0)))
             limit = min(100, max(1, int(request.query_params.get("limit", 100))))
         except ValueError:
-            raise ApiError(400, "bad_request", "after and limit must be whole numbers.") from None
+            raise Refused("after and limit must be whole numbers.") from None
         items = selectors.messages_for_visitor(conversation_id=visitor.conversation.pk, after=after, limit=limit)
         return Response({"messages": [message_dict(m) for m in items]})
 
 
-class ImageUploadApi(WidgetApi):
+class ImageUploadApi(UploadGate, WidgetApi):
+    """The token, its origin, the announced size and the token's send limit (shared with its socket sends) are
+    checked before the body is read (conversations.uploads)."""
+
     parser_classes = [MultiPartParser, FormParser]
+    sender: Visitor | None = None
+
+    def authenticate_sender(self) -> None:
+        self.sender = self.visitor()
+
+    def upload_wait(self) -> float | None:
+        return services.visitor_send_wait(visitor_id=self.sender.pk)
 
     @extend_schema(request={"multipart/form-data": schema.ImageUploadSerializer}, responses={201: schema.MessageEnvelopeSerializer, **schema.ERRORS})
     def post(self, request):
-        visitor = self.visitor()
-        client_id = request.data.get("client_id")
-        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-            raise ApiError(400, "bad_request", "client_id is required (at most 64 characters).",
-                           {"client_id": ["Required, at most 64 characters."]})
+        visitor = self.sender
+        client_id = services.client_id_clean(request.data.get("client_id"))
         image = image_process(request.FILES.get("image"))
         sent = services.visitor_image_send(visitor=visitor, client_id=client_id, image=image)
         return Response({"message": message_dict(sent.message)}, status=201 if sent.created else 200)

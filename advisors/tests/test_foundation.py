@@ -54,6 +54,26 @@ def test_healthz_names_a_failing_channel_layer(client, settings):
 
 
 @pytest.mark.django_db
+def test_healthz_names_the_failing_part_but_no_internal_detail(client, settings, caplog):
+    # given a channel layer on a Redis that refuses connections at a telling address
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": ["redis://127.0.0.9:1/0"]}}}
+    channel_layers.backends.clear()
+    try:
+        response = client.get("/healthz")
+    finally:
+        channel_layers.backends.clear()
+    # then the anonymous caller learns which part, not its host, port or the exception
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "ok", "channel_layer": "unavailable",
+                               "error": "channel_layer: unavailable"}
+    # and the operator finds the detail in the log
+    assert any("channel_layer" in r.getMessage() and "127.0.0.9" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_prints_the_contract_json(capsys):
     call_command("seed_demo", "--json")
     first = json.loads(capsys.readouterr().out)

@@ -281,3 +281,10 @@ def test_a_flow_is_immutable():
         flow.welcome = "other"
     with pytest.raises(TypeError):
         flow.sequences["x"] = ()
+
+
+def test_a_captured_answer_is_one_line_of_text():
+    from chatbots.engine import single_line
+
+    assert single_line("  Jean\nBcc: x@y\r\n") == "Jean Bcc: x@y"
+    assert single_line("A\tB\x00C\u2028D\x7f") == "A B C D"

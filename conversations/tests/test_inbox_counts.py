@@ -341,5 +341,5 @@ def test_the_inbox_page_session_lists_in_five_queries(demo, client, django_asser
         response = client.get(CONVERSATIONS)
     assert response.status_code == 200
     assert response.json()["counts"] == naive_counts(Advisor.objects.get(user__username="alice"))
-    assert client.get("/api/inbox/me").json()["sites"] == [{"key": "demo-blog", "name": "Blog"},
-                                                           {"key": "demo-shop", "name": "Shop"}]
+    assert client.get("/api/inbox/me").json()["sites"] == [{"key": "demo-blog", "name": "Blog", "color": "#16a34a"},
+                                                           {"key": "demo-shop", "name": "Shop", "color": "#2563eb"}]

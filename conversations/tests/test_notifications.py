@@ -167,3 +167,54 @@ def test_a_real_worker_emails_the_shop_advisors_after_an_escalation(demo, celery
     time.sleep(3)
     assert Notification.objects.filter(kind="escalation", sent_at__isnull=False).count() == 3
     assert "\n".join(wait_for_mail(mail_dir, 3)).count("To: ") == 3
+
+
+# ------------------------------------------------------------------------------ hostile input, failing servers
+
+
+@pytest.mark.django_db
+def test_a_newline_in_a_captured_name_leaves_the_escalation_email_one_line(demo, django_capture_on_commit_callbacks):
+    # given a visitor who answers the PRENOM prompt with a line break and a header of their own
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation = escalated(first_name="Jean\nBcc: x@y", company="ACME\r\n")
+    # then the variable is one line, and every advisor still gets the e-mail, its subject on one line
+    conversation.visitor.refresh_from_db()
+    assert conversation.visitor.variables == {"PRENOM": "Jean Bcc: x@y", "SOCIETE": "ACME"}
+    assert sorted(m.to[0] for m in mail.outbox) == ["admin@demo.example", "alice@demo.example", "bob@demo.example"]
+    for message in mail.outbox:
+        assert message.subject == "[Shop] Jean Bcc: x@y (ACME) asks for a human"
+        assert message.bcc == []
+        headers = message.message().as_string().split("\n\n", 1)[0]
+        assert "\nBcc:" not in headers and "x@y" not in message.recipients()
+
+
+@pytest.mark.django_db
+def test_a_subject_built_from_stored_data_is_sent_on_one_line(demo, django_capture_on_commit_callbacks):
+    # a variable stored before inputs were normalized (or set by a flow) still cannot break the subject
+    conversation = escalated()
+    conversation.visitor.variables = {"PRENOM": "Jean\r\nBcc: x@y", "SOCIETE": "ACME"}
+    conversation.visitor.save(update_fields=["variables"])
+    mail.outbox.clear()
+    assert escalation_emails_send(conversation_id=conversation.pk,
+                                  waiting_since=timestamp(conversation.waiting_since), reminder=True) == 3
+    assert all("\n" not in m.subject and "\r" not in m.subject for m in mail.outbox)
+
+
+@pytest.mark.django_db
+def test_a_mail_server_that_refuses_is_retried_until_it_accepts(demo, settings, django_capture_on_commit_callbacks,
+                                                                caplog):
+    from tests.faults.smtp import MailServer
+
+    # given a real SMTP server on loopback that answers the first two messages "451 try again later"
+    with MailServer(refuse=2) as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
+        # when a visitor escalates (eager Celery: a retry runs at once)
+        with caplog.at_level("WARNING", logger="conversations.tasks"):
+            with django_capture_on_commit_callbacks(execute=True):
+                escalated()
+    # then the refusals were logged and retried, and each advisor got the e-mail once
+    assert server.refused == 2
+    assert "retrying" in caplog.text and "451" in caplog.text
+    assert server.delivered_to() == {"admin@demo.example": 1, "alice@demo.example": 1, "bob@demo.example": 1}
+    assert Notification.objects.filter(kind="escalation", sent_at__isnull=False).count() == 3

@@ -10,8 +10,10 @@ from collections import Counter
 
 
 class MailServer:
-    def __init__(self, *, hang_on: int | None = None):
+    def __init__(self, *, hang_on: int | None = None, refuse: int = 0):
         self.hang_on = hang_on  # the 1-based number of the message whose acceptance hangs
+        self.refuse = refuse  # how many messages, the first ones, are answered "451 try again later"
+        self.refused = 0
         self.accepted: list[tuple[tuple[str, ...], bytes]] = []  # (recipients, message) for each 250 after DATA
         self.attempted: list[str] = []  # every RCPT TO, accepted or not
         self.hanging = threading.Event()  # set while the client waits for the answer to that message
@@ -71,6 +73,11 @@ class MailServer:
                 with self._lock:
                     self._received += 1
                     number = self._received
+                    refusing = self.refused < self.refuse
+                    self.refused += refusing
+                if refusing:
+                    reply("451 try again later")
+                    continue
                 if number == self.hang_on and not self._hang(sock):
                     return  # the client went away: nothing was delivered
                 with self._lock:

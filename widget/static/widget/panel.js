@@ -959,7 +959,8 @@
           note.textContent = r.status === 413 ? "Not sent: the image is too large (10 MB at most)." :
             "Not sent: this file is not an image we can take (JPEG, PNG, GIF or WebP).";
         } else {
-          retry("the server did not take it.");
+          // 429: an upload is one of the token's sends, under the same limit as messages
+          retry(r.status === 429 ? "too many messages at once; wait a little." : "the server did not take it.");
         }
       }, function () {
         retry("no connection.");

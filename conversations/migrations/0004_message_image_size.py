@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0002_inbox_counts'),
+        ('conversations', '0003_client_id_per_sender'),
     ]
 
     operations = [
