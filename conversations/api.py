@@ -132,7 +132,7 @@ class MeApi(InboxApi):
             "avatar_url": avatar_url(advisor),
             "licensed": advisor.licensed,
             "sees_chatbot": advisor.sees_chatbot,
-            "sites": [{"key": s.key, "name": s.name}
+            "sites": [{"key": s.key, "name": s.name, "color": s.color}
                       for s in sorted(advisor.site_by_id.values(), key=lambda site: site.name)],
             "email_on_escalation": advisor.email_on_escalation,
             "sound": advisor.sound,

@@ -131,7 +131,7 @@ def image_process(upload) -> ProcessedImage:
         raise
     except Exception as error:  # noqa: BLE001  whatever a hostile file makes Pillow raise (OverflowError, MemoryError…)
         logger.info("image refused: %s: %s", type(error).__name__, error)
-        raise _unsupported(f"The file is not a readable image ({type(error).__name__}).") from None
+        raise _unsupported("The file is not an image we can read.") from None  # plain words: no class name
     name = f"{secrets.token_urlsafe(24)}.{FORMATS[image_format]}"
     return ProcessedImage(ContentFile(out, name=name), width, height)
 

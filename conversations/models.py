@@ -66,9 +66,17 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"Conversation #{self.pk}"
 
+    # Unread and unanswered are advisors' states. While the bot has the lead it answers the visitor and there
+    # is nothing for an advisor to read or answer; the chatbot box would otherwise look unanswered forever.
+    # selectors._unread_q is the same rule for the database; the inbox counts only ever count live ones.
     @property
     def unanswered(self) -> bool:
-        return self.last_visitor_seq > self.last_advisor_seq
+        return self.status != self.Status.BOT and self.last_visitor_seq > self.last_advisor_seq
+
+    def unread_after(self, read_seq: int, *, licensed: bool) -> bool:
+        """Whether an advisor who has read up to `read_seq` has something new here."""
+        last_seq = self.last_seq if licensed else self.last_public_seq
+        return self.status != self.Status.BOT and last_seq > read_seq
 
 
 def message_image_path(instance: "Message", filename: str) -> str:
@@ -97,6 +105,9 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     image = models.FileField(upload_to=message_image_path, blank=True, max_length=200)
     image_url = models.CharField(max_length=500, blank=True, help_text="An image a bot step names by URL.")
+    # The stored image's size, upright: clients reserve its room before it loads, so a thread stays at its end.
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
     buttons = models.JSONField(default=list, blank=True)
     input = models.JSONField(null=True, blank=True)
     advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,

@@ -48,6 +48,8 @@ def message_dict(message: Message) -> dict[str, Any]:
         "sender": message.sender,
         "text": message.text,
         "image_url": message_image_url(message),
+        "width": message.image_width,
+        "height": message.image_height,
         "buttons": message.buttons or [],
         "input": message.input,
         "advisor": ({"name": advisor.display_name, "avatar_url": avatar_url(advisor)}
@@ -84,7 +86,6 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
     """
     visitor = conversation.visitor
     last = conversation.last_message if licensed else conversation.last_public_message
-    last_seq = conversation.last_seq if licensed else conversation.last_public_seq
     return {
         "id": conversation.pk,
         "site": {"key": conversation.site.key, "name": conversation.site.name},
@@ -100,7 +101,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         },
         "assigned": assigned_dict(conversation.assigned),
         "last_message": message_dict(last) if last is not None else None,
-        "unread": last_seq > read_seq,
+        "unread": conversation.unread_after(read_seq, licensed=licensed),
         "unanswered": conversation.unanswered,
         "waiting_since": timestamp(conversation.waiting_since),
         "created_at": _utc(conversation.created_at),

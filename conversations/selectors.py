@@ -52,11 +52,11 @@ def _partial(model, **values):
 
 
 def _sites_subquery(advisor_ref: OuterRef) -> Subquery:
-    """The advisor's sites with what the inbox shows of them (key, name, the chatbot's pseudonym template), as a
-    JSON array loaded in the same query as the advisor: the list then needs no join to sites and chatbots."""
+    """The advisor's sites with what the inbox shows of them (key, name, colour, the chatbot's pseudonym template),
+    as a JSON array loaded in the same query as the advisor: the list then needs no join to sites and chatbots."""
     memberships = (Advisor.sites.through.objects.filter(advisor_id=advisor_ref).values("advisor_id")
                    .annotate(sites=_JsonArrayAgg(_JsonArray("site_id", "site__key", "site__name", "site__chatbot_id",
-                                                            "site__chatbot__pseudonym_template")))
+                                                            "site__chatbot__pseudonym_template", "site__color")))
                    .values("sites"))
     return Subquery(memberships, output_field=TextField())
 
@@ -66,8 +66,8 @@ def _attach_sites(advisor: Advisor, sites_json: str | list | None) -> Advisor:
     fields do), `site_id_by_key` and `site_ids` on the advisor."""
     rows = (json.loads(sites_json) if isinstance(sites_json, str) else sites_json) or []
     advisor.site_by_id = {}
-    for site_id, key, name, chatbot_id, template in rows:
-        site = _partial(Site, id=site_id, key=key, name=name, chatbot_id=chatbot_id)
+    for site_id, key, name, chatbot_id, template, color in rows:
+        site = _partial(Site, id=site_id, key=key, name=name, chatbot_id=chatbot_id, color=color)
         site.chatbot = _partial(Chatbot, id=chatbot_id, pseudonym_template=template) if chatbot_id else None
         advisor.site_by_id[site_id] = site
     advisor.site_id_by_key = {site.key: site.pk for site in advisor.site_by_id.values()}
@@ -162,7 +162,8 @@ def _with_read_seq(queryset: QuerySet, advisor: Advisor) -> QuerySet:
 
 def _unread_q(advisor: Advisor) -> Q:
     last = "last_seq" if advisor.licensed else "last_public_seq"
-    return Q(**{f"{last}__gt": F("read_seq")})
+    # Conversation.unread_after's rule: what the bot is answering is nobody's to read.
+    return Q(**{f"{last}__gt": F("read_seq")}) & ~Q(status=Conversation.Status.BOT)
 
 
 def statuses_hidden_from(*, sees_chatbot: bool) -> tuple[str, ...]:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from PIL import Image as PILImage
 from redis.exceptions import RedisError
 
 from advisors.models import Advisor, Site
@@ -134,7 +134,7 @@ class _Timeline:
 
     def append(self, *, kind: str, sender: str, text: str = "", client_id: str | None = None,
                advisor: Advisor | None = None, buttons: list | None = None, input: dict | None = None,
-               image: ContentFile | None = None, image_url: str = "") -> Message:
+               image: ProcessedImage | None = None, image_url: str = "") -> Message:
         conversation = self.conversation
         previous_public = conversation.last_public_seq
         conversation.last_seq += 1
@@ -142,7 +142,8 @@ class _Timeline:
                           client_id=client_id, advisor=advisor, buttons=buttons or [], input=input,
                           image_url=image_url)
         if image is not None:
-            message.image.save(image.name, image, save=False)
+            message.image_width, message.image_height = _upright_size(image)
+            message.image.save(image.file.name, image.file, save=False)
         message.save()
         conversation.last_message = message
         self.dirty |= {"last_seq", "last_message", "updated_at"}
@@ -182,6 +183,16 @@ class _Timeline:
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before):
             events.conversation_changed(_load_related(conversation), reader=reader)
+
+
+def _upright_size(image: ProcessedImage) -> tuple[int, int]:
+    """The stored file's width and height. ProcessedImage's are the upload's, before its EXIF orientation was
+    applied (a portrait photo taken sideways swaps them). Reads the header only."""
+    image.file.seek(0)
+    with PILImage.open(image.file) as stored:
+        size = stored.size
+    image.file.seek(0)
+    return size
 
 
 def _lock(**lookup) -> Conversation:
@@ -325,11 +336,22 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
     visitor = selectors.visitor_for_token(token=token, site=site) if token else None
     if visitor is not None:
         changes = {"last_seen_at": now}
-        if visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"]):
+        new_session = visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"])
+        if new_session:
             changes["sessions"] = F("sessions") + 1
+        moved = bool(page) and page != visitor.page
         if page:
             changes["page"] = page
-        Visitor.objects.filter(pk=visitor.pk).update(**changes)
+        with transaction.atomic():
+            Visitor.objects.filter(pk=visitor.pk).update(**changes)
+            if moved or new_session:
+                # The inbox's side panel shows the visitor's page and sessions: it hears of them as it hears of
+                # any change of the conversation (the widget's view did not change).
+                visitor.page = page or visitor.page
+                visitor.sessions += 1 if new_session else 0
+                conversation = _load_related(visitor.conversation)
+                conversation.visitor = visitor
+                events.conversation_changed(conversation, widget=False)
         return Session(visitor, visitor.conversation, token, created=False)
 
     if address is not None:
@@ -434,7 +456,7 @@ def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImag
     def write(timeline: _Timeline) -> None:
         if timeline.conversation.status == Status.CLOSED:
             _reopen_for_visitor(timeline)
-        timeline.append(kind=Kind.IMAGE, sender=Sender.VISITOR, client_id=client_id, image=image.file)
+        timeline.append(kind=Kind.IMAGE, sender=Sender.VISITOR, client_id=client_id, image=image)
 
     return _visitor_send(visitor=visitor, client_id=client_id, write=write)
 
@@ -478,7 +500,7 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
             timeline.set(status=Status.LIVE, waiting_since=None)
         kind = Kind.NOTE if note else (Kind.IMAGE if image is not None else Kind.TEXT)
         message = timeline.append(kind=kind, sender=Sender.ADVISOR, text=text, client_id=client_id, advisor=advisor,
-                                  image=image.file if image is not None else None)
+                                  image=image)
         timeline.save(reader=(advisor, message.seq))
         _read_up_to(conversation, advisor, message.seq)
         advisor_record_activity(advisor_id=advisor.pk, messages=1)

@@ -46,7 +46,7 @@ def test_default_mode_hides_names_variables_and_notes_but_allows_replies(demo, a
     assert reply.status_code == 201
     assert carol.get(f"{CONVERSATIONS}/{conversation.pk}").json()["assigned"]["username"] == "carol"
     me = carol.get("/api/inbox/me").json()
-    assert me["licensed"] is False and me["sites"] == [{"key": "demo-shop", "name": "Shop"}]
+    assert me["licensed"] is False and me["sites"] == [{"key": "demo-shop", "name": "Shop", "color": "#2563eb"}]
 
 
 def test_licensed_advisor_sees_pseudonym_variables_and_the_automatic_note(demo, api_as):

@@ -380,7 +380,7 @@ def test_escalation_arrives_live_then_take_reply_note_close_reopen(live_server, 
     my_note = page.locator("#timeline .msg--note", has_text=secret)
     expect(my_note).to_be_visible()
     expect(my_note.locator(".note__author")).to_have_text("Alice")
-    toggle.click()
+    expect(toggle).to_have_attribute("aria-checked", "false")  # a sent note turns the toggle off
     expect(page.locator("#composer")).not_to_have_class(re.compile(r"\bis-note\b"))
     expect(page.locator("#toasts .toast")).to_have_count(0)
     expect(page.locator("#composer")).to_have_css("background-color", "rgb(255, 255, 255)")
@@ -664,7 +664,7 @@ def test_markup_from_visitors_and_advisors_is_shown_as_text(live_server, advisor
     note = page.locator("#timeline .msg--note", has_text="note <img")
     expect(note.locator(".note__text")).to_have_text(f"note {XSS} {XSS_SCRIPT}")
     expect(note.locator(".note__author")).to_have_text(evil_name)
-    page.get_by_role("switch", name="Leave a note").click()
+    expect(page.get_by_role("switch", name="Leave a note")).to_have_attribute("aria-checked", "false")
     page.locator("#attach-input").set_input_files({"name": f"{XSS}.png", "mimeType": "image/png",
                                                    "buffer": png_bytes()})
     expect(page.locator("#attachment-name")).to_have_text(f"{XSS}.png")

@@ -1,6 +1,48 @@
 // Sound on visitor messages and browser notifications on escalations.
 
+import {isMine, isWaiting, store} from "./store.js";
+
 const DISMISSED_KEY = "inbox.notifications.dismissed";
+const SELF_ASSIGN_MS = 15000; // how long an action of this page explains an assignment to me
+const COALESCE_MS = 300; // one event reaches us as a burst of frames (items, then the status): one sound
+
+/** This page is about to give this conversation to its advisor (take, assign to me, a reply that assigns):
+ * the frame that follows is no news worth a sound. */
+export function assigningMyself(id) {
+  store.assigningMyself.set(id, Date.now());
+}
+
+function assignedByMe(id) {
+  const at = store.assigningMyself.get(id);
+  store.assigningMyself.delete(id);
+  return at !== undefined && Date.now() - at < SELF_ASSIGN_MS;
+}
+
+const announced = new Set(); // "id@waiting_since" of the escalations already announced
+
+/** A visitor newly waiting for a human. Once per escalation, whatever order frames arrive in: a frame built
+ * before a take can arrive after its answer and would otherwise look like the same escalation again. */
+export function isNewEscalation(prev, next) {
+  if (!isWaiting(next) || isWaiting(prev)) return false;
+  const key = `${next.id}@${next.waiting_since}`;
+  if (announced.has(key)) return false;
+  announced.add(key);
+  if (announced.size > 2000) announced.delete(announced.values().next().value);
+  return true;
+}
+
+/** The sound rule for a conversation frame, besides a new escalation: a conversation someone else gave me. */
+export function ringsOnChange(prev, next) {
+  if (isMine(next) && !(prev && isMine(prev))) return !assignedByMe(next.id);
+  return false;
+}
+
+/** The sound rule for a new item: a visitor writing in a live conversation that is mine or nobody's;
+ * a colleague's conversations and the bot's are theirs to hear. */
+export function ringsOnMessage(msg, conv) {
+  if (msg.sender !== "visitor" || msg.kind === "note" || msg.kind === "event") return false;
+  return !!conv && conv.status === "live" && (!conv.assigned || isMine(conv));
+}
 
 export class Alerts {
   constructor({soundUrl, iconUrl, banner, enableButton, dismissButton, soundButton, onSoundChange, onOpen}) {
@@ -12,6 +54,7 @@ export class Alerts {
     this.onOpen = onOpen;
     this.sound = true;
     this.audio = null;
+    this.rangAt = new Map(); // conversation id -> last sound, to coalesce a burst
     enableButton.addEventListener("click", () => this.askPermission());
     dismissButton.addEventListener("click", () => {
       try {
@@ -60,8 +103,12 @@ export class Alerts {
     this.onSoundChange && this.onSoundChange(this.sound);
   }
 
-  ding() {
+  ding(conversationId) {
     if (!this.sound) return;
+    const now = Date.now();
+    if (now - (this.rangAt.get(conversationId) || 0) < COALESCE_MS) return;
+    this.rangAt.set(conversationId, now);
+    if (this.rangAt.size > 500) this.rangAt.delete(this.rangAt.keys().next().value);
     if (!this.audio) {
       this.audio = new Audio(this.soundUrl);
       this.audio.preload = "auto";

@@ -1,12 +1,26 @@
 // The composer (reply, note, image) and the outbox that delivers each send exactly once: every send has
 // its own client_id, kept across retries, so the API stores it once however often it travels.
 
+import {assigningMyself} from "./alerts.js";
 import {api} from "./api.js";
 import {store} from "./store.js";
 
 const MAX_CHARS = 4000;
 const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+const NOT_AN_IMAGE = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+// JPEG, PNG, GIF and WebP by their first bytes: a file's name and type say what it was called, not what it is.
+const IMAGE_MAGIC = /^(\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF[^]{4}WEBP)/;
+
+/** Whether the file is an image the server takes: its first bytes, and its size. */
+export async function isSendableImage(file) {
+  if (!file || file.size > MAX_IMAGE_BYTES) return false;
+  try {
+    const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+    return IMAGE_MAGIC.test(String.fromCharCode(...head));
+  } catch {
+    return false;
+  }
+}
 const TYPING_EVERY_MS = 2000;
 const MAX_ATTEMPTS = 8;
 
@@ -34,6 +48,7 @@ export class Outbox {
     const entry = {conversation, clientId: newClientId(), kind, text, file, previewUrl, state: "sending",
                    attempts: 0, error: null, createdAt: new Date().toISOString()};
     store.myClientIds.add(entry.clientId);
+    if (kind !== "note") assigningMyself(conversation); // a reply to an unassigned conversation takes it
     this.entries.push(entry);
     this.onChange(conversation);
     this.pump(conversation);
@@ -140,6 +155,7 @@ export class Outbox {
         }
         entry.state = "failed";
         entry.error = error.retryable ? "Not sent: no connection." : `Not sent: ${error.message}`;
+        entry.final = error.status === 413 || error.status === 415; // the same file is refused again: no Retry
         this.onChange(entry.conversation);
         this.onRefused && this.onRefused(entry, error);
         return;
@@ -279,13 +295,9 @@ export class Composer {
     this.socket.send({type: "typing", conversation: this.conv.id, note: this.note});
   }
 
-  attach(file) {
-    if (!IMAGE_TYPES.includes(file.type)) {
-      this.toast("Only JPEG, PNG, GIF and WebP images can be sent.", "error");
-      return;
-    }
-    if (file.size > MAX_IMAGE_BYTES) {
-      this.toast("This image is over 10 MB.", "error");
+  async attach(file) {
+    if (!(await isSendableImage(file))) {
+      this.toast(NOT_AN_IMAGE, "error");
       return;
     }
     this.clearAttachment();
@@ -324,6 +336,9 @@ export class Composer {
     if (text.trim()) this.outbox.add(this.conv.id, {kind, text: text.replace(/\s+$/, "")});
     this.els.text.value = "";
     this.drafts.delete(this.conv.id);
+    // A note is an aside: the next thing typed is a reply again, or a note meant for the team reaches the visitor
+    // no more than a reply meant for the visitor ends up hidden as a note.
+    this.setNote(false);
     this.autosize();
     this.updateCounter();
     this.lastTypingSent = 0;

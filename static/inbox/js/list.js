@@ -4,7 +4,7 @@
 import {api} from "./api.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials, shortTime} from "./format.js";
-import {compareConversations, isMine, matchesView, previewOf, store} from "./store.js";
+import {compareConversations, isMine, matchesView, previewOf, siteColor, store} from "./store.js";
 
 const PAGE = 25;
 
@@ -20,6 +20,8 @@ export function avatarFor(person, {size = "", seed} = {}) {
 export function siteChip(site) {
   const chip = h("span", {class: "site-chip"}, site.name || site.key);
   chip.style.setProperty("--hue", String(hue(site.key)));
+  const color = siteColor(site.key);
+  if (color) chip.style.setProperty("--site", color);
   return chip;
 }
 

@@ -1,14 +1,14 @@
 // The advisor inbox: boots from /api/inbox/me, keeps the list, the open conversation and the badge live
 // from /ws/inbox/, and catches up by seq after every reconnect.
 
-import {Alerts} from "./alerts.js";
+import {Alerts, isNewEscalation, ringsOnChange, ringsOnMessage} from "./alerts.js";
 import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
-import {isWaiting, store} from "./store.js";
+import {siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +31,8 @@ function isEditable(el) {
   return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
 }
 
-setUnauthenticatedHandler(() => location.assign(LOGIN_URL));
+// The fragment names the open conversation: the login page carries it through (static/inbox/login.js).
+setUnauthenticatedHandler(() => location.assign(LOGIN_URL + location.hash));
 
 // ------------------------------------------------------------------ counts, badge and title
 
@@ -229,7 +230,9 @@ function applyConversation(conv, {fromSocket}) {
     next = {...conv, last_message: prev.last_message};
   }
   store.conversations.set(conv.id, next);
-  if (fromSocket && isWaiting(next) && !isWaiting(prev)) alerts.notifyEscalation(next);
+  const escalation = fromSocket && isNewEscalation(prev, next);
+  if (escalation) alerts.notifyEscalation(next);
+  if (escalation || (fromSocket && ringsOnChange(prev, next))) alerts.ding(next.id);
   list.upsert(next);
   pane.conversationChanged(next);
   scheduleCounts();
@@ -260,19 +263,23 @@ async function applyMessage(msg, {fromSocket}) {
   conv = store.conversations.get(msg.conversation) || conv;
   const next = {...conv};
   if (!conv.last_message || msg.seq >= conv.last_message.seq) next.last_message = msg;
-  if (msg.kind !== "note" && msg.kind !== "event") {
-    if (msg.sender === "visitor") next.unanswered = true;
-    else if (msg.sender === "advisor") next.unanswered = false;
+  if (next.status === "bot") {
+    // The bot answers: nothing for an advisor to read or answer (the server's rule, Conversation.unanswered).
+    next.unanswered = false;
+    next.unread = false;
+  } else {
+    if (msg.kind !== "note" && msg.kind !== "event") {
+      if (msg.sender === "visitor") next.unanswered = true;
+      else if (msg.sender === "advisor") next.unanswered = false;
+    }
+    const viewing = pane.id === conv.id && document.visibilityState === "visible";
+    if (fresh && !mine && !viewing) next.unread = true;
   }
-  const viewing = pane.id === conv.id && document.visibilityState === "visible";
-  if (fresh && !mine && !viewing) next.unread = true;
   store.conversations.set(next.id, next);
   list.upsert(next);
   pane.onMessage(msg);
   pane.conversationChanged(next);
-  if (fromSocket && fresh && msg.sender === "visitor" && msg.kind !== "note" && next.status !== "bot") {
-    alerts.ding();
-  }
+  if (fromSocket && fresh && ringsOnMessage(msg, next)) alerts.ding(next.id);
   scheduleCounts();
 }
 
@@ -383,7 +390,7 @@ function onAuthLost() {
   $("offline-text").textContent = "You were signed out, or your access changed.";
   const retry = $("offline-retry");
   retry.textContent = "Sign in again";
-  retry.onclick = () => location.assign(LOGIN_URL);
+  retry.onclick = () => location.assign(LOGIN_URL + location.hash);
 }
 
 $("offline-retry").addEventListener("click", () => socket.reconnectNow());
@@ -414,7 +421,11 @@ function renderTabs(me) {
       site.key ? h("span", {class: "site-tab__dot", "aria-hidden": "true"}) : null,
       h("span", {class: "site-tab__name"}, site.name || site.key),
       h("span", {class: "badge badge--orange badge--small", hidden: true}));
-    if (site.key) tab.querySelector(".site-tab__dot").style.setProperty("--hue", String(hue(site.key)));
+    if (site.key) {
+      const dot = tab.querySelector(".site-tab__dot");
+      dot.style.setProperty("--hue", String(hue(site.key)));
+      if (siteColor(site.key)) dot.style.setProperty("--site", siteColor(site.key));
+    }
     return tab;
   }));
 }

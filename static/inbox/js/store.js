@@ -6,10 +6,17 @@ export const store = {
   advisors: [],
   advisorsAt: 0,
   myClientIds: new Set(), // sends from this page, to tell our own replies from a colleague's
+  assigningMyself: new Map(), // conversation id -> when this page took it, assigned it to me or replied
 };
 
 export function isMine(conv) {
   return !!conv.assigned && !!store.me && conv.assigned.username === store.me.username;
+}
+
+/** The colour a site was given in the admin (`#rrggbb`), or null: the caller falls back to a hue of its key. */
+export function siteColor(key) {
+  const site = (store.me?.sites || []).find((s) => s.key === key);
+  return site && /^#[0-9a-f]{6}$/i.test(site.color || "") ? site.color : null;
 }
 
 export function isWaiting(conv) {

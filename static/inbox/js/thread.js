@@ -1,6 +1,7 @@
 // The open conversation: header and actions, the timeline (paged back with `before`, caught up with
 // `after`), the visitor's typing indicator and the side panel of variables.
 
+import {assigningMyself} from "./alerts.js";
 import {api, advisorList} from "./api.js";
 import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
 import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
@@ -10,6 +11,7 @@ import {isMine, store} from "./store.js";
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
 const TYPING_SHOWN_MS = 4000;
+const IMAGE_MAX_HEIGHT = 260; // .bubble__image's max-height
 const PANEL_KEY = "inbox.panel.open";
 
 function senderName(msg, conv) {
@@ -50,8 +52,14 @@ export class ConversationPane {
     els.panelToggle.addEventListener("click", () => this.setPanel(!this.panelOpen));
     els.newBelow.addEventListener("click", () => this.scrollToBottom(true));
     els.scroll.addEventListener("scroll", () => {
-      if (this.nearBottom()) els.newBelow.hidden = true;
+      this.pinned = this.nearBottom();
+      if (this.pinned) els.newBelow.hidden = true;
     }, {passive: true});
+    // Images that load after the thread was drawn (a bot's, a pending preview, any without a known size) push the
+    // end down: a thread that was at its end stays there.
+    els.scroll.addEventListener("load", (event) => {
+      if (event.target.tagName === "IMG" && this.pinned) this.scrollToBottom(false);
+    }, true);
     this.topObserver = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadBefore();
     }, {root: els.scroll, rootMargin: "200px"});
@@ -182,7 +190,7 @@ export class ConversationPane {
     if (!this.id || this.loading) return Promise.resolve();
     if (this.catchingUp) return this.catchingUp;
     const generation = this.generation;
-    const wasAtBottom = this.nearBottom();
+    const wasAtBottom = this.pinned || this.nearBottom();
     this.catchingUp = this.fetchAfter(generation)
       .then(() => {
         if (generation !== this.generation) return;
@@ -237,7 +245,7 @@ export class ConversationPane {
     const known = this.messages.has(msg.seq);
     this.messages.set(msg.seq, msg);
     if (max && msg.seq > max + 1) this.catchUp(); // a frame went missing: fetch the gap
-    const wasAtBottom = this.nearBottom();
+    const wasAtBottom = this.pinned || this.nearBottom();
     if (!known && msg.seq > this.renderedMax) this.appendOne(msg);
     else this.renderAll();
     if (wasAtBottom || msg.client_id && store.myClientIds.has(msg.client_id)) this.scrollToBottom(true);
@@ -302,6 +310,7 @@ export class ConversationPane {
     if (!conv) return;
     const buttons = [this.els.take, this.els.close, this.els.reopen, this.els.assign];
     buttons.forEach((b) => { b.disabled = true; });
+    if (verb === "take" || (verb === "assign" && arg === store.me?.username)) assigningMyself(conv.id);
     try {
       let updated;
       if (verb === "assign") updated = await api.assign(conv.id, arg);
@@ -630,6 +639,14 @@ export class ConversationPane {
   imageOf(msg, alt) {
     const img = image(msg.image_url, {alt, class: "bubble__image"});
     if (!img) return h("span", {class: "bubble__missing"}, "Image unavailable");
+    if (msg.width > 0 && msg.height > 0) {
+      // Its room reserved before it loads, so the thread's end does not move: at most 260 px high (the CSS's),
+      // narrower if the bubble is.
+      const scale = Math.min(1, IMAGE_MAX_HEIGHT / msg.height);
+      img.width = Math.round(msg.width * scale);
+      img.height = Math.round(msg.height * scale);
+      img.style.aspectRatio = `${msg.width} / ${msg.height}`;
+    }
     const a = link(msg.image_url, "", {class: "bubble__image-link", "aria-label": "Open the image in a new tab"});
     if (a.nodeType === Node.ELEMENT_NODE) {
       a.append(img);
@@ -650,13 +667,14 @@ export class ConversationPane {
           h("span", {class: "note__label"}, "Note"), h("span", {class: "pending__state"}, state)), body) :
         [h("div", {class: "msg__meta"}, h("span", {class: "pending__state"}, state)), body];
       const actions = e.state === "failed" ? h("div", {class: "pending__actions"},
-        h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
+        e.final ? null :
+          h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
         h("button", {type: "button", class: "btn btn--small btn--ghost",
                      onclick: () => this.outbox.discard(e.clientId)}, "Discard")) : null;
       return h("li", {class: `msg ${e.kind === "note" ? "msg--note" : "msg--out msg--advisor"} is-pending is-${e.state}`,
                       dataset: {clientId: e.clientId}}, inner, actions);
     });
-    const wasAtBottom = this.nearBottom();
+    const wasAtBottom = this.pinned || this.nearBottom();
     clear(this.els.pending).append(...nodes);
     if (wasAtBottom || nodes.length) this.scrollToBottom(false);
   }
@@ -668,6 +686,7 @@ export class ConversationPane {
 
   scrollToBottom(smooth) {
     const s = this.els.scroll;
+    this.pinned = true;
     s.scrollTo({top: s.scrollHeight, behavior: smooth ? "smooth" : "auto"});
     this.els.newBelow.hidden = true;
   }

@@ -83,8 +83,9 @@
     ".pv button{all:unset;cursor:pointer;padding:6px 12px;border-radius:8px;font-size:13px;font-weight:600}" +
     ".pv .ok{background:var(--c);color:var(--t)}.pv .no{color:#374151;border:1px solid #d1d5db}" +
     ".er,.hint{margin:0;padding:6px 14px 0;font-size:12px;color:#374151}.er{color:#b91c1c}" +
-    ".f{display:flex;align-items:flex-end;gap:6px;padding:10px 12px 12px;border-top:1px solid #e5e7eb;margin-top:8px}" +
-    ".f textarea{all:unset;display:block;flex:1;min-width:0;min-height:20px;max-height:120px;overflow-y:auto;" +
+    ".f{display:flex;align-items:flex-end;gap:6px;padding:10px 12px 12px;border-top:1px solid #e5e7eb}" +
+    ".f textarea{all:unset;box-sizing:border-box;display:block;flex:1;min-width:0;min-height:38px;max-height:120px;" +
+    "overflow-y:auto;" +
     "padding:8px 10px;border:1px solid #d1d5db;border-radius:10px;background:#fff;color:#111827;" +
     "white-space:pre-wrap;overflow-wrap:anywhere;font:inherit;cursor:text}" +
     ".f textarea:focus{border-color:var(--c)}" +
@@ -428,7 +429,11 @@
 
     function toBottom() {
       log.scrollTop = log.scrollHeight;
+      st.pinned = true;
     }
+    // The log follows its end while images load (an image's room is reserved when the server gave its size).
+    log.addEventListener("scroll", function () { st.pinned = nearBottom(); }, { passive: true });
+    log.addEventListener("load", function (e) { if (e.target.tagName === "IMG" && st.pinned) toBottom(); }, true);
 
     // ---------------------------------------------------------------- the timeline
 
@@ -461,6 +466,12 @@
         a.target = "_blank";
         a.rel = "noopener noreferrer";
         var img = el("img");
+        var w = +m.width, h = +m.height;
+        if (w > 0 && h > 0) {
+          var k = Math.min(1, 220 / w, 220 / h); // the CSS's 220 px box
+          img.width = Math.round(w * k);
+          img.height = Math.round(h * k);
+        }
         img.src = url;
         img.alt = me ? "Image you sent" : "Image from " + who;
         a.appendChild(img);
@@ -496,7 +507,7 @@
       if (m.seq != null) st.seqs[m.seq] = 1;
       var seq = Number(m.seq) || 0;
       if (seq > st.lastSeq) st.lastSeq = seq;
-      var stick = nearBottom() || m.sender === "visitor";
+      var stick = st.pinned || nearBottom() || m.sender === "visitor";
       if (m.client_id) acked(m.client_id);
       var node = renderMessage(m);
       var i = st.items.length;
@@ -884,17 +895,24 @@
       file.value = "";
     }
 
+    // What the file is, from its first bytes (JPEG, PNG, GIF, WebP), not from its name: a text file renamed .png
+    // would preview as a broken image, then fail to send.
     function pick(f) {
       if (!f) return;
       clearError();
-      if (IMAGE_TYPES.indexOf(f.type) < 0) return showError("Please choose a JPEG, PNG, GIF or WebP image.");
-      if (f.size > MAX_IMAGE) return showError("This image is too large: 10 MB at most.");
-      clearPreview();
-      st.file = f;
-      st.fileUrl = URL.createObjectURL(f);
-      previewImg.src = st.fileUrl;
-      preview.hidden = false;
-      previewSend.focus();
+      file.value = "";
+      var bad = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+      if (f.size > MAX_IMAGE) return showError(bad);
+      f.slice(0, 12).arrayBuffer().then(function (buf) {
+        var head = String.fromCharCode.apply(null, new Uint8Array(buf));
+        if (!/^(\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF[^]{4}WEBP)/.test(head)) return showError(bad);
+        clearPreview();
+        st.file = f;
+        st.fileUrl = URL.createObjectURL(f);
+        previewImg.src = st.fileUrl;
+        preview.hidden = false;
+        previewSend.focus();
+      }, function () { showError(bad); });
     }
 
     function upload(f, cid, node) {
@@ -972,9 +990,10 @@
       input.focus();
     }
 
+    // Empty, the box takes its natural one-line height (the CSS's), never a measured one a pixel off.
     function autosize() {
-      input.style.height = "auto";
-      input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+      input.style.height = "";
+      if (input.value) input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
     }
 
     form.addEventListener("submit", function (e) {
