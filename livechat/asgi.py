@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through the two consumers of the contract."""
+"""ASGI entry point: static files first (livechat/static.py), other HTTP through Django, WebSockets through the two
+consumers of the contract."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,8 +10,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the apps loaded)
 
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from livechat.static import StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": StaticFiles(django_asgi_app),
     "websocket": URLRouter(websocket_urlpatterns),
 })
