@@ -220,8 +220,9 @@ class Daphne:
         return response.status_code, response.json()
 
 
-# The ASGI server of the web processes the fault tests start (LIVECHAT_TEST_SERVER overrides it).
-WEB_SERVER = os.environ.get("LIVECHAT_TEST_SERVER", "daphne")
+# The ASGI server of the web processes the tests start: production's (docker-compose.yml, the Dockerfile and
+# `make run` all run uvicorn). LIVECHAT_TEST_SERVER=daphne runs them on daphne.
+WEB_SERVER = os.environ.get("LIVECHAT_TEST_SERVER", "uvicorn")
 
 
 def web_command(server: str, port: int) -> list[str]:
