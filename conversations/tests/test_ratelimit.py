@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -78,17 +79,24 @@ def test_keys_are_limited_apart(cache_backend):
 
 
 def test_threads_never_get_more_than_the_limit_between_them(cache_backend):
-    # given 8 threads hitting one key 400 times in all, against a limit of 150 per minute (no refill meanwhile)
-    key, limit = f"test:{new_id()}", 150
+    # given 8 threads starting together and hitting one key 1,600 times in all, against a limit of 500 an hour
+    key, limit, threads = f"test:{new_id()}", 500, 8
     ratelimit.hit(f"test:{new_id()}", limit=1, window_s=1)  # the shared client and script, before the race
+    start = threading.Barrier(threads)
 
     def hits(_):
-        return sum(ratelimit.hit(key, limit=limit, window_s=60) is None for _ in range(50))
+        start.wait()
+        return sum(ratelimit.hit(key, limit=limit, window_s=3600) is None for _ in range(200))
 
-    with ThreadPoolExecutor(8) as pool:
-        allowed = sum(pool.map(hits, range(8)))
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes: a read-modify-write race shows up
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            allowed = sum(pool.map(hits, range(threads)))
+    finally:
+        sys.setswitchinterval(switch_interval)
 
-    # then exactly the limit went through
+    # then exactly the limit went through (no refill meanwhile: one more every 7.2 s, the test takes less)
     assert allowed == limit
 
 
