@@ -85,6 +85,8 @@ _local_lock = threading.Lock()
 
 def hit(key: str, *, limit: int, window_s: float) -> float | None:
     """Count one event; None when allowed, else the seconds to wait before the next one would be."""
+    if limit < 1:  # a limit of 0 (a setting turned off to the extreme) refuses everything, as the slots did
+        return max(0.1, round(window_s, 1))
     counts = _counts()
     cache_key = f"ratelimit:{key}"
     interval_us = max(1, round(window_s * _MICRO / limit))

@@ -78,6 +78,10 @@ def test_keys_are_limited_apart(cache_backend):
     assert ratelimit.hit(other, limit=1, window_s=60) is None
 
 
+def test_a_limit_of_zero_refuses_everything(cache_backend):
+    assert ratelimit.hit(f"test:{new_id()}", limit=0, window_s=60) == 60
+
+
 def test_threads_never_get_more_than_the_limit_between_them(cache_backend):
     # given 8 threads starting together and hitting one key 1,600 times in all, against a limit of 500 an hour
     key, limit, threads = f"test:{new_id()}", 500, 8
