@@ -5,4 +5,6 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "livechat.asgi:application"]
+# The server and options of docker-compose.yml and `make run` (see the Makefile).
+CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "--loop", "asyncio", "--http", "h11", "--ws", "websockets", \
+     "--ws-per-message-deflate", "false", "--no-access-log", "livechat.asgi:application"]

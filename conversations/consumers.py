@@ -170,12 +170,23 @@ class JsonSocket(AsyncWebsocketConsumer):
 
     async def send_text(self, text: str) -> None:
         """Send one serialized frame, unless the client stopped reading: then wait for it a little, or close 4008.
-        Group events may carry their frame serialized once for every socket (inbox.message)."""
+        Group events may carry their frame serialized once for every socket (inbox.message).
+
+        Two kinds of server: daphne's send never waits (it buffers without limit; `output` measures that buffer),
+        uvicorn's waits until its transport drains below websockets' write limit (64 KB): a send that has not
+        completed within SLOW_CONSUMER_S means the same slow client, and closes it the same way."""
         if self.closing:
             return
         if self.output is not None and self.output.unsent() > SEND_BUFFER_MAX_BYTES and not await self._drained():
             return
-        await self.send(text_data=text)
+        try:
+            async with asyncio.timeout(SLOW_CONSUMER_S):  # a timer handle, no task: cheap on every frame
+                await self.send(text_data=text)
+        except TimeoutError:
+            # The frame itself is in the server's (bounded) buffer: only the wait for the client was cut short.
+            logger.warning("%s: the client does not read (a send waited %s s); closing %s", type(self).__name__,
+                           SLOW_CONSUMER_S, CLOSE_SLOW_CONSUMER)
+            await self.close(code=CLOSE_SLOW_CONSUMER)
 
     async def refuse(self, client_id, code: str, detail: str, retry_after: float | None = None) -> None:
         frame = {"type": "error", "code": code, "detail": detail, "client_id": client_id}

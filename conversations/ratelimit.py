@@ -1,18 +1,59 @@
-"""Sliding-window limits kept in the cache (Redis when REDIS_URL is set), so every process counts together.
+"""Rate limits kept in the cache (Redis when REDIS_URL is set), so every process counts together.
 
-A limit of N is N slots that expire `window_s` after they are taken; taking one is an atomic add (SET NX on
-Redis), so concurrent requests and processes never get more than N between them.
+The algorithm is GCRA (the generic cell rate algorithm): each key stores one number, its "theoretical arrival
+time" (TAT), so a hit costs the same whatever the limit: one EVALSHA round trip on Redis, one locked read and
+write on the local-memory cache. (The sliding slots it replaces read one key per slot: a limit of N cost N reads
+on every hit, and at a limit of a million one new visitor took seconds.)
+
+The exact semantics of `hit(key, limit=N, window_s=W)`, with the emission interval T = W / N:
+
+- an event is allowed when, after it, TAT - now <= W, where TAT = max(TAT, now) + T; a refused event changes
+  nothing (it does not push the allowed ones further away);
+- so a burst of N events at once passes, the next one N + 1 is refused, and one more passes every T after that:
+  over time the rate is N per W;
+- in any window of W, at most 2N - 1 events pass (a burst of N right after an idle W, then N - 1 at the rate
+  of one per T), and in any window of W that starts with the bucket full (after a burst), at most N;
+  an exact "at most N in any W" needs N timestamps per key, which is the O(N) cost this replaces;
+- a refused hit answers the seconds until the next event would be allowed: TAT + T - W - now, rounded to
+  0.1 s (at least 0.1).
+
+The Redis clock (TIME inside the script) is the one clock of every process, so they never disagree about now.
+The local-memory cache lives in one process: its read-modify-write runs under a process lock.
 
 `hit` makes blocking cache calls: call it from a thread, never on the event loop (the widget socket checks it in
-the same database thread call that stores the send)."""
+the same database thread call that stores the send). Errors of the cache (redis.RedisError, OSError) reach the
+caller, which decides (the widget socket lets a send through, with a warning, while Redis is down)."""
 import functools
 import math
+import threading
 import time
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+# KEYS[1]: the key's TAT; ARGV: emission interval T and window W, in microseconds (integers: exact arithmetic).
+# Returns 0 when allowed, else the wait in microseconds. Numbers are formatted by hand: Redis turns a Lua number
+# argument into a string of 14 significant digits, which would round a TAT of 16. TIME is allowed before writes
+# since Redis 5 (scripts replicate their effects), and the TTL lets an idle key vanish once it limits nothing.
+_GCRA_LUA = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > window then
+  return new_tat - window - now
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', string.format('%.0f', math.ceil((new_tat - now) / 1000)))
+return 0
+"""
+
+_MICRO = 1_000_000
 
 
 @functools.cache
@@ -24,20 +65,49 @@ def _counts() -> BaseCache:
     return caches.create_connection("default")
 
 
+@functools.cache
+def _script(counts: RedisCache):
+    """The GCRA script registered on the cache's Redis client: redis-py sends EVALSHA, and EVAL again by itself
+    if the server lost its script cache (a restart)."""
+    return counts._cache.get_client(write=True).register_script(_GCRA_LUA)
+
+
 @receiver(setting_changed)
 def _forget_counts(setting: str, **kwargs) -> None:
     if setting == "CACHES":
         _counts.cache_clear()
+        _script.cache_clear()
+
+
+# The local-memory cache is per process: one lock makes its read-modify-write atomic between threads.
+_local_lock = threading.Lock()
 
 
 def hit(key: str, *, limit: int, window_s: float) -> float | None:
     """Count one event; None when allowed, else the seconds to wait before the next one would be."""
-    now = time.time()
-    slots = [f"ratelimit:{key}:{n}" for n in range(limit)]
+    if limit < 1:  # a limit of 0 (a setting turned off to the extreme) refuses everything, as the slots did
+        return max(0.1, round(window_s, 1))
     counts = _counts()
-    taken = counts.get_many(slots)
-    for slot in slots:
-        if slot not in taken and counts.add(slot, now, timeout=max(1, math.ceil(window_s))):
-            return None
-    oldest = min(counts.get_many(slots).values(), default=now)
-    return max(0.1, round(oldest + window_s - now, 1))
+    cache_key = f"ratelimit:{key}"
+    interval_us = max(1, round(window_s * _MICRO / limit))
+    window_us = max(interval_us, round(window_s * _MICRO))
+    if isinstance(counts, RedisCache):
+        wait_us = int(_script(counts)(keys=[counts.make_and_validate_key(cache_key)], args=[interval_us, window_us]))
+    else:
+        wait_us = _local_hit(counts, cache_key, interval_us, window_us)
+    if wait_us <= 0:
+        return None
+    return max(0.1, round(wait_us / _MICRO, 1))
+
+
+def _local_hit(counts: BaseCache, cache_key: str, interval_us: int, window_us: int) -> int:
+    """The same GCRA step on an in-process cache (local memory), under the process lock: the wait in microseconds,
+    or 0 when allowed. The monotonic clock: a wall clock set back would otherwise hold every key for that long."""
+    with _local_lock:
+        now = time.monotonic_ns() // 1000
+        tat = max(counts.get(cache_key, 0), now)
+        new_tat = tat + interval_us
+        if new_tat - now > window_us:
+            return new_tat - window_us - now
+        counts.set(cache_key, new_tat, timeout=math.ceil((new_tat - now) / _MICRO))
+        return 0

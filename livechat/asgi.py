@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through the two consumers of the contract."""
+"""ASGI entry point: static files first (livechat/static.py), other HTTP through Django, WebSockets through the two
+consumers of the contract."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -10,10 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from livechat.bodylimit import BodyLimit, limit_daphne  # noqa: E402
+from livechat.static import StaticFiles  # noqa: E402
 
 limit_daphne()  # when Daphne serves us: it reads and parses the body before the application sees the request
 
 application = ProtocolTypeRouter({
-    "http": BodyLimit(django_asgi_app),  # an oversized body is refused before Django reads it
+    # Static files before Django's middleware chain; an oversized body refused before Django reads it.
+    "http": StaticFiles(BodyLimit(django_asgi_app)),
     "websocket": URLRouter(websocket_urlpatterns),
 })

@@ -120,7 +120,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -271,6 +270,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from the finders; an empty root is enough
+# Static files are served by livechat/static.py in front of Django (livechat/asgi.py), with whitenoise's rules:
 WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic step
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -1,11 +1,14 @@
-"""The widget's rate limit: N slots per window shared by every process, never blocking the event loop, and out of
-the way (with a warning) when its cache is down. Real caches: the test's own, or a private redis-server."""
+"""The rate limit: GCRA (a burst of N, then N per window), one round trip per hit whatever N, shared by every
+thread and process, never blocking the event loop, and out of the way (with a warning) when its cache is down.
+Real caches: the local-memory cache, or a private redis-server."""
 import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -43,6 +46,99 @@ def private_redis_cache(settings):
         if redis is not None and redis.process is not None:
             os.kill(redis.process.pid, signal.SIGCONT)  # a frozen server would not stop
         servers.close()
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def cache_backend(request, settings):
+    """Each rate limit test on both caches: the embedded local-memory default, and a real Redis."""
+    if request.param == "redis":
+        return request.getfixturevalue("private_redis_cache")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": f"ratelimit-{new_id()}"}}
+    return None
+
+
+def test_a_burst_of_n_passes_then_one_more_every_window_over_n(cache_backend):
+    key = f"test:{new_id()}"
+    assert all(ratelimit.hit(key, limit=4, window_s=2) is None for _ in range(4))
+
+    # the next one waits about window / limit (0.5 s), and a refused hit does not push the next one further
+    waits = [ratelimit.hit(key, limit=4, window_s=2) for _ in range(3)]
+    assert all(wait is not None and 0.3 <= wait <= 0.5 for wait in waits), waits
+
+    time.sleep(0.55)
+    assert ratelimit.hit(key, limit=4, window_s=2) is None
+    assert ratelimit.hit(key, limit=4, window_s=2) is not None
+
+
+def test_keys_are_limited_apart(cache_backend):
+    one, other = f"test:{new_id()}", f"test:{new_id()}"
+    assert ratelimit.hit(one, limit=1, window_s=60) is None
+    assert ratelimit.hit(one, limit=1, window_s=60) is not None
+    assert ratelimit.hit(other, limit=1, window_s=60) is None
+
+
+def test_a_limit_of_zero_refuses_everything(cache_backend):
+    assert ratelimit.hit(f"test:{new_id()}", limit=0, window_s=60) == 60
+
+
+def test_threads_never_get_more_than_the_limit_between_them(cache_backend):
+    # given 8 threads starting together and hitting one key 1,600 times in all, against a limit of 500 an hour
+    key, limit, threads = f"test:{new_id()}", 500, 8
+    ratelimit.hit(f"test:{new_id()}", limit=1, window_s=1)  # the shared client and script, before the race
+    start = threading.Barrier(threads)
+
+    def hits(_):
+        start.wait()
+        return sum(ratelimit.hit(key, limit=limit, window_s=3600) is None for _ in range(200))
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes: a read-modify-write race shows up
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            allowed = sum(pool.map(hits, range(threads)))
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+    # then exactly the limit went through (no refill meanwhile: one more every 7.2 s, the test takes less)
+    assert allowed == limit
+
+
+def test_a_hit_costs_the_same_whatever_the_limit(cache_backend):
+    # a limit of N used to read N keys per hit: at a million, one hit took seconds
+    for limit in (20, 1_000_000):
+        key = f"test:{new_id()}"
+        ratelimit.hit(key, limit=limit, window_s=60)
+        started = time.perf_counter()
+        for _ in range(10):
+            assert ratelimit.hit(key, limit=limit, window_s=60) is None
+        assert (time.perf_counter() - started) / 10 < 0.01, f"limit {limit}"
+
+
+def test_a_hit_is_one_redis_command_whatever_the_limit(private_redis_cache):
+    import redis
+
+    server = redis.Redis.from_url(private_redis_cache.url)
+    for limit in (20, 60, 10_000):
+        key = f"test:{new_id()}"
+        ratelimit.hit(key, limit=limit, window_s=60)  # the first one may load the script
+        before = server.info("commandstats")
+        ratelimit.hit(key, limit=limit, window_s=60)
+        after = server.info("commandstats")
+        # one round trip (EVALSHA) whose script reads the clock and the key and writes it; the INFO call is ours
+        calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
+        assert {name.removeprefix("cmdstat_"): n for name, n in calls.items() if n and name != "cmdstat_info"} == {
+            "evalsha": 1, "time": 1, "get": 1, "set": 1}, f"limit {limit}"
+
+
+def test_the_limit_survives_the_redis_script_cache_being_flushed(private_redis_cache):
+    import redis
+
+    key = f"test:{new_id()}"
+    assert ratelimit.hit(key, limit=2, window_s=60) is None
+    redis.Redis.from_url(private_redis_cache.url).script_flush()  # as after a restart
+    assert ratelimit.hit(key, limit=2, window_s=60) is None
+    assert ratelimit.hit(key, limit=2, window_s=60) is not None
 
 
 async def test_sends_go_through_with_a_warning_while_the_cache_is_down(demo, private_redis_cache, caplog):

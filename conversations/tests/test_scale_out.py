@@ -1,4 +1,5 @@
-"""Scale-out: two ASGI processes of the product (daphne subprocesses) on one Redis and one PostgreSQL database.
+"""Scale-out: two ASGI processes of the product (uvicorn subprocesses, tests/faults/servers.py web_command) on
+one Redis and one PostgreSQL database.
 
 A visitor on process A and an advisor on process B converse both ways through the channel layer, each item
 delivered once; a note reaches the advisor and never the visitor; a visitor reconnecting to the other process
@@ -19,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+
+from tests.faults.servers import WEB_SERVER, web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:8000"
@@ -53,7 +56,7 @@ def _admin_connection():
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A fresh database, migrated and seeded, and two daphne processes on it; all gone afterwards."""
+    """A fresh database, migrated and seeded, and two web processes on it; all gone afterwards."""
     name = f"livechat_scaleout_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with _admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -69,19 +72,19 @@ def cluster():
         ports = [_free_port(), _free_port()]
         for port in ports:
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livechat.asgi:application"],
+                web_command(WEB_SERVER, port),
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         for port, process in zip(ports, processes):
             deadline = time.monotonic() + 60
             while True:
-                assert process.poll() is None, f"daphne on {port} exited with {process.returncode}"
+                assert process.poll() is None, f"{WEB_SERVER} on {port} exited with {process.returncode}"
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
                         if answer.status == 200:
                             break
                 except OSError:
                     pass
-                assert time.monotonic() < deadline, f"daphne on {port} did not become healthy"
+                assert time.monotonic() < deadline, f"{WEB_SERVER} on {port} did not become healthy"
                 time.sleep(0.2)
         yield {"a": f"127.0.0.1:{ports[0]}", "b": f"127.0.0.1:{ports[1]}", "pids": [p.pid for p in processes]}
     finally:

@@ -1,4 +1,5 @@
-"""Browser tests: the product served by daphne in a subprocess, on its own database, seeded with the demo.
+"""Browser tests: the product served by uvicorn (tests/faults/servers.py web_command) in a subprocess, on its own
+database, seeded with the demo.
 
 With DATABASE_URL (PostgreSQL) and REDIS_URL set, the server uses a fresh PostgreSQL database and Redis;
 otherwise a temporary SQLite file and the in-memory layer. Chromium is Debian's, driven by Playwright.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.faults.servers import WEB_SERVER, web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -107,8 +110,7 @@ def live_server(customer_pages, tmp_path_factory):
     subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True)
     log = workdir / "daphne.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                    "livechat.asgi:application"], cwd=ROOT, env=env, stdout=out,
+        process = subprocess.Popen(web_command(WEB_SERVER, port), cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -120,7 +122,7 @@ def live_server(customer_pages, tmp_path_factory):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"daphne did not come up:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{WEB_SERVER} did not come up:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
     server = LiveServer(base=base, ws=f"ws://127.0.0.1:{port}", env=env, process=process,
                         page_origin=page_origin, page_root=page_root, log=log)

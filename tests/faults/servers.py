@@ -220,6 +220,22 @@ class Daphne:
         return response.status_code, response.json()
 
 
+# The ASGI server of the web processes the tests start: production's (docker-compose.yml, the Dockerfile and
+# `make run` all run uvicorn). LIVECHAT_TEST_SERVER=daphne runs them on daphne.
+WEB_SERVER = os.environ.get("LIVECHAT_TEST_SERVER", "uvicorn")
+
+
+def web_command(server: str, port: int) -> list[str]:
+    """The command line of one web process, as docker-compose.yml runs it (uvicorn) or as daphne would."""
+    if server == "uvicorn":
+        return [PYTHON, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "asyncio",
+                "--http", "h11", "--ws", "websockets", "--ws-per-message-deflate", "false", "--no-access-log",
+                "livechat.asgi:application"]
+    if server == "daphne":
+        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livechat.asgi:application"]
+    raise ValueError(f"unknown server {server!r}")
+
+
 @dataclass
 class Product:
     """The product on the private servers: its database, its environment, the processes a test starts."""
@@ -238,11 +254,12 @@ class Product:
             raise ServerError(f"manage.py {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
         return done.stdout
 
-    def start_daphne(self, wait: bool = True) -> Daphne:
+    def start_daphne(self, wait: bool = True, server: str | None = None) -> Daphne:
+        """One web process of the product: `server` (WEB_SERVER unless given) with its production command line.
+        (The name predates the choice of server; every web process is a `Daphne` here.)"""
         port = free_port()
         env = dict(self.env, PORT=str(port))
-        process = self.servers.spawn(f"daphne-{port}", [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                                        "livechat.asgi:application"], env=env)
+        process = self.servers.spawn(f"daphne-{port}", web_command(server or WEB_SERVER, port), env=env)
         daphne = Daphne(process, port)
         self.daphnes.append(daphne)
         if wait:
