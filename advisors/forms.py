@@ -141,7 +141,7 @@ class ThrottledLoginMixin:
                 code="throttled", params={"seconds": self.throttled})
         try:
             cleaned = super().clean()
-        except ValidationError as error:
+        except ValidationError:
             if self.user_cache is None:  # the password was wrong (not: right, but no staff account for the admin)
                 security.login_attempt_failed(username=username, address=address)
             raise

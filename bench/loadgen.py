@@ -201,7 +201,8 @@ class Client:
                     if mode == "relay":
                         ws = await connect(f"{url}/ws/inbox/?sites={','.join(map(str, spec['site_ids']))}", **options)
                     else:
-                        ws = await connect(f"{url}/ws/inbox/", additional_headers={"Authorization": f"Token {spec['token']}"},
+                        ws = await connect(f"{url}/ws/inbox/",
+                                         additional_headers={"Authorization": f"Token {spec['token']}"},
                                            **options)
                 except Exception as error:
                     failures[f"advisor {type(error).__name__}"] += 1

@@ -394,7 +394,8 @@ def table(results: dict, base_rate: float) -> str:
     reference = {r["processes"]: r for r in runs if r["config"] == "relay"}
     lines = []
     header = (f"{'configuration':<20} {'v->a p50':>9} {'p90':>7} {'p99':>8} {'max':>8} {'a->v p50':>9} {'p99':>8} "
-              f"{'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'RSS MB':>7} {'p99/ref':>8} {'max R/s':>8} {'R/ref':>6}")
+              f"{'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'RSS MB':>7} {'p99/ref':>8} "
+              f"{'max R/s':>8} {'R/ref':>6}")
     lines.append(f"At {int(base_rate)} messages/s ({results['args']['visitors']} visitors, "
                  f"{results['args']['advisors']} advisor sockets); max R = highest step with v->a p99 <= 50 ms, "
                  "nothing lost. Latencies in ms; lost = "
@@ -414,7 +415,8 @@ def table(results: dict, base_rate: float) -> str:
             lines.append(f"{run['name']:<20} {'(no step at this rate)':>40} max R/s {run.get('max_rate', 0):.0f}")
             continue
         v, a = step["v2a"], step["a2v"]
-        ratio = v.get("p99") / ref_step["v2a"]["p99"] if ref_step and ref_step["v2a"].get("p99") and v.get("p99") else None
+        reference_p99 = ref_step["v2a"].get("p99") if ref_step else None
+        ratio = v.get("p99") / reference_p99 if reference_p99 and v.get("p99") else None
         rate_ratio = run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") else None
         errors = sum(step["errors"].values())
         lines.append(
@@ -544,7 +546,8 @@ def main(argv=None) -> int:
         log(f"database {db_name}: create, migrate, seed ({args.archive} archive conversations x "
             f"{args.per_conversation} messages)")
         database_url = create_database(args.database_url, db_name)
-        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=f"bench-{stamp}",
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=args.redis_url,
+                   CHANNEL_LAYER_PREFIX=f"bench-{stamp}",
                    SESSIONS_PER_ADDRESS_PER_MINUTE="100000", DJANGO_SETTINGS_MODULE="livechat.settings",
                    UNAUTHENTICATED_SOCKETS_PER_ADDRESS="100000", LOG_LEVEL="WARNING")
         manage(env, "migrate", "--noinput", "-v", "0")

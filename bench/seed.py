@@ -99,8 +99,8 @@ def seed_visitors(cursor, *, count: int, sites: list[dict], advisors: list[dict]
                    ([r[0] for r in rows],))
     visitor_ids = dict((h, pk) for pk, h in cursor.fetchall())
     with cursor.copy("COPY conversations_conversation (status, last_seq, last_public_seq, last_visitor_seq,"
-                     " last_advisor_seq, back_to_bot_label, waiting_since, created_at, updated_at, assigned_id, site_id,"
-                     " visitor_id) FROM STDIN") as copy:
+                     " last_advisor_seq, back_to_bot_label, waiting_since, created_at, updated_at, assigned_id,"
+                     " site_id, visitor_id) FROM STDIN") as copy:
         for hashed, site_id, advisor_id in rows:
             copy.write_row(("live", 0, 0, 0, 0, "", "now", "now", "now", advisor_id, site_id, visitor_ids[hashed]))
     cursor.execute("SELECT visitor_id, id FROM conversations_conversation WHERE visitor_id = ANY(%s)",
@@ -139,9 +139,9 @@ def seed_archive(cursor, *, site_id: int, advisor_ids: list[int], lister_id: int
            FROM (SELECT g, now() - (random() * interval '90 days') AS ts FROM generate_series(1, %(n)s) g) x""",
         {"site": site_id, "n": conversations})
     cursor.execute(
-        """INSERT INTO conversations_conversation (status, last_seq, last_public_seq, last_visitor_seq, last_advisor_seq,
-               bot_position, back_to_bot_label, waiting_since, closed_at, created_at, updated_at, assigned_id, site_id,
-               visitor_id)
+        """INSERT INTO conversations_conversation (status, last_seq, last_public_seq, last_visitor_seq,
+               last_advisor_seq, bot_position, back_to_bot_label, waiting_since, closed_at, created_at, updated_at,
+               assigned_id, site_id, visitor_id)
            SELECT CASE WHEN k < 7 THEN 'closed' WHEN k < 9 THEN 'live' ELSE 'bot' END,
                   %(m)s,
                   CASE WHEN k = 3 THEN %(m)s - 1 ELSE %(m)s END,

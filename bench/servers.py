@@ -206,7 +206,8 @@ class CpuMeter:
         sys1 = psutil.cpu_times()
         busy = lambda t: t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
         total = lambda t: busy(t) + t.idle + getattr(t, "iowait", 0)  # noqa: E731
-        result["machine_busy_pct"] = round(100 * (busy(sys1) - busy(self.sys0)) / max(1e-9, total(sys1) - total(self.sys0)), 1)
+        elapsed = max(1e-9, total(sys1) - total(self.sys0))
+        result["machine_busy_pct"] = round(100 * (busy(sys1) - busy(self.sys0)) / elapsed, 1)
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         self.sample_rss()
         return {"cpu_pct_of_core": result, "rss_mb": {k: round(v / 2 ** 20, 1) for k, v in self.rss_peak.items()},

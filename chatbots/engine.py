@@ -212,7 +212,8 @@ def validate(data: Any, *, advisors: set[str] | None = None) -> list[str]:
         for j, step in enumerate(steps):
             spath = f"{path}.steps[{j}]"
             if terminal_at is not None:
-                errors.append(f"{spath}: never runs, step {terminal_at} ({steps[terminal_at]['kind']}) ends the sequence")
+                errors.append(f"{spath}: never runs, step {terminal_at} ({steps[terminal_at]['kind']})"
+                              " ends the sequence")
             if not isinstance(step, dict):
                 errors.append(f"{spath}: expected an object")
                 continue

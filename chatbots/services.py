@@ -67,7 +67,8 @@ def flow_import(*, data: dict) -> Chatbot:
     buttons = []
     for position, raw_sequence in enumerate(data["sequences"]):
         sequence = Sequence.objects.create(chatbot=chatbot, key=raw_sequence["key"], position=position)
-        steps = [Step(sequence=sequence, position=i, **_step_fields(raw)) for i, raw in enumerate(raw_sequence["steps"])]
+        steps = [Step(sequence=sequence, position=i, **_step_fields(raw))
+                 for i, raw in enumerate(raw_sequence["steps"])]
         Step.objects.bulk_create(steps)
         # A valid sequence has at most one buttons step (its last); the buttons are stored on the sequence.
         for raw in raw_sequence["steps"]:

@@ -140,7 +140,8 @@ class MeApi(InboxApi):
 
 
 class ConversationListApi(InboxApi):
-    @extend_schema(operation_id="inbox_conversations_list", responses={200: schema.ConversationPageSerializer, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_conversations_list",
+                   responses={200: schema.ConversationPageSerializer, **schema.ERRORS})
     def get(self, request):
         params = request.query_params
         limit = _int_param(request, "limit", 25, low=1, high=selectors.MAX_PAGE)
@@ -180,7 +181,8 @@ class MessagesApi(UploadGate, InboxApi):
     def upload_wait(self) -> float | None:
         return services.advisor_upload_wait(advisor_id=self.advisor.pk)
 
-    @extend_schema(operation_id="inbox_conversation_messages_list", responses={200: schema.MessageListSerializer, 404: schema.ErrorSerializer})
+    @extend_schema(operation_id="inbox_conversation_messages_list",
+                   responses={200: schema.MessageListSerializer, 404: schema.ErrorSerializer})
     def get(self, request, conversation_id: int):
         conversation = self.conversation(conversation_id)
         items = selectors.messages_for_advisor(

@@ -11,8 +11,8 @@ import logging
 import time
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
@@ -711,6 +711,7 @@ class InboxConsumer(JsonSocket):
             await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def advisor_revoked(self, event):
-        """A new password, a deactivation (every socket), or a revoked token (the sockets it opened): conversations.auth."""
+        """A new password, a deactivation (every socket), or a revoked token (the sockets it opened):
+        conversations.auth."""
         if event.get("token") is None or event["token"] == self.scope.get("auth_token"):
             await self.close(code=CLOSE_UNAUTHORIZED)

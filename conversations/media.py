@@ -46,6 +46,7 @@ def media(request, path: str):
     response = FileResponse(open(file_path, "rb"), content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=86400" if path.startswith("conversations/") else "public, max-age=3600"
+    private = path.startswith("conversations/")
+    response["Cache-Control"] = "private, max-age=86400" if private else "public, max-age=3600"
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

@@ -325,7 +325,8 @@ def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dic
              WHERE c.status = 'live' AND c.assigned_id = %s AND c.site_id IN ({sites})),
             (SELECT COUNT(*) FROM {conversations} c
              LEFT JOIN {reads} r ON r.conversation_id = c.id AND r.advisor_id = %s
-             WHERE c.status = 'live' AND c.assigned_id = %s AND c.site_id IN ({sites}) AND c.{last} > COALESCE(r.seq, 0))
+             WHERE c.status = 'live' AND c.assigned_id = %s AND c.site_id IN ({sites})
+               AND c.{last} > COALESCE(r.seq, 0))
         FROM (SELECT {sums} FROM {tally} WHERE site_id IN ({sites})) t"""
     params = [advisor.pk, *site_ids, advisor.pk, *site_ids, advisor.pk, advisor.pk, *site_ids, *site_ids]
     with connection.cursor() as cursor:

@@ -47,6 +47,7 @@ def refuse_nul_in_query(request) -> None:
 
 def exception_handler(exc, context):
     from django.db import DatabaseError
+
     # Imported here: rest_framework.views reads the authentication classes (one of them in this module) while
     # it is imported itself.
     from rest_framework.views import exception_handler as drf_exception_handler

@@ -11,14 +11,13 @@ from rest_framework.views import APIView
 
 from advisors.models import Site
 from conversations import selectors, services
+from conversations.errors import ErrorCode, Forbidden, NotFound, Refused
 from conversations.images import image_process
 from conversations.models import Visitor
 from conversations.presenters import message_dict, widget_conversation_dict
 from conversations.uploads import UploadGate
 from livechat import schema
-from conversations.errors import ErrorCode, Forbidden, NotFound, Refused
 from livechat.api import refuse_nul_in_query
-
 
 origin_allowed = selectors.site_allows_origin  # the rule is the selector's; this name is kept for older callers
 
@@ -87,7 +86,8 @@ class SessionStartApi(WidgetApi):
         token = serializers.CharField(max_length=200, required=False, allow_blank=True)
         page = serializers.URLField(max_length=2000, required=False, allow_blank=True)
 
-    @extend_schema(request=SessionInput, responses={201: schema.WidgetSessionSerializer, 200: schema.WidgetSessionSerializer, **schema.ERRORS})
+    @extend_schema(request=SessionInput, responses={201: schema.WidgetSessionSerializer,
+                                                    200: schema.WidgetSessionSerializer, **schema.ERRORS})
     def post(self, request):
         data = self.SessionInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -108,7 +108,8 @@ class SessionStartApi(WidgetApi):
 
 
 class MessageListApi(WidgetApi):
-    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)], responses={200: schema.MessageListSerializer, 401: schema.ErrorSerializer})
+    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
+                   responses={200: schema.MessageListSerializer, 401: schema.ErrorSerializer})
     def get(self, request):
         visitor = self.visitor()
         try:
@@ -133,7 +134,8 @@ class ImageUploadApi(UploadGate, WidgetApi):
     def upload_wait(self) -> float | None:
         return services.visitor_send_wait(visitor_id=self.sender.pk)
 
-    @extend_schema(request={"multipart/form-data": schema.ImageUploadSerializer}, responses={201: schema.MessageEnvelopeSerializer, **schema.ERRORS})
+    @extend_schema(request={"multipart/form-data": schema.ImageUploadSerializer},
+                   responses={201: schema.MessageEnvelopeSerializer, **schema.ERRORS})
     def post(self, request):
         visitor = self.sender
         client_id = services.client_id_clean(request.data.get("client_id"))

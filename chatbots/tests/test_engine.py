@@ -4,7 +4,18 @@ import logging
 import pytest
 
 from chatbots.engine import (
-    BotMessage, Button, Escalation, Event, Flow, FlowInvalid, MAX_STEPS, Note, pseudonym, render, run, validate,
+    MAX_STEPS,
+    BotMessage,
+    Button,
+    Escalation,
+    Event,
+    Flow,
+    FlowInvalid,
+    Note,
+    pseudonym,
+    render,
+    run,
+    validate,
 )
 from chatbots.tests.flows import ask, buttons, escalate, flow_doc, goto, seq, text
 

@@ -30,7 +30,8 @@ def flows(draw) -> dict:
                 steps.append({"kind": "input", "text": "Q?", "variable": draw(st.sampled_from(VARIABLES)),
                               "type": draw(st.sampled_from(["text", "email", "number"]))})
             else:
-                steps.append({"kind": "set_variable", "variable": draw(st.sampled_from(VARIABLES)), "value": draw(TEXTS)})
+                steps.append({"kind": "set_variable", "variable": draw(st.sampled_from(VARIABLES)),
+                              "value": draw(TEXTS)})
         ending = draw(st.sampled_from(["none", "buttons", "goto", "escalate"]))
         if ending == "buttons":
             steps.append({"kind": "buttons", "text": "Pick", "buttons": [
@@ -40,7 +41,8 @@ def flows(draw) -> dict:
             steps.append({"kind": "goto", "target": draw(target)})
         elif ending == "escalate":
             back = draw(st.booleans())
-            steps.append({"kind": "escalate", "message": draw(st.none() | TEXTS), "assign_to": draw(st.none() | st.just("alice")),
+            steps.append({"kind": "escalate", "message": draw(st.none() | TEXTS),
+                          "assign_to": draw(st.none() | st.just("alice")),
                           "back_label": "Back" if back else None, "return_to": draw(target) if back else None})
         sequences.append({"key": key, "steps": steps})
     return {"format": 1, "name": "Random", "pseudonym_template": "{{A}}", "welcome": draw(target),

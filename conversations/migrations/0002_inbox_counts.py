@@ -81,7 +81,7 @@ POSTGRESQL = [
     # A conversation changed: recompute the copies on its read states. Every row of it, not only the ones whose
     # visible version looks stale, so that a row being updated concurrently is waited for and recomputed from
     # its newest seq (READ COMMITTED re-evaluates an update on the newest version of a row it waited for).
-    f"""
+    """
     CREATE FUNCTION conversations_read_states_follow() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE conversations_readstate

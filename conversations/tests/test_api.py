@@ -16,7 +16,8 @@ def test_conversation_outside_the_advisors_sites_is_404_on_every_endpoint(demo, 
     base = f"{CONVERSATIONS}/{blog.pk}"
     assert bob.get(base).status_code == 404
     assert bob.get(f"{base}/messages").status_code == 404
-    for verb, body in [("messages", {"client_id": new_id(), "text": "hi"}), ("take", {}), ("assign", {"advisor": "bob"}),
+    for verb, body in [("messages", {"client_id": new_id(), "text": "hi"}), ("take", {}),
+                       ("assign", {"advisor": "bob"}),
                        ("close", {}), ("reopen", {}), ("read", {"seq": 1})]:
         response = bob.post(f"{base}/{verb}", body, format="json")
         assert response.status_code == 404, verb
@@ -220,7 +221,8 @@ def test_widget_messages_need_a_valid_token_and_never_include_notes(demo):
     assert client.get("/api/widget/messages", HTTP_AUTHORIZATION="Bearer forged").status_code == 401
     token = start_session()["token"]  # another visitor: sees only its own conversation
     other = client.get("/api/widget/messages", HTTP_AUTHORIZATION=f"Bearer {token}").json()["messages"]
-    assert {m["conversation"] for m in other} == {Conversation.objects.get(visitor__token_hash=services.token_hash(token)).pk}
+    own = Conversation.objects.get(visitor__token_hash=services.token_hash(token))
+    assert {m["conversation"] for m in other} == {own.pk}
     assert conversation.messages.filter(kind="note").exists()
 
 

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from advisors.services import license_revoke
 from conversations.models import Conversation, Message, Visitor
-from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session, widget_socket
+from conversations.tests.conftest import ORIGIN, escalated, new_id, widget_socket
 from conversations.tests.test_api import CONVERSATIONS
 from conversations.tests.test_images import png
 

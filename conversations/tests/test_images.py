@@ -100,7 +100,8 @@ def test_a_notes_image_is_served_only_to_advisors_who_may_see_it(demo, api_as, m
     conversation = escalated()
     alice = api_as("alice")
     response = alice.post(f"{CONVERSATIONS}/{conversation.pk}/messages",
-                          {"client_id": new_id(), "kind": "note", "image": SimpleUploadedFile("n.png", png(), "image/png")},
+                          {"client_id": new_id(), "kind": "note",
+                           "image": SimpleUploadedFile("n.png", png(), "image/png")},
                           format="multipart")
     assert response.status_code == 201
     note = response.json()["message"]

@@ -8,7 +8,16 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Message
 from conversations.tests.conftest import (
-    ORIGIN, Socket, asks_for, button_id, call, inbox_socket, message_with, new_id, start_session, walk_to_human,
+    ORIGIN,
+    Socket,
+    asks_for,
+    button_id,
+    call,
+    inbox_socket,
+    message_with,
+    new_id,
+    start_session,
+    walk_to_human,
     widget_socket,
 )
 
@@ -327,6 +336,7 @@ async def test_back_to_bot_returns_to_the_menu_and_is_refused_while_the_bot_lead
     await visitor.wait_for(lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "bot", since=mark)
     await visitor.wait_for(message_with(lambda m: "How can I help" in m["text"]), since=mark)
     mark = len(visitor.frames)
-    await visitor.send({"type": "button", "client_id": new_id(), "button": button_id(visitor.frames, "Talk to a human")})
+    await visitor.send({"type": "button", "client_id": new_id(),
+                        "button": button_id(visitor.frames, "Talk to a human")})
     await visitor.wait_for(lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "live", since=mark)
     await visitor.disconnect()

@@ -66,7 +66,8 @@ def post_unread(client, path: str, length: int, **headers):
     # Django's test client sets no Content-Type for an empty `data`: the environ says it all here.
     content_type = "multipart/form-data; boundary=xyz"  # (DRF's test client sets it from `content_type`)
     return client.generic("POST", path, b"", content_type=content_type, **headers,
-                          **{"wsgi.input": UnreadableBody(), "CONTENT_LENGTH": str(length), "CONTENT_TYPE": content_type})
+                          **{"wsgi.input": UnreadableBody(), "CONTENT_LENGTH": str(length),
+                             "CONTENT_TYPE": content_type})
 
 
 # --- Rate limits ---------------------------------------------------------------------------------------------------

@@ -657,7 +657,8 @@ def test_markup_from_visitors_and_advisors_is_shown_as_text(live_server, advisor
     composer.fill(f"reply {XSS} {XSS_SCRIPT} {XSS_LINK}")
     composer.press("Enter")
     expect(page.locator("#timeline .msg--advisor .msg__author").last).to_have_text(evil_name)
-    expect(page.locator("#timeline .msg--advisor .bubble__text").last).to_have_text(f"reply {XSS} {XSS_SCRIPT} {XSS_LINK}")
+    expect(page.locator("#timeline .msg--advisor .bubble__text").last).to_have_text(
+        f"reply {XSS} {XSS_SCRIPT} {XSS_LINK}")
     page.get_by_role("switch", name="Leave a note").click()
     page.get_by_label("Private note").fill(f"note {XSS} {XSS_SCRIPT}")
     page.get_by_label("Private note").press("Enter")

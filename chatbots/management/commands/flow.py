@@ -15,7 +15,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        export = sub.add_parser("export", help="Write the named chatbot's flow to FILE (stdout without FILE or with -).")
+        export = sub.add_parser("export",
+                                help="Write the named chatbot's flow to FILE (stdout without FILE or with -).")
         export.add_argument("name")
         export.add_argument("file", nargs="?", default="-")
         sub.add_parser("import", help="Create or replace the chatbot the file names.").add_argument("file")
