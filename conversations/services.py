@@ -350,6 +350,10 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
                 visitor.page = page or visitor.page
                 visitor.sessions += 1 if new_session else 0
                 conversation = _load_related(visitor.conversation)
+                # A change of what the inbox shows: it takes a change number, so a resume finds it and a page
+                # that holds the conversation with a newer read state's number does not take the frame for old.
+                conversation.change = next_change()
+                Conversation.objects.filter(pk=conversation.pk).update(change=conversation.change)
                 conversation.visitor = visitor
                 events.conversation_changed(conversation, widget=False)
         return Session(visitor, visitor.conversation, token, created=False)
