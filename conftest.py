@@ -1,7 +1,18 @@
 """Fixtures shared by the apps' tests (the settings override is livechat/test_settings.py)."""
+import copy
+import uuid
 from types import SimpleNamespace
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def own_cache_keys(settings):
+    """Each test counts in cache keys of its own: rate limits (new visitors per address, sign-in failures, sends)
+    taken by earlier tests of the same process, on Redis as in local memory, never refuse a later test's requests."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"{caches['default'].get('KEY_PREFIX', '')}-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
 
 
 @pytest.fixture
