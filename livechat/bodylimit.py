@@ -5,11 +5,13 @@ runs, so the views' own checks (conversations.uploads) come too late there. This
 error and without reading the body:
 - any request whose Content-Length is over the largest body an endpoint takes (an image upload and its envelope):
   413 at once; one that streams past it without announcing it (chunked) is cut off when it does, then answered 413;
-- an upload (`POST /api/widget/images`, `POST /api/inbox/conversations/{id}/messages` as multipart) that carries no
-  credentials at all (no Authorization header, no session cookie): 401 at once. Credentials that are present are
-  checked by the view, from the headers, before it parses the body (which is then at most the limit)."""
+- an upload (`POST /api/widget/images`, `POST /api/inbox/conversations/{id}/messages` as multipart) without valid
+  credentials: 401 at once. A token (the widget's bearer, the inbox's `Token`) is checked here with the rules the
+  views use (conversations.selectors.visitor_for_token, conversations.auth.token_valid); a session cookie is checked
+  by the view (with its CSRF token), from the headers, before it parses the body (which is then at most the limit)."""
 import json
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
@@ -30,18 +32,40 @@ def _too_large_detail() -> str:
     return f"The request body is larger than {upload_body_max_bytes() // (1024 * 1024)} MB."
 
 
-def _uncredentialed_upload(scope, headers: dict[bytes, bytes]) -> bool:
+def _upload_route(scope, headers: dict[bytes, bytes]) -> str | None:
+    """The upload route a request is for (multipart POST), or None."""
     if scope["method"] != "POST" or not headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
-        return False
+        return None
     try:
-        if resolve(scope["path"]).url_name not in UPLOAD_ROUTES:
-            return False
+        name = resolve(scope["path"]).url_name
     except Resolver404:
+        return None
+    return name if name in UPLOAD_ROUTES else None
+
+
+@database_sync_to_async
+def _token_opens(route: str, scheme: str, key: str) -> bool:
+    """Whether a token would pass the view's own check: the same selectors, before the body is read."""
+    from rest_framework.authtoken.models import Token
+
+    from conversations.auth import token_valid
+    from conversations.selectors import visitor_for_token
+
+    if route == "widget-images":
+        return scheme == "bearer" and visitor_for_token(token=key) is not None
+    if scheme != "token":
         return False
-    if headers.get(b"authorization", b"").strip():
-        return False
+    token = Token.objects.select_related("user").filter(key=key).first()
+    return token is not None and token_valid(token)
+
+
+async def _credentialed(route: str, headers: dict[bytes, bytes]) -> bool:
+    scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").strip().partition(" ")
+    if scheme:
+        return "\x00" not in key and bool(key.strip()) and await _token_opens(route, scheme.lower(), key.strip())
     cookie = settings.SESSION_COOKIE_NAME.encode() + b"="
-    return not any(part.strip().startswith(cookie) for part in headers.get(b"cookie", b"").split(b";"))
+    return route == "inbox-messages" and any(
+        part.strip().startswith(cookie) for part in headers.get(b"cookie", b"").split(b";"))
 
 
 class BodyLimit:
@@ -59,8 +83,9 @@ class BodyLimit:
             return await _answer(send, 400, "bad_request", "Content-Length is not a number.")
         if announced > limit:
             return await _answer(send, 413, "too_large", _too_large_detail())
-        if _uncredentialed_upload(scope, headers):
-            return await _answer(send, 401, "unauthorized", "Credentials are required to upload.")
+        route = _upload_route(scope, headers)
+        if route is not None and not await _credentialed(route, headers):
+            return await _answer(send, 401, "unauthorized", "Valid credentials are required to upload.")
         received, over = 0, False
 
         async def limited_receive():

@@ -215,6 +215,32 @@ async def test_asgi_answers_an_upload_without_credentials_401_without_reading_it
     assert (status, body["code"], pulled) == (401, "unauthorized", 0)
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("path", "authorization"), [
+    ("/api/widget/images", "Bearer made-up-token"),
+    ("/api/widget/images", "Token made-up-token"),
+    ("/api/inbox/conversations/1/messages", "Token made-up-token"),
+    ("/api/inbox/conversations/1/messages", "Bearer made-up-token"),
+])
+async def test_asgi_answers_an_upload_with_a_token_that_opens_nothing_401_without_reading_it(demo, path,
+                                                                                             authorization):
+    status, body, pulled = await asgi_post(
+        path, {"Origin": ORIGIN, "Authorization": authorization, "Content-Length": "1000000",
+               "Content-Type": "multipart/form-data; boundary=xyz"},
+        [b"x" * 1_000_000])
+    assert (status, body["code"], pulled) == (401, "unauthorized", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_asgi_reads_an_upload_whose_token_is_valid(demo):
+    session = await database_sync_to_async(start_session)()
+    status, body, pulled = await asgi_post(
+        "/api/widget/images", {"Authorization": f"Bearer {session['token']}", "Origin": ORIGIN,
+                               "Content-Type": "multipart/form-data; boundary=xyz", "Content-Length": "100"},
+        [b"x" * 100])
+    assert pulled == 1 and status != 401, body
+
+
 # --- A real Daphne server (`make run`) -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
