@@ -554,6 +554,7 @@ class InboxConsumer(JsonSocket):
     async def _subscribe(self) -> None:
         audience = events.audience_of(self.advisor)
         wanted = {realtime.site_inbox_group(site_id, audience) for site_id in self.advisor.site_ids}
+        wanted |= {realtime.site_everyone_group(site_id) for site_id in self.advisor.site_ids}
         wanted.add(realtime.advisor_group(self.advisor.pk))
         for group in wanted - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)

@@ -68,23 +68,43 @@ def test_the_lean_path_keeps_seq_gapless_and_the_conversation_up_to_date(live_vi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_live_message_announces_itself_on_commit_to_the_visitor_and_every_audience_once(live_visitor,
-                                                                                        monkeypatch):
+def test_a_live_message_announces_itself_on_commit_to_the_visitor_and_once_to_the_whole_site(live_visitor,
+                                                                                           monkeypatch):
     sent_events = []  # what would cross the layer, round-tripped through JSON as Redis would carry it
     monkeypatch.setattr(realtime, "send_now",
                         lambda group, event: sent_events.append((group, json.loads(json.dumps(event)))))
     services.visitor_message_send(visitor=live_visitor, client_id="v-1", text="hello")
-    groups = [group for group, _ in sent_events]
     conversation = live_visitor.conversation
-    assert groups[0] == realtime.conversation_group(conversation.pk)
-    assert sorted(groups[1:]) == sorted(realtime.site_inbox_group(conversation.site_id, audience)
-                                        for audience in ("default-human", "default-chatbot", "licensed-human",
-                                                         "licensed-chatbot"))
-    widget_event, *inbox_events = [event for _, event in sent_events]
+    # every audience may see a live conversation's text: one event for all the site's inbox sockets, not four
+    assert [group for group, _ in sent_events] == [realtime.conversation_group(conversation.pk),
+                                                   realtime.site_everyone_group(conversation.site_id)]
+    (_, widget_event), (_, inbox_event) = sent_events
     # the inbox frame is serialized once for all the sockets of a group; the widget's event carries the item
-    items = [widget_event["message"]] + [json.loads(event["frame"])["message"] for event in inbox_events]
-    assert all(json.loads(event["frame"])["type"] == "message" for event in inbox_events)
+    items = [widget_event["message"], json.loads(inbox_event["frame"])["message"]]
+    assert json.loads(inbox_event["frame"])["type"] == "message"
     assert all(item["text"] == "hello" and item["client_id"] == "v-1" for item in items)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_note_and_a_bot_conversations_item_reach_only_the_audiences_that_may_see_them(demo, live_visitor,
+                                                                                       monkeypatch):
+    sent_events = []
+    monkeypatch.setattr(realtime, "send_now", lambda group, event: sent_events.append(group))
+    conversation = live_visitor.conversation
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id="n-1", text="between us", note=True)
+    assert sorted(g for g in sent_events if g.startswith("site.")) == sorted(
+        realtime.site_inbox_group(conversation.site_id, audience) for audience in ("licensed-human",
+                                                                                   "licensed-chatbot"))
+    sent_events.clear()
+    bot_session = services.visitor_session_start(site=demo.sites["shop"])  # the demo shop's bot leads it
+    assert bot_session.conversation.status == Conversation.Status.BOT
+    sent_events.clear()
+    services.visitor_message_send(visitor=bot_session.visitor, client_id="b-1", text="hi bot")
+    site_groups = {g for g in sent_events if g.startswith("site.")}
+    assert realtime.site_everyone_group(conversation.site_id) not in site_groups
+    assert site_groups <= {realtime.site_inbox_group(conversation.site_id, audience)
+                           for audience in ("default-chatbot", "licensed-chatbot")}
 
 
 @pytest.mark.django_db(transaction=True)
