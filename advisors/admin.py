@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.html import format_html
 
 from advisors import selectors, services
-from advisors.forms import AdminLoginForm, AdvisorForm, SiteForm
+from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
 
 admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
@@ -14,12 +14,36 @@ admin.site.login_form = AdminLoginForm  # wrong passwords count here too (adviso
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    """The quota is the platform operator's (a superuser who is not of the account); the owner reads it."""
+
+    form = AccountForm
     list_display = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
     readonly_fields = ["licenses_used", "licenses_left"]
     fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
 
     def get_queryset(self, request):
         return selectors.accounts_with_licenses_granted(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not selectors.quota_editable_by(user=request.user, account=obj):
+            readonly.append("license_quota")
+        return readonly
+
+    def save_model(self, request, account, form, change):
+        """A changed quota goes through the service (the operator only, never below the licenses granted, under
+        the account's lock); the other fields are saved as usual, with the stored quota."""
+        if not change or "license_quota" not in form.changed_data:
+            return super().save_model(request, account, form, change)
+        wanted = account.license_quota
+        with transaction.atomic():
+            account.license_quota = Account.objects.get(pk=account.pk).license_quota
+            super().save_model(request, account, form, change)
+            try:
+                account.license_quota = services.account_license_quota_set(
+                    account=account, quota=wanted, by=request.user).license_quota
+            except (services.QuotaBelowGranted, services.QuotaNotYours) as error:  # a grant raced the change
+                self.message_user(request, f"The quota was not changed. {error}", messages.ERROR)
 
     @admin.display(description="Licenses granted")
     def licenses_used(self, account: Account) -> int:

@@ -11,8 +11,8 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
-from advisors.models import Advisor, Site
-from advisors.selectors import licenses_left
+from advisors.models import Account, Advisor, Site
+from advisors.selectors import licenses_granted, licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = 256
@@ -83,6 +83,25 @@ class SiteForm(forms.ModelForm):
         if not (len(color) == 7 and color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
             raise ValidationError("Write the color as #rrggbb.")
         return color.lower()
+
+
+class AccountForm(forms.ModelForm):
+    """The quota is never set below the licenses granted: said beside the field here, and checked again under the
+    account's lock by `services.account_license_quota_set`, which is what holds when a grant races the change."""
+
+    class Meta:
+        model = Account
+        fields = "__all__"
+
+    def clean_license_quota(self):
+        from advisors.services import QuotaBelowGranted
+
+        quota = self.cleaned_data["license_quota"]
+        if self.instance.pk:
+            granted = licenses_granted(account=self.instance)
+            if quota < granted:
+                raise ValidationError(str(QuotaBelowGranted(self.instance, granted)))
+        return quota
 
 
 class AdvisorForm(forms.ModelForm):

@@ -22,6 +22,18 @@ def licenses_left(*, account: Account, granted: int | None = None) -> int:
     return max(0, account.license_quota - granted)
 
 
+def quota_editable_by(*, user, account: Account | None) -> bool:
+    """The license quota is the platform operator's to set: a superuser who is neither the account's owner nor one
+    of its collaborators. The customer's own people (the owner included, even a superuser) only read it."""
+    if not (user.is_active and user.is_superuser):
+        return False
+    if account is None or account.pk is None:  # a new account: nobody of it exists yet
+        return True
+    if account.owner_id == user.pk:
+        return False
+    return not Advisor.objects.filter(account=account, user=user).exists()
+
+
 def advisor_of_site(*, username: str, site_id: int, account_id: int) -> Advisor | None:
     """The advisor with this username if they work on this site of this account (with the user), else None."""
     return (Advisor.objects.select_related("user")

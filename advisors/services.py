@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,6 +23,20 @@ class LicenseQuotaExceeded(Exception):
             f"All {account.license_quota} Livechat Premium licenses of {account.name} are granted; "
             "revoke one or raise the quota first."
         )
+
+
+class QuotaBelowGranted(Exception):
+    def __init__(self, account: Account, granted: int):
+        self.granted = granted
+        super().__init__(
+            f"{account.name} has granted {granted} Livechat Premium license{'s' if granted != 1 else ''}: "
+            f"the quota cannot be lower. Revoke licenses first."
+        )
+
+
+class QuotaNotYours(PermissionDenied):
+    def __init__(self):
+        super().__init__("The license quota is set by the platform operator.")
 
 
 class InvitationInvalid(Exception):
@@ -64,6 +79,25 @@ def license_revoke(*, advisor: Advisor) -> Advisor:
 
 def license_set(*, advisor: Advisor, licensed: bool) -> Advisor:
     return license_grant(advisor=advisor) if licensed else license_revoke(advisor=advisor)
+
+
+def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
+    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
+    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
+    of the two waits for the other and sees its result."""
+    if quota < 0:
+        raise ValueError("a quota is a count")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if not selectors.quota_editable_by(user=by, account=account):
+            raise QuotaNotYours()
+        granted = selectors.licenses_granted(account=account)
+        if quota < granted:
+            raise QuotaBelowGranted(account, granted)
+        if account.license_quota != quota:
+            account.license_quota = quota
+            account.save(update_fields=["license_quota"])
+    return account
 
 
 def advisor_scope_changed(*, advisor: Advisor) -> None:
