@@ -1,12 +1,15 @@
 """The advisor-management page of the product: the account's quota, collaborators, sites, invitations.
 
 Every change of a license goes through advisors.services, so the quota holds here as everywhere."""
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
 from advisors import selectors, services
-from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, SiteForm
+from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, InvitationForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
 
 admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
@@ -85,12 +88,23 @@ class AdvisorAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sites")
 
+    def has_add_permission(self, request):
+        # The account's people invite collaborators by e-mail (Invitation); attaching an existing user is left to
+        # the platform operator.
+        operator = request.user.is_superuser and not selectors.accounts_owned_or_joined(request.user).exists()
+        return operator and super().has_add_permission(request)
+
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["accounts"] = [
             {"name": a.name, "quota": a.license_quota, "used": a.granted,
              "left": selectors.licenses_left(account=a, granted=a.granted)}
             for a in selectors.accounts_with_licenses_granted()
+        ]
+        extra_context["invitations"] = [
+            {"email": i.email, "account": i.account.name, "licensed": i.licensed,
+             "expired": services.invitation_expired(i), "url": reverse("admin:advisors_invitation_change", args=[i.pk])}
+            for i in selectors.pending_invitations(accounts=selectors.accounts_of(request.user))[:20]
         ]
         return super().changelist_view(request, extra_context)
 
@@ -128,23 +142,66 @@ class AdvisorAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "account", "created_at", "accepted_at"]
+    """Reached from the advisors page ("Invite a collaborator"): e-mail, name, license and sites of the account."""
+
+    form = InvitationForm
+    list_display = ["email", "account", "licensed", "created_at", "accepted_at"]
     readonly_fields = ["invited_by", "created_at", "accepted_at", "accepted_by"]
-    fields = ["account", "email", "display_name", "sites", "invited_by", "created_at", "accepted_at", "accepted_by"]
-    filter_horizontal = ["sites"]
+    fields = ["account", "email", "display_name", "licensed", "sites", "invited_by", "created_at", "accepted_at",
+              "accepted_by"]
     actions = ["send_again"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # A sent invitation is what its e-mail said; to change it, invite again.
+        return ["account", "email", "display_name", "licensed", "sites", *self.readonly_fields]
+
+    def get_fields(self, request, obj=None):
+        return self.fields[:5] if obj is None else self.fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "account":
+            kwargs["queryset"] = selectors.accounts_of(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "sites":
+            kwargs["queryset"] = Site.objects.filter(account__in=selectors.accounts_of(request.user)).order_by(
+                "account", "name")
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        account = selectors.accounts_of(request.user).order_by("pk").first()
+        if account is not None:
+            initial.setdefault("account", account.pk)
+        return initial
 
     def save_model(self, request, invitation, form, change):
         if change:
             super().save_model(request, invitation, form, change)
             return
-        link = services.invitation_create(account=form.cleaned_data["account"], email=form.cleaned_data["email"],
-                                          invited_by=request.user, display_name=form.cleaned_data["display_name"])
-        form.instance = invitation = link.invitation
-        self.message_user(request, f"Invitation sent to {invitation.email}.")
+        data = form.cleaned_data
+        try:
+            link = services.invitation_create(account=data["account"], email=data["email"], invited_by=request.user,
+                                              display_name=data["display_name"], sites=list(data["sites"]),
+                                              licensed=data["licensed"])
+        except services.LicenseQuotaExceeded as error:  # the last license went between the form and the save
+            link = services.invitation_create(account=data["account"], email=data["email"], invited_by=request.user,
+                                              display_name=data["display_name"], sites=list(data["sites"]))
+            self.message_user(request, f"Invited without a license: {error}", messages.WARNING)
+        form.instance = link.invitation
+        self.message_user(request, f"Invitation sent to {link.invitation.email}.")
 
     def save_related(self, request, form, formsets, change):
-        form.instance.sites.set(form.cleaned_data["sites"])
+        pass  # the sites were saved with the invitation by the service; a sent invitation is read-only
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return HttpResponseRedirect(reverse("admin:advisors_advisor_changelist"))  # back to "Your collaborators"
 
     @admin.action(description="Send the invitation e-mail again")
     def send_again(self, request, queryset):

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
-from advisors.models import Account, Advisor, Site
+from advisors.models import Account, Advisor, Invitation, Site
 from advisors.selectors import licenses_granted, licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
@@ -102,6 +102,33 @@ class AccountForm(forms.ModelForm):
             if quota < granted:
                 raise ValidationError(str(QuotaBelowGranted(self.instance, granted)))
         return quota
+
+
+class InvitationForm(forms.ModelForm):
+    """"Invite a collaborator": an e-mail, the name visitors will see, the license and the sites, checked here so the
+    errors show beside their field; the service checks the license again."""
+
+    class Meta:
+        model = Invitation
+        fields = ["account", "email", "display_name", "licensed", "sites"]
+        widgets = {"sites": forms.CheckboxSelectMultiple}
+
+    def clean(self):
+        from advisors.services import LicenseQuotaExceeded
+
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        if account is None or self.instance.pk:
+            return cleaned
+        strangers = [site.name for site in cleaned.get("sites") or () if site.account_id != account.pk]
+        if strangers:
+            self.add_error("sites", f"Not a site of {account.name}: {', '.join(strangers)}.")
+        if cleaned.get("licensed") and licenses_left(account=account) == 0:
+            self.add_error("licensed", str(LicenseQuotaExceeded(account)))
+        email = cleaned.get("email")
+        if email and Advisor.objects.filter(account=account, user__email__iexact=email).exists():
+            self.add_error("email", f"A collaborator of {account.name} already has this e-mail.")
+        return cleaned
 
 
 class AdvisorForm(forms.ModelForm):

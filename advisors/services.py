@@ -158,12 +158,18 @@ def invitation_token(invitation: Invitation) -> str:
 
 
 def invitation_create(*, account: Account, email: str, invited_by=None, display_name: str = "",
-                      sites: list[Site] = ()) -> InvitationLink:
+                      sites: list[Site] = (), licensed: bool = False) -> InvitationLink:
+    """Invite someone by e-mail, with the sites they will work on and, when `licensed`, a license granted as they
+    accept (refused now if none is left; granted then only if one still is: the quota holds at acceptance)."""
     from advisors.tasks import invitation_send
 
+    if any(site.account_id != account.pk for site in sites):
+        raise ValueError("an invitation names sites of its own account only")
     with transaction.atomic():
+        if licensed and selectors.licenses_left(account=account) == 0:
+            raise LicenseQuotaExceeded(account)
         invitation = Invitation.objects.create(account=account, email=email, invited_by=invited_by,
-                                               display_name=display_name)
+                                               display_name=display_name, licensed=licensed)
         invitation.sites.set(sites)
         transaction.on_commit(lambda: invitation_send.delay(invitation.pk))
     return InvitationLink(invitation, invitation_url(invitation))
@@ -205,6 +211,11 @@ def invitation_accept(*, token: str, username: str, password: str) -> Advisor:
         advisor = advisor_create(account=invitation.account, username=username, email=invitation.email,
                                  display_name=invitation.display_name or username, password=password,
                                  sites=list(invitation.sites.all()))
+        if invitation.licensed:
+            try:  # the quota's rule, under the account's lock, as for any grant
+                advisor = license_grant(advisor=advisor)
+            except LicenseQuotaExceeded:
+                pass  # joined without the license: the view says so, the administrator can grant one later
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = advisor.user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
