@@ -8,6 +8,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.utils.html import format_html
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
@@ -131,6 +132,22 @@ class InvitationForm(forms.ModelForm):
         return cleaned
 
 
+class AvatarInput(forms.ClearableFileInput):
+    """The stored avatar as the picture it is (not its file name), above the usual change and clear controls."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"accept": "image/jpeg,image/png,image/gif,image/webp", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, value, attrs, renderer)
+        if value and getattr(value, "url", None):
+            picture = format_html('<img src="{}" alt="The current avatar" width="96" height="96" class="avatar-preview"'
+                                  ' style="display:block;border-radius:50%;object-fit:cover;margin-bottom:8px">',
+                                  value.url)
+            return picture + html
+        return html
+
+
 class AdvisorForm(forms.ModelForm):
     premium = forms.BooleanField(label="Livechat Premium", required=False,
                                   help_text="Grants a license from the account's quota.")
@@ -140,6 +157,7 @@ class AdvisorForm(forms.ModelForm):
         model = Advisor
         fields = ["user", "account", "display_name", "avatar", "sees_chatbot", "email_on_escalation", "sound",
                   "sites"]
+        widgets = {"avatar": AvatarInput}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
