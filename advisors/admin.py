@@ -92,6 +92,10 @@ class AdvisorAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sites")
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "user"] if obj is not None else readonly  # not a list of every user once added
+
     def has_add_permission(self, request):
         # The account's people invite collaborators by e-mail (Invitation); attaching an existing user is left to
         # the platform operator.

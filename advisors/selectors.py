@@ -27,8 +27,8 @@ def quota_editable_by(*, user, account: Account | None) -> bool:
     of its collaborators. The customer's own people (the owner included, even a superuser) only read it."""
     if not (user.is_active and user.is_superuser):
         return False
-    if account is None or account.pk is None:  # a new account: nobody of it exists yet
-        return True
+    if account is None or account.pk is None:  # a new account: the operator's, not a customer's second one
+        return not accounts_owned_or_joined(user).exists()
     if account.owner_id == user.pk:
         return False
     return not Advisor.objects.filter(account=account, user=user).exists()

@@ -40,6 +40,9 @@ def test_only_the_platform_operator_may_set_the_quota(demo, operator):
     assert Account.objects.get(pk=account.pk).license_quota == 5
     services.account_license_quota_set(account=account, quota=8, by=operator)
     assert Account.objects.get(pk=account.pk).license_quota == 8
+    # a new account's quota is the operator's too, not a second account of the customer's
+    assert selectors.quota_editable_by(user=operator, account=None)
+    assert not selectors.quota_editable_by(user=owner, account=None)
 
 
 @pytest.mark.django_db

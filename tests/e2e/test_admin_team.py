@@ -191,6 +191,7 @@ def test_the_flow_editor_shows_each_steps_fields_offers_choices_and_puts_errors_
         assert [shown(escalate, c) for c in ("image_url", "variable", "input_type", "value", "target")] == [False] * 5
         expect(escalate.locator(".field-text label")).to_have_text("Message to the visitor:")
         assert shown(note, "text") and not shown(note, "target") and not shown(note, "assign_to")
+        expect(page.locator("#buttons-group")).to_be_hidden()  # buttons belong to a buttons step; none here
         # sequences and advisors are choices, not free text
         return_to = escalate.locator("select[name$='-return_to']")
         assert return_to.locator("option").all_inner_texts() == [
@@ -209,7 +210,10 @@ def test_the_flow_editor_shows_each_steps_fields_offers_choices_and_puts_errors_
         new.locator("select[name$='-kind']").select_option("input")
         assert shown(new, "text") and shown(new, "variable") and shown(new, "input_type")
         expect(new.locator(".field-text label")).to_have_text("Question:")
+        new.locator("select[name$='-kind']").select_option("buttons")
+        expect(page.locator("#buttons-group")).to_be_visible()
         new.locator(".inline-deletelink").click()
+        expect(page.locator("#buttons-group")).to_be_hidden()
         # an error stands beside what it is about: a way back without its sequence
         escalate = step_box(page, "escalate")
         escalate.locator("select[name$='-return_to']").select_option("")
@@ -219,6 +223,10 @@ def test_the_flow_editor_shows_each_steps_fields_offers_choices_and_puts_errors_
         expect(escalate.locator(".errorlist")).to_contain_text("back_label and return_to go together")
         expect(step_box(page, "note").locator(".errorlist")).to_have_count(0)
         screenshot(page, "admin-flow-editor-error")
+        page.goto(f"{live_server.base}/admin/chatbots/sequence/?chatbot__id__exact={chatbot_id}")
+        page.get_by_role("link", name="menu", exact=True).click()
+        expect(page.locator("#buttons-group")).to_be_visible()  # the menu ends with its buttons step
+        assert page.locator("#buttons-group select[name$='-target']").first.input_value() == "pricing"
 
         # the pseudonym naming a variable no step captures: saved, with a warning beside the field
         page.goto(f"{live_server.base}/admin/chatbots/chatbot/{chatbot_id}/change/")

@@ -32,14 +32,30 @@
     if (text && labels[select.value]) text.textContent = labels[select.value] + ":";
   }
 
+  // The buttons belong to the buttons step that ends a sequence: their table shows only when there is one, or
+  // when rows already exist (a sequence with buttons and no such step is an error the page must show).
+  function buttonsGroup() {
+    const group = document.getElementById("buttons-group");
+    if (!group) return;
+    const kinds = [...document.querySelectorAll("select[data-step-columns]")]
+      .filter((select) => !select.closest(".empty-form")).map((select) => select.value);
+    const rows = group.querySelectorAll("tr.form-row:not(.empty-form)").length;
+    group.style.display = kinds.includes("buttons") || rows ? "" : "none";
+  }
+
   function applyAll(root) {
     for (const select of root.querySelectorAll("select[data-step-columns]")) apply(select);
+    buttonsGroup();
   }
 
   document.addEventListener("change", (event) => {
-    if (event.target.matches && event.target.matches("select[data-step-columns]")) apply(event.target);
+    if (event.target.matches && event.target.matches("select[data-step-columns]")) {
+      apply(event.target);
+      buttonsGroup();
+    }
   });
   document.addEventListener("formset:added", (event) => applyAll(event.target));
+  document.addEventListener("formset:removed", () => buttonsGroup());
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => applyAll(document));
   } else {
