@@ -3,6 +3,7 @@
 Every change of a license goes through advisors.services, so the quota holds here as everywhere."""
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -200,6 +201,25 @@ class InvitationAdmin(admin.ModelAdmin):
                 "account", "name")
             kwargs["widget"] = forms.CheckboxSelectMultiple
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and isinstance(formfield.widget, RelatedFieldWidgetWrapper):
+            # No "add a site / an account" shortcuts here: an invitation picks among what exists.
+            formfield.widget.can_add_related = formfield.widget.can_change_related = False
+            formfield.widget.can_view_related = formfield.widget.can_delete_related = False
+        return formfield
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and "licensed" in form.base_fields:
+            left = [f"{a.name}: {selectors.licenses_left(account=a, granted=a.granted)} of {a.license_quota} left"
+                    for a in selectors.accounts_with_licenses_granted(selectors.accounts_of(request.user))[:5]]
+            form.base_fields["licensed"].help_text += f" ({'; '.join(left)})" if left else ""
+        return form
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, {"title": "Invite a collaborator", **(extra_context or {})})
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

@@ -34,6 +34,7 @@ def test_the_owner_invites_with_a_license_and_sites_from_the_advisors_page(demo,
     form = client.get("/admin/advisors/invitation/add/")
     assert form.context["adminform"].form.initial["account"] == account.pk
     assert 'type="checkbox" name="sites"' in form.content.decode()
+    assert "Invite a collaborator" in form.content.decode() and "Demo Company: 2 of 5 left" in form.content.decode()
     # when the owner invites Dan with a license, for the shop
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/admin/advisors/invitation/add/",
@@ -45,6 +46,7 @@ def test_the_owner_invites_with_a_license_and_sites_from_the_advisors_page(demo,
     assert invitation.invited_by == demo.advisors["admin"].user
     assert "dan@x.example</a> (Livechat Premium)" in client.get("/admin/advisors/advisor/").content.decode()
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["dan@x.example"]
+    assert "visitors of Demo Company on Shop, with a Livechat Premium license." in mail.outbox[0].body
     # and Dan joins licensed, on the shop only
     client.logout()
     response = client.post(link_path(), {"username": "dan", "password": PASSWORD, "password_again": PASSWORD})

@@ -65,6 +65,7 @@ def test_invite_a_collaborator_with_a_license_and_sites_who_joins_with_the_passw
     page.get_by_label("Display name").fill("Dan")
     page.get_by_label("Livechat Premium").check()
     page.get_by_label("Shop").check()
+    screenshot(page, "admin-invite")
     page.locator("input[name=_save]").click()
     # then back on the advisors page, which says so and lists the pending invitation
     expect(page).to_have_url(re.compile(r"/admin/advisors/advisor/$"))
