@@ -112,3 +112,25 @@ def test_the_quota_still_holds_when_a_licensed_invitation_is_accepted(demo, clie
     assert response.status_code == 200 and "Every Livechat Premium license" in response.content.decode()
     assert not Advisor.objects.get(user__username="late").licensed
     assert selectors.licenses_granted(account=account) == 5
+
+
+@pytest.mark.django_db
+def test_the_advisors_page_costs_the_same_queries_for_more_advisors_and_invitations(
+        demo, client, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = Account.objects.get(name="Demo Company")
+    client.force_login(demo.advisors["admin"].user)
+    services.invitation_create(account=account, email="one@x.example", sites=[demo.sites["shop"]])
+    client.get("/admin/advisors/advisor/")  # the session and caches warm
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/admin/advisors/advisor/").status_code == 200
+    for i in range(8):
+        extra = services.advisor_create(account=account, username=f"n{i}", email=f"n{i}@x.example",
+                                        display_name=f"N{i}", password=None, sites=[demo.sites["shop"]])
+        services.invitation_create(account=account, email=f"more{i}@x.example", sites=[demo.sites["blog"]])
+        assert extra.pk
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get("/admin/advisors/advisor/")
+    assert page.status_code == 200 and "more7@x.example" in page.content.decode()
