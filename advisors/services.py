@@ -48,6 +48,25 @@ def _signal_advisor_changed(advisor: Advisor) -> None:
     realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "advisor.changed"})
 
 
+def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
+    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
+    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
+    of the two waits for the other and sees its result."""
+    if quota < 0:
+        raise ValueError("a quota is a count")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if not selectors.quota_editable_by(user=by, account=account):
+            raise QuotaNotYours()
+        granted = selectors.licenses_granted(account=account)
+        if quota < granted:
+            raise QuotaBelowGranted(account, granted)
+        if account.license_quota != quota:
+            account.license_quota = quota
+            account.save(update_fields=["license_quota"])
+    return account
+
+
 def license_grant(*, advisor: Advisor) -> Advisor:
     """Grant the Livechat Premium license; refused past the account's quota, also when grants race.
 
@@ -79,25 +98,6 @@ def license_revoke(*, advisor: Advisor) -> Advisor:
 
 def license_set(*, advisor: Advisor, licensed: bool) -> Advisor:
     return license_grant(advisor=advisor) if licensed else license_revoke(advisor=advisor)
-
-
-def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
-    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
-    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
-    of the two waits for the other and sees its result."""
-    if quota < 0:
-        raise ValueError("a quota is a count")
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account.pk)
-        if not selectors.quota_editable_by(user=by, account=account):
-            raise QuotaNotYours()
-        granted = selectors.licenses_granted(account=account)
-        if quota < granted:
-            raise QuotaBelowGranted(account, granted)
-        if account.license_quota != quota:
-            account.license_quota = quota
-            account.save(update_fields=["license_quota"])
-    return account
 
 
 def advisor_scope_changed(*, advisor: Advisor) -> None:
