@@ -48,25 +48,6 @@ def _signal_advisor_changed(advisor: Advisor) -> None:
     realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "advisor.changed"})
 
 
-def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
-    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
-    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
-    of the two waits for the other and sees its result."""
-    if quota < 0:
-        raise ValueError("a quota is a count")
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account.pk)
-        if not selectors.quota_editable_by(user=by, account=account):
-            raise QuotaNotYours()
-        granted = selectors.licenses_granted(account=account)
-        if quota < granted:
-            raise QuotaBelowGranted(account, granted)
-        if account.license_quota != quota:
-            account.license_quota = quota
-            account.save(update_fields=["license_quota"])
-    return account
-
-
 def license_grant(*, advisor: Advisor) -> Advisor:
     """Grant the Livechat Premium license; refused past the account's quota, also when grants race.
 
@@ -128,6 +109,25 @@ def advisor_record_activity(*, advisor_id: int, messages: int = 0) -> None:
     if messages:
         changes["message_count"] = F("message_count") + messages
     Advisor.objects.filter(pk=advisor_id).update(**changes)
+
+
+def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
+    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
+    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
+    of the two waits for the other and sees its result."""
+    if quota < 0:
+        raise ValueError("a quota is a count")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if not selectors.quota_editable_by(user=by, account=account):
+            raise QuotaNotYours()
+        granted = selectors.licenses_granted(account=account)
+        if quota < granted:
+            raise QuotaBelowGranted(account, granted)
+        if account.license_quota != quota:
+            account.license_quota = quota
+            account.save(update_fields=["license_quota"])
+    return account
 
 
 def advisor_create(*, account: Account, username: str, email: str, display_name: str, password: str | None,
