@@ -115,6 +115,9 @@ class JsonSocket(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         if message["type"] == "websocket.disconnect":
+            # Nothing more can be sent: a task still running for this socket (a resume after a gap) stops sending
+            # instead of raising on the server's closed connection.
+            self.closing = True
             await handler(message)  # disconnect() handles its own failures; StopConsumer must get out
             return
         try:
