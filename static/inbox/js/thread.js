@@ -162,6 +162,13 @@ export class ConversationPane {
     this.markRead();
   }
 
+  /** Load the open conversation afresh (its names, notes and variables follow a new license). */
+  reload() {
+    const id = this.id;
+    this.id = null;
+    return id ? this.open(id) : Promise.resolve();
+  }
+
   closeView() {
     this.generation += 1;
     this.id = null;
