@@ -7,6 +7,7 @@ import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
+import {watchLayout} from "./layout.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
 import {siteColor, store} from "./store.js";
@@ -176,6 +177,8 @@ const pane = new ConversationPane({
   onChange: (conv) => applyConversation(conv, {fromSocket: false}),
   onClosed: () => history.replaceState(null, "", location.pathname + location.search),
 });
+
+watchLayout({pane, list, view: $("thread-view"), back: $("thread-back")});
 
 const alerts = new Alerts({
   soundUrl: document.body.dataset.soundUrl,
