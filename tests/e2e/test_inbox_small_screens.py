@@ -86,6 +86,14 @@ def test_on_a_phone_the_list_then_the_thread_with_a_back_button(live_server, siz
     expect(conv_row).to_be_focused()
     expect(page.locator("#thread")).to_be_hidden()
     expect(page).not_to_have_url(re.compile("#conversation-"))
+
+    # the phone's own back button does the same, and stays in the inbox
+    conv_row.click()
+    expect(page.locator("#thread-name")).to_be_in_viewport()
+    page.go_back()
+    expect(conv_row).to_be_in_viewport()
+    expect(page.locator("#thread")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"/inbox/$"))
     watch.assert_clean()
 
 
