@@ -21,6 +21,12 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+# axe-core for the browser tests' accessibility check (tests/e2e/axe.py), pinned by package-lock.json, from the npm
+# registry into node_modules/ (git-ignored; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # A random SECRET_KEY for this checkout, made once (the settings read it when SECRET_KEY is unset; with DEBUG off
 # they refuse to start without a real key). Owner-only, under var/ (never committed, never in an image).
 var/secret_key:
@@ -39,7 +45,7 @@ run: $(VENV)/.runtime var/secret_key
 # Lint (ruff.toml) and "no model change without its migration" fail the run too, but do not keep the tests from running.
 # The migration check compares models with migrations on the embedded database: the test run's DATABASE_URL names a
 # database that only its test copies exist of.
-test: $(VENV)/.dev var/secret_key
+test: $(VENV)/.dev var/secret_key node_modules/.installed
 	status=0; \
 	$(BIN)/ruff check . || status=1; \
 	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run || status=1; \

@@ -703,12 +703,16 @@ class InboxConsumer(JsonSocket):
         await self.send_json({"type": "presence", "conversation": event["conversation"], "online": event["online"]})
 
     async def advisor_changed(self, event):
+        """The license, the sites or the chatbot visibility changed: the page is told (it reads /api/inbox/me again
+        and says what changed) before a revoked license closes the socket, or after the groups follow the scope."""
         was_licensed = self.advisor.licensed
         self.advisor = await database_call(selectors.advisor_for_user)(self.scope.get("user"))
         if self.advisor is None or (was_licensed and not self.advisor.licensed):
+            await self.send_json({"type": "access_changed"})
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         await self._subscribe()
+        await self.send_json({"type": "access_changed"})
 
     async def advisor_logout(self, event):
         if self.session_key and event.get("session_key") == self.session_key:
