@@ -237,29 +237,32 @@ class Client:
         try:
             async for raw in ws:
                 received = now_ns()
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "message":
-                    message = frame["message"]
-                    client_id = message.get("client_id") or ""
-                    step = self._step_of(client_id)
-                    if step is None:
-                        continue
-                    step.last_frame = time.monotonic()
-                    sent = int(message["text"].split(" ", 2)[1])
-                    if client_id[0] == "v":
-                        step.ack.append((received - sent) / 1e6)
-                    else:
-                        step.a2v.append((received - sent) / 1e6)
-                        step.replies_seen[client_id] += 1
-                elif kind == "error":
-                    step = self._step_of(frame.get("client_id") or "")
-                    if step is not None:
-                        step.errors[f"visitor error {frame.get('code')}"] += 1
+                self._visitor_frame(entry, json.loads(raw), received)
         except Exception as error:
             self.closed[f"visitor {type(error).__name__}"] += 1
         else:
             self.closed[f"visitor closed {ws.close_code}"] += 1
+
+    def _visitor_frame(self, entry: dict, frame: dict, received: int) -> None:
+        """One frame a visitor socket received: a step's acknowledgement or reply, or a refused send."""
+        kind = frame.get("type")
+        if kind == "message":
+            message = frame["message"]
+            client_id = message.get("client_id") or ""
+            step = self._step_of(client_id)
+            if step is None:
+                return
+            step.last_frame = time.monotonic()
+            sent = int(message["text"].split(" ", 2)[1])
+            if client_id[0] == "v":
+                step.ack.append((received - sent) / 1e6)
+            else:
+                step.a2v.append((received - sent) / 1e6)
+                step.replies_seen[client_id] += 1
+        elif kind == "error":
+            step = self._step_of(frame.get("client_id") or "")
+            if step is not None:
+                step.errors[f"visitor error {frame.get('code')}"] += 1
 
     async def _read_advisor(self, entry) -> None:
         ws = entry["ws"]
@@ -390,11 +393,16 @@ class Client:
         return {"closed": count}
 
 
-def _client_main(index: int, pipe) -> None:
+def _client_main(index: int, pipe, client_class: str = "bench.loadgen:Client") -> None:
+    import importlib
+
     import uvloop
 
+    module, _, name = client_class.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+
     async def serve():
-        client = Client(index)
+        client = factory(index)
         loop = asyncio.get_running_loop()
         for _ in range(1_000_000):
             command = await loop.run_in_executor(None, pipe.recv)
@@ -411,6 +419,8 @@ def _client_main(index: int, pipe) -> None:
                     result = await client.run(**command)
                 elif name == "close":
                     result = await client.close()
+                elif hasattr(client, f"cmd_{name}"):  # a subclass's own commands (bench/mixed.py)
+                    result = await getattr(client, f"cmd_{name}")(**command)
                 else:
                     result = {"error": f"unknown command {name}"}
             except Exception as error:  # reported to the coordinator, which fails the run loudly
@@ -426,13 +436,13 @@ def _client_main(index: int, pipe) -> None:
 class Generator:
     """n client processes; sockets are dealt round-robin so each process holds a fair share."""
 
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, client_class: str = "bench.loadgen:Client"):
         context = multiprocessing.get_context("spawn")
         self.pipes = []
         self.processes = []
         for index in range(processes):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_client_main, args=(index, theirs), daemon=True)
+            process = context.Process(target=_client_main, args=(index, theirs, client_class), daemon=True)
             process.start()
             self.pipes.append(ours)
             self.processes.append(process)
@@ -488,12 +498,19 @@ class Generator:
         """One connect command per client process (each may name its own server): servers fill in parallel."""
         return self._all([dict(c, cmd="connect", http_pool=0) for c in commands], timeout + 30)
 
-    def run(self, *, step: str, rate: float, reply_rate: float, duration: float, grace: float = 3.0) -> list[dict]:
+    def run(self, *, step: str, rate: float, reply_rate: float, duration: float, grace: float = 3.0,
+            extra: list[dict] | None = None) -> list[dict]:
+        """One step on every client process; `extra` adds one dict of arguments per process (bench/mixed.py)."""
         n = len(self.pipes)
         start_at = time.monotonic() + 0.5
         command = {"cmd": "run", "step": step, "rate": rate / n, "reply_rate": reply_rate / n, "duration": duration,
                    "start_at": start_at, "grace": grace}
-        return self._all([dict(command) for _ in range(n)], duration + grace + 30)
+        more = extra or [{} for _ in range(n)]
+        return self._all([dict(command, **more[i]) for i in range(n)], duration + grace + 60)
+
+    def each(self, name: str, commands: list[dict], timeout: float) -> list[dict]:
+        """A command of a client subclass, one argument dict per client process."""
+        return self._all([dict(c, cmd=name) for c in commands], timeout)
 
     def close(self) -> None:
         self._all([{"cmd": "close"} for _ in self.pipes], 120)
