@@ -339,6 +339,11 @@ class Escalations:
                 "lost": lost, "latency_ms": percentiles(samples)}
 
 
+def seconds_needed(args) -> float:
+    """What the mixed configuration takes: start, arrival and its walks' tail, each step with its walks, stop."""
+    return 25 + args.arrival_seconds + 4 * args.think + 5 + len(args.mixed_rates) * (args.step_seconds + 10)
+
+
 def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budget, log_dir, log,
               healthy, histogram, redis_cleanup, sustained_rate) -> dict:
     """The mixed profile on one process of `config` (e.g. uvicorn-pubsub-mixed): arrival, then steps."""

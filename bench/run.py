@@ -60,8 +60,9 @@ def parse_args(argv=None):
                              "{daphne,uvicorn}-{pubsub,core}-mixed (bench/mixed.py)")
     parser.add_argument("--mixed-rates", default="25,50,100",
                         help="the mixed profile's steps, messages/s (visitor messages, bot walks, replies)")
-    parser.add_argument("--arrival-seconds", type=float, default=60,
-                        help="the mixed profile's first phase: --visitors new visitors arrive within it")
+    parser.add_argument("--arrival-seconds", type=float, default=None,
+                        help="the mixed profile's first phase: --visitors new visitors arrive within it (default: "
+                             "60 s per 1,000 visitors, at least 10 s: the pace of 1,000 a minute)")
     parser.add_argument("--arrival-addresses", type=int, default=50,
                         help="loopback addresses new visitors come from (127.0.100.x), each within the product's "
                              "per-address limit; 1: all from 127.0.0.1 with the limit raised")
@@ -96,11 +97,13 @@ def parse_args(argv=None):
     if args.quick:
         args.visitors, args.archive, args.idle_sockets = 200, 10_000, 1000
         args.configs, args.rates, args.step_seconds = "relay,uvicorn-pubsub,uvicorn-pubsub-mixed", "100,300", 4
-        args.mixed_rates, args.arrival_seconds = "25,100", 30
+        args.mixed_rates = "25,100"
         args.late_configs = ""
         args.idle_servers = "uvicorn,uvicorn-nodeflate"
     args.rates = [float(r) for r in args.rates.split(",") if r]
     args.mixed_rates = [float(r) for r in args.mixed_rates.split(",") if r]
+    if args.arrival_seconds is None:
+        args.arrival_seconds = max(10.0, 60.0 * args.visitors / 1000)
     args.configs = [c for c in args.configs.split(",") if c]
     args.late_configs = [c for c in args.late_configs.split(",") if c]
     args.idle_servers = [s for s in args.idle_servers.split(",") if s]
@@ -444,7 +447,7 @@ def table(results: dict, base_rate: float) -> str:
     header = (f"{'configuration':<26} {'R':>5} {'v->a p50':>9} {'p90':>7} {'p99':>8} {'max':>8} {'a->v p50':>9} "
               f"{'p99':>8} {'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'ms/msg':>7} "
               f"{'RSS MB':>7} {'p99/ref':>8} {'max R/s':>8} {'R/ref':>6}")
-    lines.append(f"At {int(base_rate)} messages/s (R; the mixed profile at its highest step up to it) with "
+    lines.append(f"At {int(base_rate)} messages/s (R: the highest step up to it where a run has none) with "
                  f"{arguments['visitors']} visitors and {arguments['advisors']} advisor sockets; max R = highest "
                  "step with v->a p99 <= 50 ms, nothing lost. Latencies in ms; lost = inbox deliveries + replies not "
                  "seen within the step's grace; stored/s = visitor messages acknowledged per second; ms/msg = "
@@ -456,7 +459,7 @@ def table(results: dict, base_rate: float) -> str:
         return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
 
     for run in runs:
-        step = step_for(run, base_rate) if run.get("mixed") else at_rate(run, base_rate)
+        step = step_for(run, base_rate)
         ref = reference.get(run["processes"]) or reference.get(1)
         ref_step = at_rate(ref, step["rate"]) if ref and step else None
         if step is None:
@@ -737,7 +740,7 @@ def main(argv=None) -> int:
 
         def run_configs(configs):
             for config in configs:
-                needed = args.arrival_seconds + 90 if config.endswith("-mixed") else 60
+                needed = mixed.seconds_needed(args) if config.endswith("-mixed") else 60
                 if budget.left() < needed:
                     log(f"skipped {config}x1: time budget")
                     results["runs"].append({"name": f"{config}x1", "config": config, "processes": 1, "steps": [],
