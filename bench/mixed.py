@@ -103,61 +103,29 @@ class MixedClient(Client):
 
     # frames ------------------------------------------------------------------
 
-    async def _read_arrived(self, entry: dict) -> None:
-        ws = entry["ws"]
-        try:
-            async for raw in ws:
-                received = now_ns()
-                frame = json.loads(raw)
-                waiter = entry.get("waiter")
-                if waiter is not None and not waiter[1].done() and waiter[0](frame):
-                    entry["waiter"] = None
-                    waiter[1].set_result(received)
-                    continue
-                if frame.get("type") == "message" and (frame["message"].get("client_id") or "").startswith("w-"):
-                    self.walk_acked += 1
-                    continue
-                if frame.get("type") == "error" and (frame.get("client_id") or "").startswith("w-"):
-                    self.walk_errors[f"walk error {frame.get('code')}"] += 1
-                    continue
-                self._visitor_frame(entry, frame, received)
-        except Exception as error:
-            self.closed[f"visitor {type(error).__name__}"] += 1
+    def _visitor_frame(self, entry: dict, frame: dict, received: int) -> None:
+        """As the base client's, and the bot walk: the answer a walking visitor waits for, its own items' acks."""
+        waiter = entry.get("waiter")
+        if waiter is not None and not waiter[1].done() and waiter[0](frame):
+            entry["waiter"] = None
+            waiter[1].set_result(received)
+        kind = frame.get("type")
+        if kind == "message" and (frame["message"].get("client_id") or "").startswith("w-"):
+            entry["seq"] = max(entry.get("seq", 0), frame["message"].get("seq") or 0)
+            self.walk_acked += 1
+        elif kind == "error" and (frame.get("client_id") or "").startswith("w-"):
+            self.walk_errors[f"walk error {frame.get('code')}"] += 1
         else:
-            self.closed[f"visitor closed {ws.close_code}"] += 1
+            super()._visitor_frame(entry, frame, received)
 
-    async def _read_advisor(self, entry) -> None:
+    def _advisor_frame(self, entry: dict, raw: str, received: int) -> None:
         """As the base client's, and the first `conversation` frame of each conversation gone live."""
-        ws = entry["ws"]
-        who = entry["username"]
-        try:
-            async for raw in ws:
-                received = now_ns()
-                live = '"status":"live"' in raw
-                said = '"sender":"visitor"' in raw
-                if not (live or said):
-                    continue
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "conversation" and live:
-                    conversation = frame["conversation"]
-                    if conversation.get("status") == "live":
-                        self.live_seen.setdefault(f"{who}|{conversation['id']}", received)
-                    continue
-                if kind != "message":
-                    continue
-                message = frame["message"]
-                client_id = message.get("client_id") or ""
-                step = self._step_of(client_id)
-                if step is None:
-                    continue
-                step.last_frame = time.monotonic()
-                step.v2a.append((received - int(message["text"].split(" ", 2)[1])) / 1e6)
-                step.delivered[client_id] += 1
-        except Exception as error:
-            self.closed[f"advisor {type(error).__name__}"] += 1
-        else:
-            self.closed[f"advisor closed {ws.close_code}"] += 1
+        if '"status":"live"' in raw and '"type":"conversation"' in raw:
+            frame = json.loads(raw)
+            conversation = frame.get("conversation") or {}
+            if frame.get("type") == "conversation" and conversation.get("status") == "live":
+                self.live_seen.setdefault(f"{entry['username']}|{conversation['id']}", received)
+        super()._advisor_frame(entry, raw, received)
 
     def _expect(self, entry: dict, predicate) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -185,7 +153,8 @@ class MixedClient(Client):
         data = json.loads(body)
         conversation = data["conversation"]["id"]
         entry = {"token": data["token"], "conversation": conversation, "site": site_id, "site_key": site_key,
-                 "advisor_token": owners[conversation % len(owners)], "waiter": None}
+                 "advisor_token": owners[conversation % len(owners)], "waiter": None, "url": url,
+                 "local_addr": (address, 0)}
         try:
             ws = await connect(f"{url}/ws/widget/?site={site_key}", origin=ORIGIN, local_addr=(address, 0),
                                **SOCKET_OPTIONS)
@@ -195,7 +164,7 @@ class MixedClient(Client):
         entry["ws"] = ws
         self.arrived.append(entry)
         greeting = self._expect(entry, _bot_input("PRENOM"))
-        self._spawn(self._read_arrived(entry))
+        self._spawn(self._read_visitor(entry))
         try:
             await ws.send(json.dumps({"type": "auth", "token": data["token"], "after": 0}))
             greeted = await asyncio.wait_for(greeting, 20)
@@ -271,6 +240,7 @@ class MixedClient(Client):
         return report
 
     async def close(self) -> dict:
+        self.closing = True
         walking = [e for e in self.arrived if e not in self.visitors]
         for chunk in range(0, len(walking), 200):
             await asyncio.gather(*(e["ws"].close() for e in walking[chunk:chunk + 200]), return_exceptions=True)
@@ -439,7 +409,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
                 f"visitors, arrival p99 {arrivals['arrival_ms'].get('p99')} ms), lost "
                 f"{summary['lost']}+{summary['replies_lost']}, errors {summary['errors'] or 0}, server CPU "
                 f"{usage['cpu_pct_of_core']['server']}% ({summary['server_cpu_ms_per_message']} ms/message), "
-                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%")
+                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%"
+                + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else ""))
         result["escalation"] = escalations.summary()
         gen.close()
     finally:

@@ -255,7 +255,8 @@ def load_config(config: str, processes: int, *, args, gen, manifest, env, databa
                 f"a->v p50 {summary['a2v'].get('p50')} p99 {summary['a2v'].get('p99')} ms, "
                 f"{summary['throughput']}/s, lost {summary['lost']}+{summary['replies_lost']}, "
                 f"errors {summary['errors'] or 0}, server CPU {usage['cpu_pct_of_core']['server']}%, "
-                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%")
+                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%"
+                + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else ""))
             if not healthy(summary) and rate >= args.table_rate:
                 break
         gen.close()
