@@ -123,7 +123,8 @@ class MixedClient(Client):
         if '"status":"live"' in raw and '"type":"conversation"' in raw:
             frame = json.loads(raw)
             conversation = frame.get("conversation") or {}
-            if frame.get("type") == "conversation" and conversation.get("status") == "live":
+            if (frame.get("type") == "conversation" and conversation.get("status") == "live"
+                    and conversation.get("assigned") is None):
                 self.live_seen.setdefault(f"{entry['username']}|{conversation['id']}", received)
         super()._advisor_frame(entry, raw, received)
 
@@ -285,28 +286,35 @@ def merge_arrivals(reports: list[dict]) -> dict:
 
 
 class Escalations:
-    """Presses of "Talk to a human" against the `conversation` frames the team's inbox sockets received."""
+    """Presses of "Talk to a human" against the `conversation` frames the team's inbox sockets received: the
+    first one with status live and nobody assigned, the escalation itself (a later frame, e.g. the first reply
+    assigning it, does not stand in for a missed one). Split between the advisors who saw the conversation
+    while the bot had it (watchers) and those for whom it enters their inbox with the escalation."""
 
-    def __init__(self, team: list[str]):
-        self.team = team
+    def __init__(self, team: list[dict]):
+        self.team = [(a["username"], bool(a.get("sees_chatbot"))) for a in team]
         self.pressed: dict[int, int] = {}
         self.seen: dict[str, int] = {}
 
     def add(self, report: dict) -> None:
         self.pressed.update({int(k): v for k, v in report.get("escalated_at", {}).items()})
-        self.seen.update(report.get("live_seen", {}))
+        for key, value in report.get("live_seen", {}).items():
+            self.seen[key] = min(value, self.seen.get(key, value))
 
     def summary(self) -> dict:
-        samples, lost = [], 0
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        lost: Counter = Counter()
         for conversation, pressed in self.pressed.items():
-            for who in self.team:
+            for who, watcher in self.team:
                 seen = self.seen.get(f"{who}|{conversation}")
                 if seen is None:
-                    lost += 1
+                    lost[watcher] += 1
                 else:
-                    samples.append((seen - pressed) / 1e6)
+                    samples[watcher].append((seen - pressed) / 1e6)
         return {"escalations": len(self.pressed), "deliveries_expected": len(self.pressed) * len(self.team),
-                "lost": lost, "latency_ms": percentiles(samples)}
+                "lost": lost[True] + lost[False], "latency_ms": percentiles(samples[True] + samples[False]),
+                "watchers": {"lost": lost[True], "latency_ms": percentiles(samples[True])},
+                "others": {"lost": lost[False], "latency_ms": percentiles(samples[False])}}
 
 
 def seconds_needed(args) -> float:
@@ -335,7 +343,7 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
     server = servers.start_product(name, kind=kind, layer=layer, processes=1, env=server_env, log_dir=log_dir)
     worker = servers.start_worker(f"{name}-worker", env=server_env, log_dir=log_dir)
     gen = loadgen.Generator(args.clients, client_class="bench.mixed:MixedClient")
-    escalations = Escalations([a["username"] for a in team])
+    escalations = Escalations(team)
     url = server.urls[0]
     n = len(gen.pipes)
     arrived = 0

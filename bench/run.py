@@ -531,9 +531,14 @@ def figures(results: dict) -> list[str]:
                 f"{arrival['server_cpu_ms_per_arrival']} ms per visitor (session, greeting, walk)")
         escalation = run.get("escalation")
         if escalation:
+            split = "; ".join(
+                f"{label} p50 {escalation[key]['latency_ms'].get('p50')} p99 {escalation[key]['latency_ms'].get('p99')}"
+                f" ms lost {escalation[key]['lost']}"
+                for key, label in (("watchers", "advisors seeing the bot's conversations"), ("others", "the others"))
+                if key in escalation)
             lines.append(f"  escalation -> inbox ({escalation['escalations']} x {run['team']} sockets): p50 "
                          f"{escalation['latency_ms'].get('p50')} p99 {escalation['latency_ms'].get('p99')} ms, "
-                         f"lost {escalation['lost']}")
+                         f"lost {escalation['lost']} ({split})")
     per_message = []
     for run in results["runs"]:
         if run["config"] == "relay" or run["processes"] != 1:
