@@ -230,6 +230,11 @@ class MixedClient(Client):
         await asyncio.sleep(quiet)  # the inbox sockets' last escalation frames
         return dict(stats.report(), **self._drain())
 
+    async def cmd_collect(self, *, seconds: float) -> dict:
+        """After the last step: the escalation frames still on their way to the inbox sockets."""
+        await asyncio.sleep(seconds)
+        return self._drain()
+
     async def run(self, *, arrivals: dict | None = None, **step) -> dict:
         stats = Arrivals()
         task = asyncio.ensure_future(self._arrivals(stats, **arrivals)) if arrivals else None
@@ -419,6 +424,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
                 f"{usage['cpu_pct_of_core']['server']}% ({summary['server_cpu_ms_per_message']} ms/message), "
                 f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%"
                 + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else ""))
+        for report in gen.each("collect", [{"seconds": 2.0}] * n, timeout=30):
+            escalations.add(report)
         result["escalation"] = escalations.summary()
         gen.close()
     finally:
