@@ -263,7 +263,8 @@ def main(argv=None) -> None:
     manifest["seed_seconds"] = round(time.monotonic() - t0, 1)
     with open(args.out, "w") as handle:
         json.dump(manifest, handle)
-    print(json.dumps({k: v for k, v in manifest.items() if k not in ("visitors", "advisors")}), file=sys.stderr)
+    shown = {k: v for k, v in manifest.items() if k not in ("visitors", "advisors", "mixed")}
+    print(json.dumps(shown), file=sys.stderr)
 
 
 if __name__ == "__main__":
