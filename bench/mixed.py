@@ -378,7 +378,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
         log(f"{name} arrival: {arrival['greeted']}/{arrival['attempted']} greeted, {arrival['escalated']} escalated in "
             f"{window:.0f}s; POST->greeting p50 {arrival['arrival_ms'].get('p50')} p99 "
             f"{arrival['arrival_ms'].get('p99')} ms; bot p99 {arrival['bot_ms'].get('p99')} ms; escalation->inbox "
-            f"p99 {arrival['escalation']['latency_ms'].get('p99')} ms, lost {arrival['escalation']['lost']}; "
+            f"so far p99 {arrival['escalation']['latency_ms'].get('p99')} ms, not yet seen "
+            f"{arrival['escalation']['lost']}; "
             f"errors {arrival['errors'] or 0}; server CPU {usage['cpu_pct_of_core']['server']}% "
             f"({stored} items stored)")
         # 2. steps: the escalated visitors write, the team replies (a first reply assigns), new visitors keep coming

@@ -523,10 +523,11 @@ def figures(results: dict) -> list[str]:
         arrival = run.get("arrival")
         if arrival:
             errors = sum(arrival["errors"].values())
+            detail = f" {arrival['errors']}" if errors else ""
             lines.append(
                 f"  {arrival['attempted']} new visitors arriving within {arrival['window_s']:.0f} s (session + bot "
                 f"greeting, from {run['arrival_addresses']} addresses, limit {run['sessions_per_address_per_minute']}"
-                f"/address/min): {arrival['greeted']} greeted, errors {errors} {arrival['errors'] or ''}; "
+                f"/address/min): {arrival['greeted']} greeted, errors {errors}{detail}; "
                 f"POST -> greeting p50 {arrival['arrival_ms'].get('p50')} p99 {arrival['arrival_ms'].get('p99')} ms "
                 f"(target: no error, p99 <= 200 ms); POST p99 {arrival['session_post_ms'].get('p99')} ms")
             lines.append(
