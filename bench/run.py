@@ -474,7 +474,8 @@ def table(results: dict, base_rate: float) -> str:
         v, a = step["v2a"], step["a2v"]
         reference_p99 = ref_step["v2a"].get("p99") if ref_step else None
         ratio = v.get("p99") / reference_p99 if reference_p99 and v.get("p99") else None
-        rate_ratio = run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") else None
+        rate_ratio = (run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") and not run.get("mixed")
+                      else None)  # the mixed profile is a different load: no ratio to the relay's
         errors = sum(step["errors"].values())
         lines.append(
             f"{run['name']:<26} {step['rate']:>5.0f} {fmt(v.get('p50'), 9, 2)} {fmt(v.get('p90'), 7)} "
