@@ -11,6 +11,7 @@ from advisors.models import Advisor
 from conversations.models import Conversation, Message
 from conversations.presenters import conversation_dict, message_dict, visitor_name, widget_conversation_dict
 from conversations.selectors import statuses_hidden_from
+from integrations import webhooks
 from livechat import realtime
 
 AUDIENCES = [(licensed, sees_chatbot) for licensed in (False, True) for sees_chatbot in (False, True)]
@@ -47,6 +48,7 @@ def message_created(conversation: Conversation, message: Message, *, previous_pu
     frame = _frame("message", message=payload)
     for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
         realtime.send_on_commit(group, {"type": "inbox.message", "frame": frame})
+    webhooks.message_created(conversation, message, payload)  # a cached lookup when no webhook listens
 
 
 def conversation_changed(conversation: Conversation, *, widget: bool = True,
@@ -69,6 +71,16 @@ def conversation_changed(conversation: Conversation, *, widget: bool = True,
         if reader is not None:
             event["reader"] = [reader[0].pk, reader[1]]
         realtime.send_on_commit(group, event)
+
+
+def conversation_moved(conversation: Conversation, *, status_before: str, assigned_before: int | None) -> None:
+    """A saved change of status or assignment, for the webhooks (conversation.assigned, conversation.closed)."""
+    webhooks.conversation_moved(conversation, status_before=status_before, assigned_before=assigned_before)
+
+
+def conversation_escalated(conversation: Conversation) -> None:
+    """A visitor asked for a human (the moment advisors are e-mailed), for the webhooks."""
+    webhooks.conversation_event("conversation.escalated", conversation)
 
 
 def conversation_read(conversation: Conversation, advisor: Advisor, read_seq: int, *, read_change: int = 0) -> None:
