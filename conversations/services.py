@@ -643,8 +643,8 @@ def conversations_delete(*, conversation_ids: list[int], where: Q | None = None,
         transaction.on_commit(lambda: _delete_files(images))
         for conversation_id, visitor_id in rows:
             events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)
-    logger.info("%d conversation(s) deleted with their visitors and %d image files: %s", len(rows), len(images),
-                deleted[:20])
+    logger.info("%d conversation(s) deleted with their visitors and %d image files (first: %s)", len(rows),
+                len(images), deleted[0])
     return deleted
 
 
