@@ -4,6 +4,7 @@ import json
 
 from django.contrib import admin, messages
 from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from conversations.models import Visitor
@@ -106,6 +107,10 @@ class VisitorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Erase the visitor's data (variables, conversation, items, images, token)")
     def erase_data(self, request, queryset):
+        if request.POST.get("post") != "yes":  # a confirmation page first, like "delete selected"
+            return TemplateResponse(request, "admin/integrations/erase_confirmation.html", {
+                **self.admin_site.each_context(request), "title": "Erase visitors' data",
+                "visitors": list(queryset.select_related("site").order_by("pk")[:500])})
         erased = sum(services.visitor_erase(visitor_id=pk, actor=request.user)
                      for pk in list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{erased} visitor(s) erased.", messages.SUCCESS)

@@ -20,6 +20,7 @@ from conversations.presenters import avatar_url, message_dict, timestamp
 from integrations import http, selectors
 from integrations.audit import Action, audit_record
 from integrations.models import Attempt, Delivery
+from integrations.webhooks import enqueue_chains
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def _attempt(delivery: Delivery) -> None:
         error = f"refused: {refused}"
     except TimeoutError:
         error = f"timeout after {settings.WEBHOOK_TIMEOUT_S} s"
-    except (OSError, http.client.HTTPException) as failure:
+    except (OSError, ValueError, http.client.HTTPException) as failure:  # ValueError: a name IDNA refuses
         error = f"{type(failure).__name__}: {failure}"
     duration_ms = round((time.monotonic() - started) * 1000)
     Attempt.objects.create(delivery=delivery, status_code=status_code, duration_ms=duration_ms,
@@ -129,9 +130,7 @@ def delivery_send_again(*, delivery_ids: list[int]) -> int:
         chains = set(Delivery.objects.filter(pk__in=delivery_ids).values_list("webhook_id", "conversation_id"))
         count = Delivery.objects.filter(pk__in=delivery_ids).update(status=Status.PENDING, next_attempt_at=now,
                                                                      retry_until=now + window, delivered_at=None)
-        from integrations.webhooks import _enqueue
-
-        transaction.on_commit(lambda: _enqueue(sorted(chains, key=lambda c: (c[0], c[1] or 0))))
+        transaction.on_commit(lambda: enqueue_chains(sorted(chains, key=lambda c: (c[0], c[1] or 0))))
     return count
 
 
@@ -206,7 +205,8 @@ def advisor_export(*, advisor: Advisor, actor=None, actor_name: str = "") -> dic
 # ------------------------------------------------------------------------------ retention
 
 
-def retention_erase(*, now=None, batch_size: int | None = None, pause_s: float = 0.0) -> int:
+def retention_erase(*, now=None, batch_size: int | None = None, pause_s: float = 0.0,
+                    actor_name: str = "retention (Celery beat)") -> int:
     """Erase the closed conversations of every account with `retention_days` that were closed longer ago than that,
     with their visitors, items and files; returns how many.
 
@@ -240,7 +240,7 @@ def retention_erase(*, now=None, batch_size: int | None = None, pause_s: float =
                     time.sleep(pause_s)
         if erased:
             audit_record(action=Action.RETENTION_ERASED, target=f"account {account.name}",
-                         actor_name="retention (Celery beat)",
+                         actor_name=actor_name,
                          details={"conversations": erased, "retention_days": account.retention_days,
                                   "closed_before": timestamp(cutoff)})
         total += erased

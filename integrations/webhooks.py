@@ -111,11 +111,12 @@ def webhook_emit(*, event: str, site_id: int, data: dict[str, Any] | None = None
         deliveries.append(delivery)
     Delivery.objects.bulk_create(deliveries)
     chains = sorted({(webhook_id, conversation_id) for webhook_id, _ in targets})
-    transaction.on_commit(lambda: _enqueue(chains))
+    transaction.on_commit(lambda: enqueue_chains(chains))
     return len(deliveries)
 
 
-def _enqueue(chains: list[tuple[int, int | None]]) -> None:
+def enqueue_chains(chains: list[tuple[int, int | None]]) -> None:
+    """Queue the delivery of each (webhook, conversation) chain: after commit, never inside a transaction."""
     from integrations.tasks import webhook_deliver
 
     for webhook_id, conversation_id in chains:

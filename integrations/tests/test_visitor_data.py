@@ -114,8 +114,11 @@ async def test_erasing_from_the_admin_closes_the_open_socket_4401(demo, media_ro
     try:
         # when an admin erases the visitor with the admin action while its widget socket is open
         client = await sync_to_async(admin_client)(demo)
-        response = await sync_to_async(client.post)("/admin/conversations/visitor/", {
-            "action": "erase_data", "_selected_action": [session["visitor"]["id"]]})
+        selected = {"action": "erase_data", "_selected_action": [session["visitor"]["id"]]}
+        response = await sync_to_async(client.post)("/admin/conversations/visitor/", selected)
+        assert response.status_code == 200 and b"Yes, erase" in response.content  # asks first, erases nothing
+        assert await sync_to_async(Visitor.objects.filter(pk=session["visitor"]["id"]).exists)()
+        response = await sync_to_async(client.post)("/admin/conversations/visitor/", dict(selected, post="yes"))
         assert response.status_code == 302, response.content
         # then the socket closes 4401 and the visitor is gone
         assert await socket.close_code() == 4401
@@ -152,7 +155,7 @@ def test_an_advisor_without_staff_rights_cannot_export_or_erase(demo, media_root
     client = Client()
     client.force_login(demo.advisors["alice"].user)  # not staff
     response = client.post("/admin/conversations/visitor/", {
-        "action": "erase_data", "_selected_action": [conversation.visitor_id]})
+        "action": "erase_data", "post": "yes", "_selected_action": [conversation.visitor_id]})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert Visitor.objects.filter(pk=conversation.visitor_id).exists()
     assert not AuditEntry.objects.filter(action__in=["visitor.erased", "visitor.exported"]).exists()

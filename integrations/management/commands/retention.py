@@ -11,5 +11,5 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
 
     def handle(self, *args, batch_size: int | None = None, **options):
-        erased = retention_erase(batch_size=batch_size)
+        erased = retention_erase(batch_size=batch_size, actor_name="manage.py retention")
         self.stdout.write(f"{erased} conversation(s) erased")
