@@ -122,6 +122,19 @@ def webhooks_sweep() -> int:
     return len(chains)
 
 
+def webhook_log_prune(*, now=None, batch_size: int = 1000) -> int:
+    """Forget deliveries (and their attempts) delivered or given up more than WEBHOOK_LOG_DAYS ago; nightly."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_LOG_DAYS)
+    total = 0
+    while True:
+        ids = list(Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Status.PENDING)
+                   .order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return total
+        Delivery.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+
+
 def delivery_send_again(*, delivery_ids: list[int]) -> int:
     """The admin's "send again": the same body and id, a new 24-hour window, queued now."""
     now = timezone.now()

@@ -20,7 +20,10 @@ def webhooks_sweep() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def retention_run() -> int:
-    """Nightly (Celery beat): erase the closed conversations older than each account's retention_days."""
-    from integrations.services import retention_erase
+    """Nightly (Celery beat): erase the closed conversations older than each account's retention_days, and forget
+    old webhook deliveries."""
+    from integrations.services import retention_erase, webhook_log_prune
 
-    return retention_erase()
+    erased = retention_erase()
+    webhook_log_prune()
+    return erased

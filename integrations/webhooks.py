@@ -169,3 +169,11 @@ def conversation_moved(conversation: Conversation, *, status_before: str, assign
         conversation_event("conversation.assigned", conversation)
     if conversation.status == Conversation.Status.CLOSED and status_before != Conversation.Status.CLOSED:
         conversation_event("conversation.closed", conversation)
+
+
+def rating_created(conversation: Conversation, *, score: int, comment: str = "") -> int:
+    """For the rating service (CONTRACT section 7, satisfaction): call it inside the transaction that stores the
+    rating. Carries the conversation (as in conversation.* events) and the rating."""
+    return webhook_emit(event="rating.created", site_id=conversation.site_id, conversation_id=conversation.pk,
+                        build=lambda hooks: dict(conversation_data(conversation, hooks),
+                                                 rating={"score": score, "comment": comment or ""}))

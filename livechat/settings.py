@@ -252,6 +252,8 @@ WEBHOOK_RETRY_WINDOW_S = _setting("WEBHOOK_RETRY_WINDOW_S",
 WEBHOOK_RETRY_FIRST_S = _setting("WEBHOOK_RETRY_FIRST_S", lambda: env.float("WEBHOOK_RETRY_FIRST_S", default=10.0))
 # How long a process trusts what it cached about a site's webhooks (a change in this process applies at once).
 WEBHOOK_CONFIG_TTL_S = _setting("WEBHOOK_CONFIG_TTL_S", lambda: env.float("WEBHOOK_CONFIG_TTL_S", default=10.0))
+# Deliveries delivered or given up are listed in the admin this many days, then forgotten by the nightly run.
+WEBHOOK_LOG_DAYS = _setting("WEBHOOK_LOG_DAYS", lambda: env.int("WEBHOOK_LOG_DAYS", default=30))
 RETENTION_BATCH_SIZE = _setting("RETENTION_BATCH_SIZE", lambda: env.int("RETENTION_BATCH_SIZE", default=50))
 
 # ------------------------------------------------------------------------------ auth

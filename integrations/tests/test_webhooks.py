@@ -231,3 +231,31 @@ def test_a_new_webhook_is_heard_at_once_in_this_process(demo, settings):
     make_webhook(demo, "http://127.0.0.1:9/", events=["message.created"])
     conversation_services.visitor_message_send(visitor=visitor, client_id=new_id(), text="ACME")
     assert Delivery.objects.filter(event="message.created").count() >= 2  # the visitor's text and the bot's reply
+
+
+@pytest.mark.django_db
+def test_rating_created_carries_the_conversation_and_the_rating(demo, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    make_webhook(demo, "http://127.0.0.1:9/", events=["rating.created"])
+    conversation = escalated()
+    assert webhooks.rating_created(conversation, score=4, comment="Quick") == 1
+    body = json.loads(Delivery.objects.get(event="rating.created").body)
+    assert body["data"]["rating"] == {"score": 4, "comment": "Quick"}
+    assert body["data"]["conversation"]["id"] == conversation.pk
+
+
+@pytest.mark.django_db
+def test_old_deliveries_are_forgotten_but_pending_ones_kept(demo, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    make_webhook(demo, "http://127.0.0.1:9/", events=["conversation.escalated", "conversation.closed"])
+    escalated()
+    escalated(first_name="Paul")
+    old, pending = Delivery.objects.order_by("id")
+    Delivery.objects.filter(pk=old.pk).update(status="delivered", created_at=timezone.now() - timedelta(days=31))
+    Delivery.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert services.webhook_log_prune() == 1
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [pending.pk]
