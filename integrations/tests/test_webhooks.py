@@ -259,3 +259,20 @@ def test_old_deliveries_are_forgotten_but_pending_ones_kept(demo, settings):
     Delivery.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(days=31))
     assert services.webhook_log_prune() == 1
     assert list(Delivery.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+def test_the_connection_goes_to_the_checked_address_without_a_second_lookup():
+    from integrations.http import Target, _PinnedHTTP
+
+    # given a host name that resolves nowhere, pinned to the receiver's checked address
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        target = Target("http", "rebind.invalid", port, "/x", "127.0.0.1")
+        connection = _PinnedHTTP(target, timeout=5)
+        try:
+            connection.request("POST", target.path, body=b"{}", headers={"Content-Type": "application/json"})
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+    # then it reached the address (a lookup of the name would have failed), and said the name in Host
+    assert receiver.received[0]["headers"]["Host"] == f"rebind.invalid:{port}"
