@@ -276,3 +276,39 @@ def test_the_connection_goes_to_the_checked_address_without_a_second_lookup():
             connection.close()
     # then it reached the address (a lookup of the name would have failed), and said the name in Host
     assert receiver.received[0]["headers"]["Host"] == f"rebind.invalid:{port}"
+
+
+@pytest.mark.django_db
+def test_the_admin_configures_a_webhook_and_reads_its_log(demo, settings, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from integrations.models import Webhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    admin = Client()
+    admin.force_login(demo.advisors["admin"].user)
+    with Receiver(statuses=[500]) as receiver:
+        response = admin.post("/admin/integrations/webhook/add/", {
+            "account": demo.sites["shop"].account.pk, "url": receiver.url, "secret": "from-the-admin",
+            "events": ["conversation.closed", "conversation.escalated"], "active": "on"})
+        assert response.status_code == 302, response.content
+        webhook = Webhook.objects.get()
+        assert webhook.events == ["conversation.escalated", "conversation.closed"] and not webhook.include_notes
+        with django_capture_on_commit_callbacks(execute=True):
+            escalated()
+        delivery = Delivery.objects.get()
+        assert delivery.status == "pending" and delivery.attempts == 1  # the 500
+        # the log: the list, and the delivery with its attempt (status, duration, the answer's beginning)
+        assert admin.get("/admin/integrations/webhook/").status_code == 200
+        listed = admin.get("/admin/integrations/delivery/", {"webhook__id__exact": webhook.pk})
+        assert listed.status_code == 200 and "conversation.escalated" in listed.content.decode()
+        page = admin.get(f"/admin/integrations/delivery/{delivery.pk}/change/").content.decode()
+        assert "500" in page and "receiver says no" in page
+        # "send again" from the list
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin.post("/admin/integrations/delivery/", {"action": "send_again",
+                                                                   "_selected_action": [delivery.pk]})
+        assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and [r["status"] for r in receiver.received] == [500, 200]
+    assert signed("from-the-admin", receiver.received[1])
