@@ -312,3 +312,19 @@ def test_the_admin_configures_a_webhook_and_reads_its_log(demo, settings, django
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and [r["status"] for r in receiver.received] == [500, 200]
     assert signed("from-the-admin", receiver.received[1])
+
+
+@pytest.mark.django_db
+def test_a_visitor_text_to_a_live_conversation_is_announced_too(demo, settings, django_capture_on_commit_callbacks):
+    # the commonest write (a live conversation, the visitor spoke before) takes one statement on PostgreSQL
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    conversation = escalated()
+    with Receiver() as receiver:
+        make_webhook(demo, receiver.url, events=["message.created"])
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = conversation_services.visitor_message_send(visitor=conversation.visitor, client_id=new_id(),
+                                                              text="Still there?")
+    [body] = receiver.bodies()
+    assert body["data"]["message"]["id"] == sent.message.pk and body["data"]["message"]["text"] == "Still there?"
+    assert body["data"]["conversation"] == {"id": conversation.pk, "site": {"key": "demo-shop", "name": "Shop"},
+                                            "visitor": {"id": conversation.visitor_id}}
