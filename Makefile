@@ -7,7 +7,7 @@ PORT ?= 8000
 export HOST PORT
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test worker bench soak clean
+.PHONY: run test worker beat bench soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,6 +66,11 @@ soak: $(VENV)/.bench var/secret_key
 
 worker: $(VENV)/.runtime var/secret_key
 	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
+
+# The clock of the periodic tasks (one per deployment): webhook retries every 30 s, retention every night at 03:00 UTC.
+beat: $(VENV)/.runtime var/secret_key
+	mkdir -p var
+	exec $(BIN)/celery -A livechat beat -l info --schedule var/celerybeat-schedule
 
 clean:
 	rm -rf var

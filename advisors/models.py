@@ -15,6 +15,9 @@ class Account(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_accounts")
     license_quota = models.PositiveIntegerField(default=5)
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Closed conversations older than this many days are erased every night; empty keeps them.")
 
     def __str__(self) -> str:
         return self.name
