@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from advisors import selectors, services
 from advisors.forms import AdminLoginForm, AdvisorForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
+from routing.admin import advisor_status
 
 admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
 
@@ -49,12 +50,12 @@ class AdvisorAdmin(admin.ModelAdmin):
 
     form = AdvisorForm
     list_display = ["display_name", "username", "email", "avatar_thumbnail", "last_activity_at", "message_count",
-                    "licensed", "site_names"]
+                    "licensed", "site_names", advisor_status]
     list_filter = ["licensed", "sites"]
     search_fields = ["display_name", "user__username", "user__email"]
     readonly_fields = ["last_activity_at", "message_count"]
     filter_horizontal = ["sites"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "routing"]
     fields = ["user", "account", "display_name", "email", "avatar", "premium", "sees_chatbot",
               "email_on_escalation", "sound", "sites", "last_activity_at", "message_count"]
 

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "chatbots",
     "conversations",
     "widget",
+    "routing",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+# Periodic tasks (the worker runs beat: `make worker`, compose). Routing's idle close checks every minute.
+CELERY_BEAT_SCHEDULE = {
+    "idle-close": {"task": "routing.tasks.idle_close_sweep", "schedule": 60.0},
+}
 
 # ------------------------------------------------------------------------------ auth
 
