@@ -8,6 +8,7 @@ import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
+import {statusChooser} from "./status.js";
 import {siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
 
@@ -532,6 +533,7 @@ async function boot() {
   if (!me) return;
   store.me = me;
   renderMe(me);
+  statusChooser($("me-status"), me, {onError: toast});
   renderTabs(me);
   document.querySelector('.box[data-box="chatbot"]').hidden = !me.sees_chatbot;
   composer.setLicensed(!!me.licensed);

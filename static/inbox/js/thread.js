@@ -8,6 +8,8 @@ import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./fo
 import {avatarFor, siteChip} from "./list.js";
 import {isMine, store} from "./store.js";
 
+const STATUS_LABELS = {online: "Online", away: "Away", offline: "Offline"};
+
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
 const TYPING_SHOWN_MS = 4000;
@@ -365,8 +367,13 @@ export class ConversationPane {
     const conv = this.conv;
     const current = conv?.assigned?.username || null;
     const items = [];
+    // Only the advisors of this conversation's site, with their real status (routing: online, away, offline).
+    const site = conv?.site?.key;
     for (const advisor of store.advisors) {
+      if (site && Array.isArray(advisor.sites) && !advisor.sites.includes(site)) continue;
       const name = advisor.name || advisor.display_name || advisor.username;
+      const status = advisor.status || (advisor.online ? "online" : "offline");
+      const label = STATUS_LABELS[status] || status;
       const me = store.me && advisor.username === store.me.username;
       const item = h("button", {type: "button", class: "menu__item", role: "menuitemradio",
                                 "aria-checked": String(advisor.username === current), tabindex: "-1",
@@ -376,13 +383,14 @@ export class ConversationPane {
                                 }},
         avatarFor({...advisor, name}, {size: "xs"}),
         h("span", {class: "menu__label"}, name, me ? h("span", {class: "menu__you"}, " (you)") : null),
-        h("span", {class: `presence-dot${advisor.online ? " is-online" : ""}`,
-                   title: advisor.online ? "Online" : "Offline"}),
-        h("span", {class: "sr-only"}, advisor.online ? ", online" : ", offline"),
+        h("span", {class: `presence-dot is-${status}`, title: label}),
+        h("span", {class: "sr-only"}, `, ${label.toLowerCase()}`),
+        typeof advisor.live === "number" ? h("span", {class: "menu__live", title: "Live conversations assigned"},
+                                              String(advisor.live)) : null,
         advisor.username === current ? icon(ICONS.check, {cls: "menu__check"}) : null);
       items.push(item);
     }
-    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor can be assigned."));
+    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor of this site can be assigned."));
     if (current) {
       items.push(h("div", {class: "menu__sep", role: "separator"}));
       items.push(h("button", {type: "button", class: "menu__item", role: "menuitem", tabindex: "-1",
