@@ -178,6 +178,7 @@ export class Composer {
     this.previewUrl = null;
     this.drafts = new Map();
     this.lastTypingSent = 0;
+    this.confirmedFor = new Set(); // colleagues' conversations this advisor chose to reply to anyway
 
     const {form, text, noteToggle, attachBtn, attachInput, attachRemove} = els;
     form.addEventListener("submit", (event) => {
@@ -326,6 +327,12 @@ export class Composer {
       return;
     }
     const kind = this.note ? "note" : "text";
+    // Replying to a colleague's conversation is a deliberate act: ask once per conversation (notes are the team's).
+    const owner = this.conv.assigned;
+    if (kind !== "note" && owner && owner.username !== store.me?.username && !this.confirmedFor.has(this.conv.id)) {
+      if (!window.confirm(`${owner.name} has this conversation. Reply anyway?`)) return;
+      this.confirmedFor.add(this.conv.id);
+    }
     if (this.file) {
       // The pending bubble keeps its own preview URL until the image is stored.
       this.outbox.add(this.conv.id, {kind, file: this.file, previewUrl: this.previewUrl});

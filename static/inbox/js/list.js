@@ -263,6 +263,14 @@ export class ConversationList {
     if (hadFocus) button.focus({preventScroll: true});
   }
 
+  /** A colleague replying here (collision detection): the row says who, for as long as typing shows. */
+  showReplying(id, advisor) {
+    const span = this.rows.get(id)?.querySelector(".row__typing");
+    if (!span || !advisor?.name) return;
+    span.textContent = `${advisor.name} is replying…`;
+    this.showTyping(id);
+  }
+
   showTyping(id) {
     const li = this.rows.get(id);
     if (!li) return;
@@ -271,6 +279,8 @@ export class ConversationList {
     this.typingTimers.set(id, setTimeout(() => {
       this.typingTimers.delete(id);
       this.rows.get(id)?.classList.remove("is-typing");
+      const span = this.rows.get(id)?.querySelector(".row__typing");
+      if (span) span.textContent = "typing…";
     }, 4000));
   }
 

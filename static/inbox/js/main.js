@@ -301,6 +301,10 @@ function onFrame(frame) {
       pane.showTyping(frame.conversation, frame.name);
       list.showTyping(frame.conversation);
       break;
+    case "replying": // a colleague typing in a conversation (routing's collision detection)
+      pane.showReplying(frame.conversation, frame.advisor);
+      list.showReplying(frame.conversation, frame.advisor);
+      break;
     case "presence": {
       const conv = store.conversations.get(frame.conversation);
       if (conv) {

@@ -262,10 +262,15 @@ export class ConversationPane {
     this.composer.update(conv);
   }
 
-  showTyping(conversationId, name) {
+  /** A colleague typing in this conversation (routing's collision detection): "Alice is replying…". */
+  showReplying(conversationId, advisor) {
+    if (conversationId === this.id && advisor?.name) this.showTyping(conversationId, null, `${advisor.name} is replying…`);
+  }
+
+  showTyping(conversationId, name, text = null) {
     if (conversationId !== this.id) return;
     const conv = this.conv;
-    this.els.typingText.textContent = `${name || conv?.visitor?.name || "The visitor"} is typing…`;
+    this.els.typingText.textContent = text || `${name || conv?.visitor?.name || "The visitor"} is typing…`;
     this.els.typing.hidden = false;
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOWN_MS);
