@@ -62,8 +62,9 @@ bench: $(VENV)/.bench var/secret_key
 soak: $(VENV)/.bench var/secret_key
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
+# With beat (--beat): the periodic tasks of CELERY_BEAT_SCHEDULE (routing's idle close). Run one such worker only.
 worker: $(VENV)/.runtime var/secret_key
-	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
+	exec $(BIN)/celery -A livechat worker -l info --concurrency 2 --beat --schedule var/celerybeat-schedule
 
 clean:
 	rm -rf var

@@ -573,7 +573,7 @@ def conversation_close(*, conversation_id: int, advisor: Advisor | None, idle_mi
         timeline = _Timeline(conversation)
         timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None, awaiting_email=False)
         timeline.event(f"{advisor.display_name} closed the conversation" if advisor is not None
-                       else f"Closed after {idle_min} minutes without activity")
+                       else f"Closed after {idle_min} minute{'s' if idle_min != 1 else ''} without activity")
         timeline.save()
         if advisor is not None:
             advisor_record_activity(advisor_id=advisor.pk)
