@@ -305,7 +305,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The widget and inbox APIs of the live-chat contract.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["text", "image", "note", "event"], "ReplyKindEnum": ["text", "note"]},
+    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["text", "image", "note", "event"], "ReplyKindEnum": ["text", "note"],
+                            "AdvisorStatusEnum": ["online", "away", "offline"], "ChosenStatusEnum": ["online", "away"],
+                            "AssignmentEnum": ["manual", "round_robin"],
+                            "ConversationStatusEnum": ["bot", "live", "closed"]},
 }
 
 # ------------------------------------------------------------------------------ product limits
