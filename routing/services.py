@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 Status = Conversation.Status
 VISITOR_LEFT_AFTER_S = 60  # no widget socket for this long: replies go by e-mail
-REPLY_EMAIL_BATCH_S = 120  # replies within this window go in one e-mail
+REPLY_EMAIL_BATCH_S = 120  # replies within this window go in one e-mail (LIVECHAT["REPLY_EMAIL_BATCH_S"])
 
 
 # ------------------------------------------------------------------------------ advisors
@@ -249,10 +249,11 @@ def reply_stored(*, conversation: Conversation) -> None:
         visitor = Visitor.objects.filter(pk=visitor_id).only("online_sockets", "last_seen_at", "variables").first()
         if visitor is None or not visitor.variables.get("EMAIL") or not visitor_left(visitor):
             return
+        window = settings.LIVECHAT.get("REPLY_EMAIL_BATCH_S", REPLY_EMAIL_BATCH_S)
         if settings.CELERY_TASK_ALWAYS_EAGER:
             visitor_replies_email.delay(conversation_id)
-        elif cache.add(f"routing:replies:{conversation_id}", 1, timeout=REPLY_EMAIL_BATCH_S):
-            visitor_replies_email.apply_async((conversation_id,), countdown=REPLY_EMAIL_BATCH_S)
+        elif cache.add(f"routing:replies:{conversation_id}", 1, timeout=window):
+            visitor_replies_email.apply_async((conversation_id,), countdown=window)
 
     transaction.on_commit(queue)
 
