@@ -179,6 +179,7 @@ export class Composer {
     this.drafts = new Map();
     this.lastTypingSent = 0;
     this.confirmedFor = new Set(); // colleagues' conversations this advisor chose to reply to anyway
+    this.confirming = null; // the conversation whose next send confirms replying to a colleague's conversation
 
     const {form, text, noteToggle, attachBtn, attachInput, attachRemove} = els;
     form.addEventListener("submit", (event) => {
@@ -327,10 +328,19 @@ export class Composer {
       return;
     }
     const kind = this.note ? "note" : "text";
-    // Replying to a colleague's conversation is a deliberate act: ask once per conversation (notes are the team's).
+    // Replying to a colleague's conversation is a deliberate act: the first send asks, a second one confirms (once
+    // per conversation; notes are the team's own).
     const owner = this.conv.assigned;
     if (kind !== "note" && owner && owner.username !== store.me?.username && !this.confirmedFor.has(this.conv.id)) {
-      if (!window.confirm(`${owner.name} has this conversation. Reply anyway?`)) return;
+      if (this.confirming !== this.conv.id) {
+        this.confirming = this.conv.id;
+        const ask = `${owner.name} has this conversation: send again to reply anyway.`;
+        this.els.hint.textContent = ask;
+        this.els.hint.classList.add("is-warning");
+        this.toast(ask);
+        return;
+      }
+      this.confirming = null;
       this.confirmedFor.add(this.conv.id);
     }
     if (this.file) {

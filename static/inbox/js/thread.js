@@ -355,7 +355,7 @@ export class ConversationPane {
     menu.hidden = false;
     if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Loading advisors…"));
     else this.renderAssignMenu();
-    if (Date.now() - store.advisorsAt > 15000) {
+    if (Date.now() - store.advisorsAt > 2000) { // statuses change: shown from memory, then as they are now
       try {
         store.advisors = advisorList(await api.advisors());
         store.advisorsAt = Date.now();
