@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from tests.e2e.test_inbox import (  # noqa: F401 - fixtures
     advisor_page,
     api_as,
+    calls,
     row,
     unique,
     visitors,
@@ -60,6 +61,15 @@ def test_status_assign_menu_replying_and_the_confirmation(live_server, browser, 
     alice.locator("#composer-text").press("Enter")
     wait_until(lambda: any(m["text"].startswith("Let me check") for m in shop.messages()),
                "the reply reached the visitor")
+
+    # a conversation given to alice by someone else: a notification "assigned to you" (and a sound)
+    before = calls(alice)
+    answer = bob_api.post(f"/api/inbox/conversations/{blog.conversation_id}/assign", json={"advisor": "alice"})
+    assert answer.status_code == 404  # bob does not work on the blog: he cannot see it
+    assert bob_api.post(f"/api/inbox/conversations/{shop.conversation_id}/assign",
+                        json={"advisor": "alice"}).status_code == 200
+    wait_until(lambda: calls(alice)["notifications"] == before["notifications"] + 1, "assigned to you", page=alice)
+    wait_until(lambda: calls(alice)["plays"] == before["plays"] + 1, "a sound for it", page=alice)
     alice_watch.assert_clean()
     bob_watch.assert_clean()
     bob_context.close()

@@ -233,7 +233,9 @@ function applyConversation(conv, {fromSocket}) {
   store.conversations.set(conv.id, next);
   const escalation = fromSocket && isNewEscalation(prev, next);
   if (escalation) alerts.notifyEscalation(next);
-  if (escalation || (fromSocket && ringsOnChange(prev, next))) alerts.ding(next.id);
+  const toMe = !escalation && fromSocket && ringsOnChange(prev, next); // given to me (routing, a colleague)
+  if (toMe) alerts.notifyEscalation(next, {assigned: true});
+  if (escalation || toMe) alerts.ding(next.id);
   list.upsert(next);
   pane.conversationChanged(next);
   scheduleCounts();
