@@ -48,7 +48,9 @@ export class Outbox {
     const entry = {conversation, clientId: newClientId(), kind, text, file, previewUrl, state: "sending",
                    attempts: 0, error: null, createdAt: new Date().toISOString()};
     store.myClientIds.add(entry.clientId);
-    if (kind !== "note") assigningMyself(conversation); // a reply to an unassigned conversation takes it
+    // A reply to an unassigned conversation takes it (no news worth a sound); one to a colleague's does not, so a
+    // later assignment to me by someone else still rings and notifies.
+    if (kind !== "note" && !store.conversations.get(conversation)?.assigned) assigningMyself(conversation);
     this.entries.push(entry);
     this.onChange(conversation);
     this.pump(conversation);
