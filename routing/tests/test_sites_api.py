@@ -25,6 +25,15 @@ def test_staff_read_the_demo_defaults_and_switch_to_round_robin(demo, api_as):
 
 
 @pytest.mark.django_db
+def test_the_site_api_costs_a_few_queries(demo, api_as, django_assert_max_num_queries):
+    admin = api_as("admin")
+    with django_assert_max_num_queries(4):
+        assert admin.get(SHOP).status_code == 200
+    with django_assert_max_num_queries(10):  # the token, the owner check, the site, update_or_create's savepoint
+        assert admin.patch(SHOP, {"assignment": "round_robin"}, format="json").status_code == 200
+
+
+@pytest.mark.django_db
 def test_a_django_staff_user_who_does_not_own_the_account_is_staff_too(demo, api_as):
     alice = demo.advisors["alice"].user
     alice.is_staff = True
