@@ -174,11 +174,15 @@ def _assigned_now(advisor_id: int) -> None:
 EMAIL_INPUT = {"variable": "EMAIL", "type": "email"}
 
 
+def _away_sent(conversation: Conversation) -> bool:
+    """Whether this escalation (its `waiting_since`) already had its away message."""
+    return (conversation.away_sent_at is not None and conversation.waiting_since is not None
+            and conversation.away_sent_at >= conversation.waiting_since)
+
+
 def away_send(timeline, rules: SiteRouting) -> None:
     """The site's away message from the bot, with an input for EMAIL, once per escalation (`waiting_since`)."""
-    conversation = timeline.conversation
-    if conversation.away_sent_at is not None and conversation.waiting_since is not None \
-            and conversation.away_sent_at >= conversation.waiting_since:
+    if _away_sent(timeline.conversation):
         return
     timeline.append(kind=Message.Kind.TEXT, sender=Message.Sender.BOT, text=rules.away_message, input=EMAIL_INPUT)
     timeline.set(away_sent_at=timezone.now(), awaiting_email=True)
@@ -208,7 +212,7 @@ def handoff_expire(*, conversation_id: int, waiting_since: str) -> bool:
         if (conversation.status != Status.LIVE or conversation.assigned_id is not None
                 or timestamp(conversation.waiting_since) != waiting_since):
             return False  # taken, answered, closed, or escalated again (that one has its own timer)
-        if conversation.awaiting_email and conversation.away_sent_at >= conversation.waiting_since:
+        if _away_sent(conversation):
             return False
         timeline = _Timeline(conversation)
         away_send(timeline, selectors.site_rules(_load_related(conversation).site))

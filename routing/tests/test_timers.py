@@ -28,6 +28,11 @@ def test_the_handoff_timeout_sends_the_away_message_once_per_escalation(demo):
     assert handoff_expire(conversation_id=conversation.pk, waiting_since=key) is False  # a redelivery
     conversation.refresh_from_db()
     assert away_count(conversation) == 1 and conversation.awaiting_email and conversation.assigned_id is None
+    # once the visitor gave an address, a late redelivery still sends nothing and changes nothing
+    services.visitor_message_send(visitor=conversation.visitor, client_id=new_id(), text="jean@acme.example")
+    change = Conversation.objects.get(pk=conversation.pk).change
+    assert handoff_expire(conversation_id=conversation.pk, waiting_since=key) is False
+    assert away_count(conversation) == 1 and Conversation.objects.get(pk=conversation.pk).change == change
 
 
 @pytest.mark.django_db
