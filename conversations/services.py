@@ -128,6 +128,7 @@ class _Timeline:
         self.status_before = conversation.status
         self.assigned_before = conversation.assigned_id
         self.back_before = conversation.back_to_bot_label
+        self.awaiting_before = conversation.awaiting_email
         self.previous_public_seq = conversation.last_public_seq
 
     def sent(self) -> "Sent":
@@ -182,7 +183,8 @@ class _Timeline:
         conversation.save(update_fields=sorted(self.dirty))
         del conversation.__dict__["change"]
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
-                or conversation.back_to_bot_label != self.back_before):
+                or conversation.back_to_bot_label != self.back_before
+                or conversation.awaiting_email != self.awaiting_before):
             events.conversation_changed(_load_related(conversation), reader=reader)
 
 

@@ -92,3 +92,18 @@ def test_a_real_worker_sends_the_away_message_to_the_escalation_nobody_took_and_
     assert away_count(taken) == 0
     assert away_count(left_alone) == 1
     assert "routing.tasks.handoff_expire" in celery_worker_process[1].read_text()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_team_sees_the_conversation_marked_as_waiting_for_an_email_reply(demo, tokens):
+    from asgiref.sync import sync_to_async
+
+    from conversations.tests.conftest import inbox_socket
+
+    conversation = await sync_to_async(escalated)()
+    alice = await inbox_socket(tokens["alice"])
+    await sync_to_async(handoff_expire)(conversation_id=conversation.pk,
+                                        waiting_since=timestamp(conversation.waiting_since))
+    frame = await alice.wait_for(lambda f: f["type"] == "conversation" and f["conversation"]["awaiting_email"])
+    assert frame["conversation"]["status"] == "live" and frame["conversation"]["assigned"] is None
+    await alice.disconnect()

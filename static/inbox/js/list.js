@@ -247,6 +247,8 @@ export class ConversationList {
     const bottom = h("span", {class: "row__bottom"}, previewEl,
       h("span", {class: "row__typing"}, this.replying.get(conv.id) || "typing…"),
       conv.status === "live" && !conv.assigned ? h("span", {class: "pill pill--waiting"}, "Waiting") : null,
+      conv.status === "live" && conv.awaiting_email ?
+        h("span", {class: "pill", title: "The away message asked the visitor for an e-mail address"}, "Away") : null,
       assignee);
 
     const button = h("button", {
