@@ -67,7 +67,8 @@ soak: $(VENV)/.bench var/secret_key
 worker: $(VENV)/.runtime var/secret_key
 	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
 
-# The clock of the periodic tasks (one per deployment): webhook retries every 30 s, retention every night at 03:00 UTC.
+# The clock of the periodic tasks (exactly one per deployment, beside the workers): routing's idle close every minute,
+# webhook retries every 30 s, retention every night at 03:00 UTC (CELERY_BEAT_SCHEDULE).
 beat: $(VENV)/.runtime var/secret_key
 	mkdir -p var
 	exec $(BIN)/celery -A livechat beat -l info --schedule var/celerybeat-schedule

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from advisors import selectors, services
 from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, InvitationForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
+from routing.admin import advisor_status
 
 admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
 
@@ -80,13 +81,13 @@ class AdvisorAdmin(admin.ModelAdmin):
     form = AdvisorForm
     # Fits 1440 px beside the admin's two sidebars: the username and e-mail share a cell, headers are short.
     list_display = ["avatar_thumbnail", "display_name", "sign_in", "last_active", "messages_sent", "premium",
-                    "site_names"]
+                    "site_names", advisor_status]
     list_display_links = ["avatar_thumbnail", "display_name"]
     list_filter = ["licensed", "sites"]
     search_fields = ["display_name", "user__username", "user__email"]
     readonly_fields = ["last_activity_at", "message_count"]
     filter_horizontal = ["sites"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "routing"]
     fields = ["user", "account", "display_name", "email", "avatar", "premium", "sees_chatbot",
               "email_on_escalation", "sound", "sites", "last_activity_at", "message_count"]
     actions = ["export_data"]

@@ -61,3 +61,9 @@ def advisor_of_site(*, username: str, site_id: int, account_id: int) -> Advisor 
     """The advisor with this username if they work on this site of this account (with the user), else None."""
     return (Advisor.objects.select_related("user")
             .filter(user__username=username, account_id=account_id, sites=site_id).first())
+
+
+def advisor_is_staff(advisor: Advisor) -> bool:
+    """"Staff" (CONTRACT section 7): the account's owner, or a Django staff user."""
+    user = advisor.user
+    return user.is_active and (user.is_staff or advisor.account.owner_id == user.pk)

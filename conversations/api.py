@@ -1,8 +1,5 @@
 """The inbox REST API of CONTRACT section 5: thin views over selectors (reads) and services (writes)."""
-from datetime import timedelta
-
 from django.contrib.auth import authenticate
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -22,8 +19,8 @@ from conversations.presenters import avatar_url, conversation_dict, message_dict
 from conversations.uploads import UploadGate
 from livechat import schema
 from livechat.api import ApiError, refuse_nul_in_query
-
-ONLINE_WITHIN = timedelta(minutes=5)
+from routing import selectors as routing_selectors
+from routing import services as routing_services
 
 
 class TokenApi(APIView):
@@ -111,6 +108,7 @@ class MeApi(InboxApi):
         name = serializers.CharField(max_length=100, required=False)
         email_on_escalation = serializers.BooleanField(required=False)
         sound = serializers.BooleanField(required=False)
+        status = serializers.ChoiceField(choices=["online", "away"], required=False)
 
     @extend_schema(responses={200: schema.MeSerializer})
     def get(self, request):
@@ -120,7 +118,10 @@ class MeApi(InboxApi):
     def patch(self, request):
         data = self.MeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        advisor_update_preferences(advisor=self.advisor, **data.validated_data)
+        changes = dict(data.validated_data)
+        if "status" in changes:
+            routing_services.advisor_availability_set(advisor=self.advisor, status=changes.pop("status"))
+        advisor_update_preferences(advisor=self.advisor, **changes)
         return Response(self._me())
 
     def _me(self) -> dict:
@@ -136,6 +137,8 @@ class MeApi(InboxApi):
                       for s in sorted(advisor.site_by_id.values(), key=lambda site: site.name)],
             "email_on_escalation": advisor.email_on_escalation,
             "sound": advisor.sound,
+            "status": routing_selectors.advisor_status(advisor),
+            "capacity": routing_selectors.advisor_rules(advisor).capacity,
         }
 
 
@@ -262,9 +265,15 @@ class ReadApi(InboxApi):
 class AdvisorListApi(InboxApi):
     @extend_schema(responses={200: schema.AdvisorSerializer(many=True)})
     def get(self, request):
-        online_after = timezone.now() - ONLINE_WITHIN
+        """Each advisor sharing a site with the caller: `status` (routing.presence), `sites` (those the caller sees
+        too: the assign menu offers a conversation's site's advisors only) and `live` (assigned live ones)."""
+        advisors = list(routing_selectors.advisors_with_live(selectors.assignable_advisors(advisor=self.advisor))
+                        .select_related("routing").prefetch_related("sites"))
+        statuses = routing_selectors.statuses(advisors)
+        in_scope = set(self.advisor.site_ids)
         return Response([
             {"username": a.username, "name": a.display_name, "avatar_url": avatar_url(a), "licensed": a.licensed,
-             "online": a.last_activity_at is not None and a.last_activity_at >= online_after}
-            for a in selectors.assignable_advisors(advisor=self.advisor)
+             "status": statuses[a.pk], "online": statuses[a.pk] == routing_selectors.ONLINE,
+             "sites": sorted(s.key for s in a.sites.all() if s.pk in in_scope), "live": a.live}
+            for a in advisors
         ])

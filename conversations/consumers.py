@@ -30,6 +30,7 @@ from conversations.presenters import conversation_dict, message_dict, widget_con
 from livechat import realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
+from routing import presence
 
 logger = logging.getLogger(__name__)
 LIMITS = settings.LIVECHAT
@@ -548,6 +549,7 @@ class InboxConsumer(JsonSocket):
     token_timer = None
     joined_at: float | None = None  # when this socket announced itself to the advisor's others
     resume_task = None
+    presence_task = None  # keeps the advisor online while this socket is open (routing.presence)
 
     async def connect(self):
         if not handshake.inbox_handshake_allowed(self.scope):
@@ -558,7 +560,7 @@ class InboxConsumer(JsonSocket):
             await self.close()
             return
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
-        self.typing_at: dict[int, float] = {}
+        self.typing_at: dict[tuple[int, bool], float] = {}
         self.heard: dict[tuple[str, str], int] = {}  # (sender, group) -> the last `n` heard
         self.resume_lock = asyncio.Lock()
         await self._subscribe()
@@ -573,11 +575,15 @@ class InboxConsumer(JsonSocket):
                 max(0.0, (expires_at - timezone.now()).total_seconds()),
                 lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHORIZED)))
         await database_call(advisor_record_activity)(advisor_id=self.advisor.pk)
+        self.presence_task = asyncio.ensure_future(presence.keep_alive(self.advisor.pk))
 
     async def disconnect(self, code):
         layer_watch().discard(self)
         if self.resume_task is not None:
             self.resume_task.cancel()
+        if self.presence_task is not None:
+            self.presence_task.cancel()
+            await presence.socket_closed(self.advisor.pk)
         if self.token_timer is not None:
             self.token_timer.cancel()
         if self.joined_at is not None:
@@ -697,20 +703,21 @@ class InboxConsumer(JsonSocket):
             self.read_seqs[conversation_id] = read_seq
 
     async def _typing(self, frame: dict) -> None:
+        """The visitor sees a reply being typed (never a note); the other advisors see who is replying."""
         conversation_id = frame.get("conversation")
-        if not isinstance(conversation_id, int) or frame.get("note") is True:
-            return  # typing a note is never shown to the visitor
-        now = time.monotonic()
-        if now - self.typing_at.get(conversation_id, 0) < LIMITS["TYPING_INTERVAL_S"]:
+        if not isinstance(conversation_id, int):
             return
-        self.typing_at[conversation_id] = now
+        now, key = time.monotonic(), (conversation_id, frame.get("note") is True)  # a note's and a reply's apart
+        if now - self.typing_at.get(key, 0) < LIMITS["TYPING_INTERVAL_S"]:
+            return
+        self.typing_at[key] = now
         try:
             conversation = await database_call(selectors.conversation_for_advisor)(
                 advisor=self.advisor, conversation_id=conversation_id)
         except Refused as refused:
             await self.refuse(None, refused.code, refused.detail)
             return
-        await database_call(events.advisor_typing)(conversation, self.advisor)
+        await database_call(events.advisor_typing)(conversation, self.advisor, note=frame.get("note") is True)
 
     # Group events
     async def inbox_message(self, event):
@@ -737,6 +744,11 @@ class InboxConsumer(JsonSocket):
 
     async def inbox_typing(self, event):
         await self.send_json({"type": "typing", "conversation": event["conversation"], "name": event["name"]})
+
+    async def inbox_replying(self, event):
+        if event["advisor"]["username"] != self.advisor.username:
+            await self.send_json({"type": "replying", "conversation": event["conversation"],
+                                  "advisor": event["advisor"]})
 
     async def inbox_presence(self, event):
         await self.send_json({"type": "presence", "conversation": event["conversation"], "online": event["online"]})

@@ -112,9 +112,16 @@ def visitor_typing(conversation: Conversation) -> None:
                                   "name": visitor_name(conversation, licensed=licensed)})
 
 
-def advisor_typing(conversation: Conversation, advisor: Advisor) -> None:
-    realtime.send_now(realtime.conversation_group(conversation.pk),
-                      {"type": "widget.typing", "name": advisor.display_name})
+def advisor_typing(conversation: Conversation, advisor: Advisor, *, note: bool = False) -> None:
+    """The visitor sees a reply being typed, never a note; the inbox audiences that may see it hear who is replying
+    (collision detection; a note's only by licensed advisors). The replier's own sockets skip it."""
+    if not note:
+        realtime.send_now(realtime.conversation_group(conversation.pk),
+                          {"type": "widget.typing", "name": advisor.display_name})
+    replying = {"type": "inbox.replying", "conversation": conversation.pk,
+                "advisor": {"username": advisor.username, "name": advisor.display_name}}
+    for _, group in _inbox_audiences(conversation, note=note):
+        realtime.send_now(group, replying)
 
 
 def visitor_presence(conversation: Conversation, *, online: bool) -> None:

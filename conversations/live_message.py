@@ -5,7 +5,7 @@ the client_id up, insert the item, update the counters, COMMIT, each through the
 on the GIL. When the conversation is live and the visitor has spoken before (no escalation e-mail, no bot, no
 reopening), nothing in that write depends on Python: one statement locks the row, checks the client_id,
 inserts the item and moves the counters, and commits on its own. Anything else — a repeated client_id, a bot
-conversation, a closed one, the first words — writes nothing here and takes the general path, which decides
+conversation, a closed one, the first words, an answer to the away message's e-mail question — writes nothing here and takes the general path, which decides
 exactly as before (the row lock is released when this statement ends; that path takes it again).
 
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
@@ -25,14 +25,14 @@ from conversations.models import Conversation, Message
 _SQL = f"""
 WITH conversation AS (
     SELECT id, site_id, visitor_id, status, assigned_id, last_seq, last_public_seq, last_visitor_seq,
-           last_advisor_seq
+           last_advisor_seq, awaiting_email
     FROM conversations_conversation WHERE visitor_id = %(visitor)s FOR UPDATE
 ), item AS (
     INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
                                        client_id, created_at)
     SELECT id, last_seq + 1, %(kind)s, %(sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s, %(now)s
     FROM conversation
-    WHERE status = %(live)s AND last_visitor_seq > 0
+    WHERE status = %(live)s AND last_visitor_seq > 0 AND NOT awaiting_email
       AND NOT EXISTS (SELECT 1 FROM conversations_message taken
                       WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
                         AND taken.sender IN (%(sender)s, %(advisor)s))

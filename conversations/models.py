@@ -46,6 +46,10 @@ class Conversation(models.Model):
     bot_position = models.JSONField(null=True, blank=True)
     back_to_bot_label = models.CharField(max_length=100, blank=True)
     waiting_since = models.DateTimeField(null=True, blank=True)
+    # Routing (CONTRACT section 7): when the bot last sent the site's away message (once per escalation), and
+    # whether the visitor's next e-mail address is the answer to it (routing.services.email_capture).
+    away_sent_at = models.DateTimeField(null=True, blank=True)
+    awaiting_email = models.BooleanField(default=False, db_default=False)
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")

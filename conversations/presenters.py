@@ -107,6 +107,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "created_at": _utc(conversation.created_at),
         "updated_at": _utc(conversation.updated_at),
         "closed_at": timestamp(conversation.closed_at),
+        "awaiting_email": conversation.awaiting_email,  # the away message asked the visitor for an e-mail
         "change": max(conversation.change, read_change),
     }
 

@@ -25,6 +25,7 @@ from conversations.errors import Conflict, ErrorCode, Forbidden, RateLimited, Re
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
+from routing import services as routing
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class _Timeline:
         self.status_before = conversation.status
         self.assigned_before = conversation.assigned_id
         self.back_before = conversation.back_to_bot_label
+        self.awaiting_before = conversation.awaiting_email
         self.previous_public_seq = conversation.last_public_seq
 
     def sent(self) -> "Sent":
@@ -181,7 +183,8 @@ class _Timeline:
         conversation.save(update_fields=sorted(self.dirty))
         del conversation.__dict__["change"]
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
-                or conversation.back_to_bot_label != self.back_before):
+                or conversation.back_to_bot_label != self.back_before
+                or conversation.awaiting_email != self.awaiting_before):
             events.conversation_changed(_load_related(conversation), reader=reader)
             events.conversation_moved(conversation, status_before=self.status_before,
                                       assigned_before=self.assigned_before)
@@ -288,18 +291,20 @@ def _bot_or_human(timeline: _Timeline, event: engine.Event) -> None:
 
 
 def _escalate(timeline: _Timeline, *, assign_to: str | None, back_label: str) -> None:
-    conversation = timeline.conversation
-    advisor = None
-    if assign_to:
-        advisor = advisor_of_site(username=assign_to, site_id=conversation.site_id,
-                                  account_id=conversation.site.account_id)
-        if advisor is None:
-            logger.warning("escalation of conversation %s names %r, who is not an advisor of its site",
-                           conversation.pk, assign_to)
-    timeline.set(status=Status.LIVE, assigned=advisor, waiting_since=timezone.now(), back_to_bot_label=back_label,
+    timeline.set(status=Status.LIVE, assigned=None, waiting_since=timezone.now(), back_to_bot_label=back_label,
                  closed_at=None)
-    if advisor is not None:
-        timeline.event(f"{advisor.display_name} joined the conversation")
+    _route(timeline, assign_to=assign_to)
+
+
+def _route(timeline: _Timeline, *, assign_to: str | None = None) -> None:
+    """A conversation now waits for a human: who takes it (routing: a named assignee only while online, round
+    robin), the away message or its timer, and the e-mails."""
+    conversation = _load_related(timeline.conversation)
+    route = routing.escalation_route(conversation=conversation, assign_to=assign_to)
+    if route.advisor is not None:
+        timeline.set(assigned=route.advisor)
+        timeline.event(f"{route.advisor.display_name} joined the conversation")
+    routing.escalation_follow_up(timeline, route)
     _notify_on_commit(conversation)
 
 
@@ -323,7 +328,7 @@ def _wait_for_human(timeline: _Timeline, *, notify: bool) -> None:
     """Live and unassigned. Advisors are e-mailed once the visitor has said something, not on a bare visit."""
     timeline.set(status=Status.LIVE, assigned=None, waiting_since=timezone.now(), closed_at=None)
     if notify:
-        _notify_on_commit(timeline.conversation)
+        _route(timeline)
 
 
 # ------------------------------------------------------------------------------ visitors
@@ -423,7 +428,9 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent
         first_words = conversation.last_visitor_seq == 0
         timeline.append(kind=Kind.TEXT, sender=Sender.VISITOR, text=text, client_id=client_id)
         if first_words and conversation.status == Status.LIVE and conversation.assigned_id is None:
-            _notify_on_commit(conversation)  # a live-chat-only site: the first words are the call for a human
+            _route(timeline)  # a live-chat-only site: the first words are the call for a human
+        elif conversation.awaiting_email:
+            routing.email_capture(timeline, text)
         if conversation.status == Status.BOT:
             _bot_or_human(timeline, engine.Event(kind="text", text=text))
 
@@ -519,6 +526,8 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
         timeline.save(reader=(advisor, message.seq))
         _read_up_to(conversation, advisor, message.seq)
         advisor_record_activity(advisor_id=advisor.pk, messages=1)
+        if not note:
+            routing.reply_stored(conversation=conversation)
     return timeline.sent()
 
 
@@ -562,16 +571,25 @@ def conversation_assign(*, conversation_id: int, by: Advisor, username: str | No
     return conversation
 
 
-def conversation_close(*, conversation_id: int, advisor: Advisor) -> Conversation:
+def conversation_close(*, conversation_id: int, advisor: Advisor | None, idle_min: int | None = None,
+                       now=None) -> Conversation:
+    """Closed by an advisor, or (advisor None) by routing's idle close: then only a live conversation with no new
+    item for `idle_min` minutes (checked under the lock: one that moved on meanwhile stays open)."""
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if conversation.status == Status.CLOSED:
             return conversation
+        now = now or timezone.now()
+        if advisor is None and (conversation.status != Status.LIVE
+                                or conversation.updated_at > now - timedelta(minutes=idle_min)):
+            return conversation
         timeline = _Timeline(conversation)
-        timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None)
-        timeline.event(f"{advisor.display_name} closed the conversation")
+        timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None, awaiting_email=False)
+        timeline.event(f"{advisor.display_name} closed the conversation" if advisor is not None
+                       else f"Closed after {idle_min} minute{'s' if idle_min != 1 else ''} without activity")
         timeline.save()
-        advisor_record_activity(advisor_id=advisor.pk)
+        if advisor is not None:
+            advisor_record_activity(advisor_id=advisor.pk)
     return conversation
 
 

@@ -113,11 +113,16 @@ class MeSerializer(serializers.Serializer):
     sites = SiteRefSerializer(many=True)
     email_on_escalation = serializers.BooleanField()
     sound = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["online", "away", "offline"])
+    capacity = serializers.IntegerField()
 
 
 class AdvisorSerializer(AssignedSerializer):
     licensed = serializers.BooleanField()
     online = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["online", "away", "offline"])
+    sites = serializers.ListField(child=serializers.CharField())
+    live = serializers.IntegerField()
 
 
 class WidgetConversationSerializer(serializers.Serializer):

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "conversations",
     "widget",
     "integrations",
+    "routing",
 ]
 
 MIDDLEWARE = [
@@ -233,8 +234,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")  # what tasks queue themselves
-# Celery beat (`make beat`, compose's `beat`): webhook retries due, and the nightly retention run (UTC).
+# Celery beat (the worker runs it: `make worker`, compose): webhook retries due, the nightly retention run (UTC),
+# and routing's idle close every minute.
 CELERY_BEAT_SCHEDULE = {
+    "idle-close": {"task": "routing.tasks.idle_close_sweep", "schedule": 60.0},
     "webhooks-sweep": {"task": "integrations.tasks.webhooks_sweep", "schedule": 30.0},
     "retention-nightly": {"task": "integrations.tasks.retention_run",
                           "schedule": crontab(hour=env.int("RETENTION_HOUR_UTC", default=3), minute=0)},
@@ -325,7 +328,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The widget and inbox APIs of the live-chat contract.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["text", "image", "note", "event"], "ReplyKindEnum": ["text", "note"]},
+    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["text", "image", "note", "event"], "ReplyKindEnum": ["text", "note"],
+                            "AdvisorStatusEnum": ["online", "away", "offline"], "ChosenStatusEnum": ["online", "away"],
+                            "AssignmentEnum": ["manual", "round_robin"],
+                            "ConversationStatusEnum": ["bot", "live", "closed"]},
 }
 
 # ------------------------------------------------------------------------------ product limits

@@ -124,14 +124,14 @@ export class Alerts {
     if (played && played.catch) played.catch(() => {});
   }
 
-  /** A visitor asks for a human. */
-  notifyEscalation(conversation) {
+  /** A visitor asks for a human; `assigned`: a conversation was given to me ("assigned to you"). */
+  notifyEscalation(conversation, {assigned = false} = {}) {
     if (!this.supported || Notification.permission !== "granted") return;
     const name = conversation.visitor?.name || "A visitor";
     const site = conversation.site?.name;
     let notification;
     try {
-      notification = new Notification(`${name} asks for a human`, {
+      notification = new Notification(assigned ? `${name} was assigned to you` : `${name} asks for a human`, {
         body: site ? `On ${site}. Open the inbox to answer.` : "Open the inbox to answer.",
         tag: `conversation-${conversation.id}`,
         icon: this.iconUrl,

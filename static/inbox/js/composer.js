@@ -48,7 +48,9 @@ export class Outbox {
     const entry = {conversation, clientId: newClientId(), kind, text, file, previewUrl, state: "sending",
                    attempts: 0, error: null, createdAt: new Date().toISOString()};
     store.myClientIds.add(entry.clientId);
-    if (kind !== "note") assigningMyself(conversation); // a reply to an unassigned conversation takes it
+    // A reply to an unassigned conversation takes it (no news worth a sound); one to a colleague's does not, so a
+    // later assignment to me by someone else still rings and notifies.
+    if (kind !== "note" && !store.conversations.get(conversation)?.assigned) assigningMyself(conversation);
     this.entries.push(entry);
     this.onChange(conversation);
     this.pump(conversation);
@@ -178,6 +180,8 @@ export class Composer {
     this.previewUrl = null;
     this.drafts = new Map();
     this.lastTypingSent = 0;
+    this.confirmedFor = new Set(); // colleagues' conversations this advisor chose to reply to anyway
+    this.confirming = null; // the conversation whose next send confirms replying to a colleague's conversation
 
     const {form, text, noteToggle, attachBtn, attachInput, attachRemove} = els;
     form.addEventListener("submit", (event) => {
@@ -326,6 +330,21 @@ export class Composer {
       return;
     }
     const kind = this.note ? "note" : "text";
+    // Replying to a colleague's conversation is a deliberate act: the first send asks, a second one confirms (once
+    // per conversation; notes are the team's own).
+    const owner = this.conv.assigned;
+    if (kind !== "note" && owner && owner.username !== store.me?.username && !this.confirmedFor.has(this.conv.id)) {
+      if (this.confirming !== this.conv.id) {
+        this.confirming = this.conv.id;
+        const ask = `${owner.name} has this conversation: send again to reply anyway.`;
+        this.els.hint.textContent = ask;
+        this.els.hint.classList.add("is-warning");
+        this.toast(ask);
+        return;
+      }
+      this.confirming = null;
+      this.confirmedFor.add(this.conv.id);
+    }
     if (this.file) {
       // The pending bubble keeps its own preview URL until the image is stored.
       this.outbox.add(this.conv.id, {kind, file: this.file, previewUrl: this.previewUrl});

@@ -41,6 +41,7 @@ export class ConversationList {
     this.generation = 0;
     this.activeId = null;
     this.typingTimers = new Map();
+    this.replying = new Map(); // conversation id -> "Alice is replying…", while the typing indicator shows
     this.loaded = false;
 
     this.observer = new IntersectionObserver((entries) => {
@@ -244,8 +245,10 @@ export class ConversationList {
     const assignee = conv.assigned ? avatarFor(conv.assigned, {size: "xs"}) : null;
     if (assignee) assignee.title = isMine(conv) ? "Assigned to you" : `Assigned to ${conv.assigned.name}`;
     const bottom = h("span", {class: "row__bottom"}, previewEl,
-      h("span", {class: "row__typing"}, "typing…"),
+      h("span", {class: "row__typing"}, this.replying.get(conv.id) || "typing…"),
       conv.status === "live" && !conv.assigned ? h("span", {class: "pill pill--waiting"}, "Waiting") : null,
+      conv.status === "live" && conv.awaiting_email ?
+        h("span", {class: "pill", title: "The away message asked the visitor for an e-mail address"}, "Away") : null,
       assignee);
 
     const button = h("button", {
@@ -263,6 +266,15 @@ export class ConversationList {
     if (hadFocus) button.focus({preventScroll: true});
   }
 
+  /** A colleague replying here (collision detection): the row says who, for as long as typing shows. */
+  showReplying(id, advisor) {
+    const span = this.rows.get(id)?.querySelector(".row__typing");
+    if (!span || !advisor?.name) return;
+    this.replying.set(id, `${advisor.name} is replying…`);
+    span.textContent = this.replying.get(id);
+    this.showTyping(id);
+  }
+
   showTyping(id) {
     const li = this.rows.get(id);
     if (!li) return;
@@ -271,6 +283,9 @@ export class ConversationList {
     this.typingTimers.set(id, setTimeout(() => {
       this.typingTimers.delete(id);
       this.rows.get(id)?.classList.remove("is-typing");
+      this.replying.delete(id);
+      const span = this.rows.get(id)?.querySelector(".row__typing");
+      if (span) span.textContent = "typing…";
     }, 4000));
   }
 

@@ -10,6 +10,7 @@ import {hue, initials} from "./format.js";
 import {watchLayout} from "./layout.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
+import {statusChooser} from "./status.js";
 import {siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
 
@@ -236,7 +237,9 @@ function applyConversation(conv, {fromSocket}) {
   store.conversations.set(conv.id, next);
   const escalation = fromSocket && isNewEscalation(prev, next);
   if (escalation) alerts.notifyEscalation(next);
-  if (escalation || (fromSocket && ringsOnChange(prev, next))) alerts.ding(next.id);
+  const toMe = !escalation && fromSocket && ringsOnChange(prev, next); // given to me (routing, a colleague)
+  if (toMe) alerts.notifyEscalation(next, {assigned: true});
+  if (escalation || toMe) alerts.ding(next.id);
   list.upsert(next);
   pane.conversationChanged(next);
   scheduleCounts();
@@ -306,6 +309,10 @@ function onFrame(frame) {
     case "typing":
       pane.showTyping(frame.conversation, frame.name);
       list.showTyping(frame.conversation);
+      break;
+    case "replying": // a colleague typing in a conversation (routing's collision detection)
+      pane.showReplying(frame.conversation, frame.advisor);
+      list.showReplying(frame.conversation, frame.advisor);
       break;
     case "presence": {
       const conv = store.conversations.get(frame.conversation);
@@ -580,6 +587,7 @@ async function boot() {
   if (!me) return;
   store.me = me;
   renderMe(me);
+  statusChooser($("me-status"), me, {onError: toast});
   renderTabs(me);
   document.querySelector('.box[data-box="chatbot"]').hidden = !me.sees_chatbot;
   composer.setLicensed(!!me.licensed);

@@ -9,6 +9,8 @@ import {NARROW} from "./layout.js";
 import {avatarFor, siteChip} from "./list.js";
 import {isMine, store} from "./store.js";
 
+const STATUS_LABELS = {online: "Online", away: "Away", offline: "Offline"};
+
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
 const TYPING_SHOWN_MS = 4000;
@@ -270,10 +272,15 @@ export class ConversationPane {
     this.composer.update(conv);
   }
 
-  showTyping(conversationId, name) {
+  /** A colleague typing in this conversation (routing's collision detection): "Alice is replying…". */
+  showReplying(conversationId, advisor) {
+    if (conversationId === this.id && advisor?.name) this.showTyping(conversationId, null, `${advisor.name} is replying…`);
+  }
+
+  showTyping(conversationId, name, text = null) {
     if (conversationId !== this.id) return;
     const conv = this.conv;
-    this.els.typingText.textContent = `${name || conv?.visitor?.name || "The visitor"} is typing…`;
+    this.els.typingText.textContent = text || `${name || conv?.visitor?.name || "The visitor"} is typing…`;
     this.els.typing.hidden = false;
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOWN_MS);
@@ -358,7 +365,7 @@ export class ConversationPane {
     menu.hidden = false;
     if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Loading advisors…"));
     else this.renderAssignMenu();
-    if (Date.now() - store.advisorsAt > 15000) {
+    if (Date.now() - store.advisorsAt > 2000) { // statuses change: shown from memory, then as they are now
       try {
         store.advisors = advisorList(await api.advisors());
         store.advisorsAt = Date.now();
@@ -375,8 +382,13 @@ export class ConversationPane {
     const conv = this.conv;
     const current = conv?.assigned?.username || null;
     const items = [];
+    // Only the advisors of this conversation's site, with their real status (routing: online, away, offline).
+    const site = conv?.site?.key;
     for (const advisor of store.advisors) {
+      if (site && Array.isArray(advisor.sites) && !advisor.sites.includes(site)) continue;
       const name = advisor.name || advisor.display_name || advisor.username;
+      const status = advisor.status || (advisor.online ? "online" : "offline");
+      const label = STATUS_LABELS[status] || status;
       const me = store.me && advisor.username === store.me.username;
       const item = h("button", {type: "button", class: "menu__item", role: "menuitemradio",
                                 "aria-checked": String(advisor.username === current), tabindex: "-1",
@@ -386,13 +398,14 @@ export class ConversationPane {
                                 }},
         avatarFor({...advisor, name}, {size: "xs"}),
         h("span", {class: "menu__label"}, name, me ? h("span", {class: "menu__you"}, " (you)") : null),
-        h("span", {class: `presence-dot${advisor.online ? " is-online" : ""}`,
-                   title: advisor.online ? "Online" : "Offline"}),
-        h("span", {class: "sr-only"}, advisor.online ? ", online" : ", offline"),
+        h("span", {class: `presence-dot is-${status}`, title: label}),
+        h("span", {class: "sr-only"}, `, ${label.toLowerCase()}`),
+        typeof advisor.live === "number" ? h("span", {class: "menu__live", title: "Live conversations assigned"},
+                                              String(advisor.live)) : null,
         advisor.username === current ? icon(ICONS.check, {cls: "menu__check"}) : null);
       items.push(item);
     }
-    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor can be assigned."));
+    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor of this site can be assigned."));
     if (current) {
       items.push(h("div", {class: "menu__sep", role: "separator"}));
       items.push(h("button", {type: "button", class: "menu__item", role: "menuitem", tabindex: "-1",
