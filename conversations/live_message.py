@@ -4,9 +4,10 @@ The general path (services._visitor_send) is six round trips to PostgreSQL: BEGI
 the client_id up, insert the item, update the counters, COMMIT, each through the ORM and a database thread's hold
 on the GIL. When the conversation is live and the visitor has spoken before (no escalation e-mail, no bot, no
 reopening), nothing in that write depends on Python: one statement locks the row, checks the client_id,
-inserts the item and moves the counters, and commits on its own. Anything else — a repeated client_id, a bot
-conversation, a closed one, the first words, an answer to the away message's e-mail question — writes nothing here and takes the general path, which decides
-exactly as before (the row lock is released when this statement ends; that path takes it again).
+inserts the item and moves the counters, and commits on its own. Anything else (a repeated client_id, a bot
+conversation, a closed one, the first words, an answer to the away message's e-mail question) writes nothing here
+and takes the general path, which decides exactly as before (the row lock is released when this statement ends;
+that path takes it again).
 
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
