@@ -16,7 +16,7 @@ admin.site.login_form = AdminLoginForm  # wrong passwords count here too (adviso
 class AccountAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
     readonly_fields = ["licenses_used", "licenses_left"]
-    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
+    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left", "timezone"]
 
     def get_queryset(self, request):
         return selectors.accounts_with_licenses_granted(super().get_queryset(request))

@@ -107,6 +107,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "created_at": _utc(conversation.created_at),
         "updated_at": _utc(conversation.updated_at),
         "closed_at": timestamp(conversation.closed_at),
+        "rating": conversation.rating,
         "change": max(conversation.change, read_change),
     }
 
@@ -120,4 +121,5 @@ def widget_conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "advisor": {"name": advisor.display_name, "avatar_url": avatar_url(advisor)} if advisor else None,
         "back_to_bot": {"label": back} if back else None,
+        "rating": "asked" if conversation.status == Conversation.Status.CLOSED and conversation.rating_asked else None,
     }
