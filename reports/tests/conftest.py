@@ -6,7 +6,7 @@ from django.utils import timezone as django_timezone
 
 from conversations import services
 from conversations.models import Conversation, Visitor
-from conversations.tests.conftest import new_id, start_session
+from conversations.tests.conftest import api, new_id, start_session, tokens  # noqa: F401 (fixtures)
 
 
 class Clock:
