@@ -4,9 +4,11 @@ import io
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import renderers, serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from conversations.api import InboxApi
+from conversations.errors import Refused
 from reports import selectors
 
 
@@ -40,8 +42,24 @@ def _cell(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+class FormatChoice(BaseContentNegotiation):
+    """`format=json|csv` decides, whatever the Accept header says (a client that asks for JSON by habit still gets
+    the CSV it named)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        wanted = request.query_params.get("format") or "json"
+        for renderer in renderers:
+            if renderer.format == wanted:
+                return renderer, renderer.media_type
+        raise Refused("format is json or csv.", fields={"format": ["json or csv."]})
+
+
 class ReportApi(InboxApi):
     renderer_classes = [renderers.JSONRenderer, CsvRenderer]
+    content_negotiation_class = FormatChoice
 
     @extend_schema(parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str),
                                OpenApiParameter("site", str), OpenApiParameter("advisor", str),

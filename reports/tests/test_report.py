@@ -165,10 +165,12 @@ def test_what_the_report_refuses(timelines, api_as):
         assert response.status_code == 400 and response.json()["code"] == "bad_request", params
     assert APIClient().get(REPORTS).status_code in (401, 403)
     assert alice.get(REPORTS, {"format": "csv", "from": "x"}).json()["code"] == "bad_request"
+    assert alice.get(REPORTS, {"format": "xml"}).json()["code"] == "bad_request"
 
 
 def test_csv_export_has_the_days_then_the_advisors(timelines, api_as):
-    response = api_as("admin").get(REPORTS, {"from": "2026-11-24", "to": "2026-11-25", "format": "csv"})
+    response = api_as("admin").get(REPORTS, {"from": "2026-11-24", "to": "2026-11-25", "format": "csv"},
+                                   HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="report-2026-11-24-2026-11-25.csv"' in response["Content-Disposition"]
