@@ -206,9 +206,11 @@ def seed_archive(cursor, *, site_id: int, advisor_ids: list[int], lister_id: int
     # The reports' history: one episode per escalated conversation, a rating for one closed conversation in three.
     cursor.execute(
         """INSERT INTO reports_episode (conversation_id, site_id, escalated_at, assigned_at, first_reply_at, closed_at,
-                                        advisor_id, first_reply_by_id)
+                                        advisor_id, first_reply_by_id, waiting_s, first_response_s, resolution_s)
            SELECT id, site_id, escalated_at, assigned_at, first_reply_at, closed_at, assigned_id,
-                  CASE WHEN first_reply_at IS NOT NULL THEN coalesce(assigned_id, (%(advisors)s)[1]) END
+                  CASE WHEN first_reply_at IS NOT NULL THEN coalesce(assigned_id, (%(advisors)s)[1]) END,
+                  extract(epoch FROM assigned_at - escalated_at), extract(epoch FROM first_reply_at - escalated_at),
+                  extract(epoch FROM closed_at - escalated_at)
            FROM conversations_conversation WHERE site_id = %(site)s AND escalated_at IS NOT NULL ORDER BY id""",
         {"site": site_id, "advisors": advisor_ids})
     cursor.execute(

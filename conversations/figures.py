@@ -34,6 +34,10 @@ def _reply(timeline: "_Timeline") -> Message | None:
                 None)
 
 
+def _seconds(later, earlier) -> float | None:
+    return None if later is None or earlier is None else (later - earlier).total_seconds()
+
+
 def _latest(conversation: Conversation):
     return Episode.objects.filter(pk=Subquery(Episode.objects.filter(conversation_id=conversation.pk)
                                               .order_by("-id").values("pk")[:1]))
@@ -55,7 +59,8 @@ def keep(timeline: "_Timeline") -> None:
         Episode.objects.create(conversation_id=conversation.pk, site_id=conversation.site_id, escalated_at=now,
                                assigned_at=assigned_at, first_reply_at=first_reply_at,
                                advisor_id=conversation.assigned_id,
-                               first_reply_by_id=reply.advisor_id if reply is not None else None)
+                               first_reply_by_id=reply.advisor_id if reply is not None else None,
+                               waiting_s=_seconds(assigned_at, now), first_response_s=_seconds(first_reply_at, now))
         return
     if before == Status.CLOSED and status != Status.CLOSED and conversation.rating_asked:
         timeline.set(rating_asked=False)  # that closing's question is over
@@ -66,14 +71,16 @@ def keep(timeline: "_Timeline") -> None:
         changes["advisor_id"] = conversation.assigned_id
         if conversation.assigned_at is None:
             timeline.set(assigned_at=now)
-            changes["assigned_at"] = now
+            changes.update(assigned_at=now, waiting_s=_seconds(now, conversation.escalated_at))
     if reply is not None and conversation.first_reply_at is None:
         timeline.set(first_reply_at=reply.created_at)
-        changes.update(first_reply_at=reply.created_at, first_reply_by_id=reply.advisor_id)
+        changes.update(first_reply_at=reply.created_at, first_reply_by_id=reply.advisor_id,
+                       first_response_s=_seconds(reply.created_at, conversation.escalated_at))
     if status == Status.CLOSED and before != Status.CLOSED:
-        changes["closed_at"] = conversation.closed_at
+        changes.update(closed_at=conversation.closed_at,
+                       resolution_s=_seconds(conversation.closed_at, conversation.escalated_at))
     elif before == Status.CLOSED and status == Status.LIVE:
-        changes["closed_at"] = None  # an advisor's reopening: the episode goes on, its close undone
+        changes.update(closed_at=None, resolution_s=None)  # an advisor's reopening: the episode goes on
     if status == Status.BOT:  # back to the bot: the episode ends here, without a close
         timeline.set(escalated_at=None, assigned_at=None, first_reply_at=None)
     if changes:

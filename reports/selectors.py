@@ -1,6 +1,7 @@
 """The figures of GET /api/inbox/reports (CONTRACT section 7), as aggregate queries over indexed columns: a fixed
 number of queries whatever the range (PostgreSQL computes the percentiles; the embedded SQLite, which has no
-percentile function, gets the durations of the range and computes them here the same way).
+percentile function, gets the durations of the range and computes them here the same way). The durations are
+stored on each episode with its moments (conversations.figures), so a percentile sorts a plain column.
 
 What counts, for a range of days [from, to] in the account's time zone (reports.models.Episode says which
 moments are stored):
@@ -20,12 +21,10 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Aggregate, Avg, Count, FloatField, Q, QuerySet
 
 from advisors.models import Advisor
 from conversations.errors import Forbidden, NotFound, Refused
-from conversations.models import Conversation
 from reports.models import Episode, Rating
 
 MAX_DAYS = 366
@@ -107,23 +106,6 @@ def report_scope(*, advisor: Advisor, date_from: str | None = None, date_to: str
 # ------------------------------------------------------------------------------ percentiles
 
 
-class _Seconds(Func):
-    """`later - earlier` in seconds."""
-
-    output_field = FloatField()
-
-    def __init__(self, later: str, earlier: str):
-        super().__init__(F(later), F(earlier))
-
-    def as_sql(self, compiler, connection, **extra):  # SQLite: julian days
-        return super().as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
-                              arg_joiner=") - julianday(", **extra)
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))::float8",
-                              arg_joiner=" - ", **extra)
-
-
 class _Percentiles(Aggregate):
     """PostgreSQL's percentile_cont at QUANTILES (linear interpolation), one sort for both."""
 
@@ -156,74 +138,74 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _durations(queryset: QuerySet, wanted: dict[str, tuple[str, str, Q]]) -> dict[str, list[float] | None]:
-    """For each name: the quantiles of `later - earlier` over the rows that match its Q. One query."""
+def _durations(queryset: QuerySet, wanted: dict[str, tuple[str, Q]]) -> dict[str, list[float] | None]:
+    """For each name: the quantiles of a stored duration column over the rows that match its Q. One query."""
     if _postgresql():
-        aggregates = {name: _Percentiles(_Seconds(later, earlier), filter=q & Q(**{f"{later}__isnull": False}))
-                      for name, (later, earlier, q) in wanted.items()}
-        return queryset.aggregate(**aggregates)
-    annotations = {name: _Seconds(later, earlier) for name, (later, earlier, _) in wanted.items()}
-    rows = list(queryset.annotate(**annotations).values(*annotations, *_filter_fields(wanted)))
-    result = {}
-    for name, (later, earlier, q) in wanted.items():
-        result[name] = _quantiles([row[name] for row in rows if _matches(row, q)])
-    return result
-
-
-def _filter_fields(wanted) -> set[str]:
-    fields = set()
-    for _, _, q in wanted.values():
-        fields |= {lookup.split("__")[0] for lookup, _ in q.children}
-    return fields
+        return queryset.aggregate(**{name: _Percentiles(column, filter=q & Q(**{f"{column}__isnull": False}))
+                                     for name, (column, q) in wanted.items()})
+    fields = {column for column, _ in wanted.values()} | {
+        lookup.split("__")[0] for _, q in wanted.values() for lookup, _ in q.children}
+    rows = list(queryset.values(*fields))
+    return {name: _quantiles([row[column] for row in rows if _matches(row, q)])
+            for name, (column, q) in wanted.items()}
 
 
 def _matches(row: dict, q: Q) -> bool:
-    """The few lookups the report's Q use (exact, isnull, gte, lt), evaluated on a fetched row."""
-    for lookup, value in q.children:
-        field, _, op = lookup.partition("__")
-        actual = row[field]
-        if op in ("", "exact") and actual != value:
-            return False
-        if op == "isnull" and (actual is None) != value:
-            return False
-        if op == "gte" and (actual is None or actual < value):
-            return False
-        if op == "lt" and (actual is None or actual >= value):
-            return False
-    return True
+    """The report's per-figure Q (exact lookups on ids), evaluated on a fetched row."""
+    return all(row[lookup] == value for lookup, value in q.children)
 
 
 # ------------------------------------------------------------------------------ the report
 
 
-def _by_day(queryset: QuerySet, field: str, scope: Scope) -> dict[date, int]:
-    rows = (queryset.annotate(day=TruncDate(field, tzinfo=scope.timezone)).order_by().values("day")
-            .annotate(n=Count("pk")).values_list("day", "n"))
-    return {day if isinstance(day, date) else date.fromisoformat(str(day)): n for day, n in rows}
+def _by_day(scope: Scope) -> list[tuple[int, int, int]]:
+    """(started, escalated, closed) for each day, in one query: three index range counts per day (the day's bounds
+    are the account's midnights, computed here), never a time zone conversion per row."""
+    ops = connection.ops
+    days = scope.days
+    bounds = [datetime.combine(day, time.min, scope.timezone) for day in days]
+    bounds.append(scope.until)
+    values = ", ".join(["(%s, %s, %s)"] * len(days))
+    params: list = []
+    for i in range(len(days)):
+        params += [i, ops.adapt_datetimefield_value(bounds[i]), ops.adapt_datetimefield_value(bounds[i + 1])]
+    sites = ", ".join(["%s"] * len(scope.site_ids)) or "NULL"
+    me = scope.advisor.pk if scope.advisor is not None else None
+    mine = "AND e.advisor_id = %s" if me is not None else ""
+    started_mine = ("AND EXISTS (SELECT 1 FROM reports_episode m WHERE m.conversation_id = c.id AND m.advisor_id = %s)"
+                    if me is not None else "")
+    sql = f"""
+        WITH b (i, lo, hi) AS (VALUES {values})
+        SELECT b.i,
+          (SELECT COUNT(*) FROM conversations_conversation c WHERE c.site_id IN ({sites})
+             AND c.created_at >= b.lo AND c.created_at < b.hi {started_mine}),
+          (SELECT COUNT(*) FROM reports_episode e WHERE e.site_id IN ({sites})
+             AND e.escalated_at >= b.lo AND e.escalated_at < b.hi {mine}),
+          (SELECT COUNT(*) FROM reports_episode e WHERE e.site_id IN ({sites})
+             AND e.closed_at >= b.lo AND e.closed_at < b.hi {mine})
+        FROM b ORDER BY b.i"""
+    mine_params = [me] if me is not None else []
+    params += [*scope.site_ids, *mine_params] * 3
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(started, escalated, closed) for _, started, escalated, closed in cursor.fetchall()]
 
 
 def report(scope: Scope) -> dict:
-    """The report's JSON (CONTRACT section 7). A fixed number of queries (nine, whatever the range)."""
+    """The report's JSON (CONTRACT section 7). A fixed number of queries whatever the range."""
     since, until, me = scope.since, scope.until, scope.advisor
     episodes = Episode.objects.filter(site_id__in=scope.site_ids)
     mine = Q(advisor_id=me.pk) if me is not None else Q()
     in_range = {"escalated_at__gte": since, "escalated_at__lt": until}
     closed_range = {"closed_at__gte": since, "closed_at__lt": until}
 
-    started_q = Conversation.objects.filter(site_id__in=scope.site_ids, created_at__gte=since, created_at__lt=until)
-    if me is not None:
-        started_q = started_q.filter(Exists(Episode.objects.filter(conversation=OuterRef("pk"), advisor=me)))
-    started = _by_day(started_q, "created_at", scope)
-    escalated = _by_day(episodes.filter(mine, **in_range), "escalated_at", scope)
-    closed = _by_day(episodes.filter(mine, **closed_range), "closed_at", scope)
-
+    by_day = _by_day(scope)
     replier = Q(first_reply_by_id=me.pk) if me is not None else Q()
-    escalated_durations = _durations(episodes.filter((mine | replier) if me is not None else Q(), **in_range), {
-        "waiting": ("assigned_at", "escalated_at", mine),
-        "first_response": ("first_reply_at", "escalated_at", replier),
+    escalated = _durations(episodes.filter((mine | replier) if me is not None else Q(), **in_range), {
+        "waiting": ("waiting_s", mine),
+        "first_response": ("first_response_s", replier),
     })
-    resolution = _durations(episodes.filter(mine, **closed_range),
-                            {"resolution": ("closed_at", "escalated_at", Q())})["resolution"]
+    resolution = _durations(episodes.filter(mine, **closed_range), {"resolution": ("resolution_s", Q())})
 
     ratings = Rating.objects.filter(site_id__in=scope.site_ids, created_at__gte=since, created_at__lt=until)
     if me is not None:
@@ -231,18 +213,17 @@ def report(scope: Scope) -> dict:
     csat = ratings.aggregate(count=Count("pk"), average=Avg("score"),
                              **{str(n): Count("pk", filter=Q(score=n)) for n in range(1, 6)})
 
-    days = scope.days
     return {
-        "conversations": {"started": sum(started.values()), "escalated": sum(escalated.values()),
-                          "closed": sum(closed.values())},
-        "first_response_s": _pair(escalated_durations["first_response"]),
-        "waiting_s": _pair(escalated_durations["waiting"]),
-        "resolution_s": _pair(resolution),
+        "conversations": {"started": sum(d[0] for d in by_day), "escalated": sum(d[1] for d in by_day),
+                          "closed": sum(d[2] for d in by_day)},
+        "first_response_s": _pair(escalated["first_response"]),
+        "waiting_s": _pair(escalated["waiting"]),
+        "resolution_s": _pair(resolution["resolution"]),
         "csat": {"count": csat["count"],
                  "average": round(csat["average"], 2) if csat["average"] is not None else None,
                  "distribution": {str(n): csat[str(n)] for n in range(1, 6)}},
-        "by_day": [{"date": day.isoformat(), "started": started.get(day, 0), "escalated": escalated.get(day, 0),
-                    "closed": closed.get(day, 0)} for day in days],
+        "by_day": [{"date": day.isoformat(), "started": started, "escalated": escalated_n, "closed": closed}
+                   for day, (started, escalated_n, closed) in zip(scope.days, by_day)],
         "by_advisor": _by_advisor(scope, episodes, ratings, in_range, closed_range),
     }
 
@@ -258,14 +239,14 @@ def _by_advisor(scope: Scope, episodes: QuerySet, ratings: QuerySet, in_range: d
     averages = dict(ratings.filter(advisor__isnull=False).order_by().values("advisor")
                     .annotate(a=Avg("score")).values_list("advisor", "a"))
     answered = episodes.filter(first_reply_by__isnull=False, **in_range)
+    if me is not None:
+        answered = answered.filter(first_reply_by=me)
     if _postgresql():
-        first = dict(answered.order_by().values("first_reply_by")
-                     .annotate(p=_Percentiles(_Seconds("first_reply_at", "escalated_at")))
+        first = dict(answered.order_by().values("first_reply_by").annotate(p=_Percentiles("first_response_s"))
                      .values_list("first_reply_by", "p"))
     else:
         values: dict[int, list[float]] = {}
-        for who, seconds in answered.annotate(s=_Seconds("first_reply_at", "escalated_at")).values_list(
-                "first_reply_by", "s"):
+        for who, seconds in answered.values_list("first_reply_by", "first_response_s"):
             values.setdefault(who, []).append(seconds)
         first = {who: _quantiles(seconds) for who, seconds in values.items()}
     return [{"username": a.username, "name": a.display_name, "closed": closed.get(a.pk, 0),

@@ -8,6 +8,11 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 
+def _seconds(later, earlier):
+    # an item written before the escalation's estimate counts as at once, never as negative
+    return None if later is None or earlier is None else max(0.0, (later - earlier).total_seconds())
+
+
 def backfill(apps, schema_editor):
     Conversation = apps.get_model("conversations", "Conversation")
     Message = apps.get_model("conversations", "Message")
@@ -27,9 +32,12 @@ def backfill(apps, schema_editor):
     batch, live = [], []
     for pk, site_id, status, assigned_id, escalated, joined_at, reply_at, reply_by, closed_at in rows.iterator():
         assigned_at = joined_at or (reply_at if assigned_id else None)
+        closed_at = closed_at if status == "closed" else None
         batch.append(Episode(conversation_id=pk, site_id=site_id, escalated_at=escalated, assigned_at=assigned_at,
                              first_reply_at=reply_at, first_reply_by_id=reply_by, advisor_id=assigned_id,
-                             closed_at=closed_at if status == "closed" else None))
+                             closed_at=closed_at, waiting_s=_seconds(assigned_at, escalated),
+                             first_response_s=_seconds(reply_at, escalated),
+                             resolution_s=_seconds(closed_at, escalated)))
         live.append(Conversation(pk=pk, escalated_at=escalated, assigned_at=assigned_at, first_reply_at=reply_at))
         if len(batch) >= 2000:
             Episode.objects.bulk_create(batch)
