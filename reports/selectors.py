@@ -172,20 +172,31 @@ def _by_day(scope: Scope) -> list[tuple[int, int, int]]:
     sites = ", ".join(["%s"] * len(scope.site_ids)) or "NULL"
     me = scope.advisor.pk if scope.advisor is not None else None
     mine = "AND e.advisor_id = %s" if me is not None else ""
-    started_mine = ("AND EXISTS (SELECT 1 FROM reports_episode m WHERE m.conversation_id = c.id AND m.advisor_id = %s)"
-                    if me is not None else "")
+    if me is None:
+        started_from, started_params, mine_cte = f"conversations_conversation c WHERE c.site_id IN ({sites}) AND", \
+            list(scope.site_ids), ""
+    else:
+        # An advisor's own: the conversations started in the range that they handled, found from their episodes
+        # (a few), not by probing every conversation of the range for one.
+        materialized = "MATERIALIZED" if _postgresql() else ""
+        mine_cte = f""", mine AS {materialized} (
+            SELECT DISTINCT c.id, c.created_at FROM reports_episode m
+            JOIN conversations_conversation c ON c.id = m.conversation_id
+            WHERE m.advisor_id = %s AND c.site_id IN ({sites}) AND c.created_at >= %s AND c.created_at < %s)"""
+        params += [me, *scope.site_ids, ops.adapt_datetimefield_value(bounds[0]),
+                   ops.adapt_datetimefield_value(bounds[-1])]
+        started_from, started_params = "mine c WHERE", []
     sql = f"""
-        WITH b (i, lo, hi) AS (VALUES {values})
+        WITH b (i, lo, hi) AS (VALUES {values}) {mine_cte}
         SELECT b.i,
-          (SELECT COUNT(*) FROM conversations_conversation c WHERE c.site_id IN ({sites})
-             AND c.created_at >= b.lo AND c.created_at < b.hi {started_mine}),
+          (SELECT COUNT(*) FROM {started_from} c.created_at >= b.lo AND c.created_at < b.hi),
           (SELECT COUNT(*) FROM reports_episode e WHERE e.site_id IN ({sites})
              AND e.escalated_at >= b.lo AND e.escalated_at < b.hi {mine}),
           (SELECT COUNT(*) FROM reports_episode e WHERE e.site_id IN ({sites})
              AND e.closed_at >= b.lo AND e.closed_at < b.hi {mine})
         FROM b ORDER BY b.i"""
     mine_params = [me] if me is not None else []
-    params += [*scope.site_ids, *mine_params] * 3
+    params += [*started_params, *scope.site_ids, *mine_params, *scope.site_ids, *mine_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(started, escalated, closed) for _, started, escalated, closed in cursor.fetchall()]
