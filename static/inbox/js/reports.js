@@ -37,8 +37,8 @@ function params() {
 }
 
 function card(title, value, sub) {
-  return h("article", {class: "card"}, h("h3", null, title), h("p", {class: "card__value"}, value),
-           sub ? h("p", {class: "card__sub"}, sub) : null);
+  return h("article", {class: "rp-card"}, h("h3", null, title), h("p", {class: "rp-card__value"}, value),
+           sub ? h("p", {class: "rp-card__sub"}, sub) : null);
 }
 
 function niceMax(value) {
@@ -49,8 +49,8 @@ function niceMax(value) {
 }
 
 function dataTable(caption, head, rows) {
-  return h("details", {class: "data"}, h("summary", null, caption),
-           h("table", {class: "table"}, h("thead", null, h("tr", null, head.map((c) => h("th", {scope: "col"}, c)))),
+  return h("details", {class: "rp-data"}, h("summary", null, caption),
+           h("table", {class: "rp-table"}, h("thead", null, h("tr", null, head.map((c) => h("th", {scope: "col"}, c)))),
              h("tbody", null, rows.map((r) => h("tr", null, r.map((c) => h("td", null, c)))))));
 }
 
@@ -59,7 +59,7 @@ function byDayChart(days) {
   const plotW = width - left - 8, plotH = height - top - bottom;
   const max = niceMax(Math.max(1, ...days.flatMap((d) => SERIES.map(([k]) => d[k]))));
   const total = days.reduce((n, d) => n + d.started, 0);
-  const chart = svg("svg", {class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+  const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                             "aria-label": `Conversations per day, ${days.length} days, ${total} started`});
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;
@@ -84,7 +84,7 @@ function byDayChart(days) {
                        day.date.slice(5)));
     }
   });
-  const legend = h("ul", {class: "legend", "aria-hidden": "true"},
+  const legend = h("ul", {class: "rp-legend", "aria-hidden": "true"},
                    SERIES.map(([key, label]) => h("li", null, h("span", {class: `s-${key}`}), label)));
   return [chart, legend, dataTable("The numbers", ["Date", ...SERIES.map(([, l]) => l)],
                                    days.map((d) => [d.date, d.started, d.escalated, d.closed]))];
@@ -93,11 +93,11 @@ function byDayChart(days) {
 function csatChart(csat) {
   const width = 420, row = 30, left = 90, height = row * 5 + 4;
   const max = Math.max(1, ...Object.values(csat.distribution));
-  const chart = svg("svg", {class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+  const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                             "aria-label": `Ratings: ${csat.count}, average ${csat.average ?? "none"} out of 5`});
   [5, 4, 3, 2, 1].forEach((score, i) => {
     const n = csat.distribution[String(score)] || 0;
-    const w = ((width - left - 60) * n) / max;
+    const w = ((width - left - 100) * n) / max;
     const y = i * row + 4;
     chart.append(svg("text", {x: 0, y: y + 16}, `${score} · ${FACES[score]}`),
                  svg("rect", {class: "s-score", x: left, y, width: Math.max(n ? 2 : 0, w), height: row - 10, rx: 3}),
@@ -110,7 +110,7 @@ function csatChart(csat) {
 
 function advisorsTable(rows) {
   if (!rows.length) return h("p", null, "No advisors.");
-  return h("table", {class: "table"},
+  return h("table", {class: "rp-table"},
            h("thead", null, h("tr", null, ["Advisor", "Closed", "First response (median)", "Satisfaction"]
              .map((c) => h("th", {scope: "col"}, c)))),
            h("tbody", null, rows.map((r) => h("tr", null, h("td", null, r.name, " ", h("small", null, `@${r.username}`)),
