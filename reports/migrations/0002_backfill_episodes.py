@@ -1,5 +1,6 @@
 """One episode for each conversation that reached a human before the figures were kept, from its items: escalated
-at its `waiting_since` (or its first advisor or system item, or its creation), assigned at its first system event
+at its `waiting_since` (or the visitor's last item before its first advisor or system item, or that item, or its
+creation), assigned at its first system event
 (an assignment says "… joined the conversation"), first answered at its first advisor reply, closed at
 `closed_at`. An estimate for the history (a conversation escalated several times counts once); every escalation
 from now on is exact."""
@@ -26,7 +27,10 @@ def backfill(apps, schema_editor):
                       joined_at=Subquery(items.filter(sender="system", text__endswith="joined the conversation")
                                          .values("created_at")[:1]),
                       human_at=Subquery(human.values("created_at")[:1]))
-            .annotate(escalated=Coalesce("waiting_since", "human_at", "created_at"))
+            .annotate(called_at=Subquery(Message.objects.filter(conversation=OuterRef("pk"), sender="visitor",
+                                                                created_at__lte=OuterRef("human_at"))
+                                         .order_by("-seq").values("created_at")[:1]))
+            .annotate(escalated=Coalesce("waiting_since", "called_at", "human_at", "created_at"))
             .values_list("pk", "site_id", "status", "assigned_id", "escalated", "joined_at", "reply_at", "reply_by",
                          "closed_at"))
     batch, live = [], []
