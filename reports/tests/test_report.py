@@ -190,3 +190,20 @@ def test_a_constant_number_of_queries_whatever_the_range(timelines, api_as, user
             assert client.get(REPORTS, params).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1] == counts[2] <= 13, counts
+
+
+def test_the_day_the_clocks_go_back_has_25_hours(demo, clock, api_as):
+    account = demo.sites["shop"].account
+    account.timezone = "Europe/Paris"  # summer time ends on 2026-10-25 at 03:00 (01:00 UTC)
+    account.save()
+    for moment in (utc(2026, 10, 24, 21, 59),  # 23:59 on the 24th, summer time
+                   utc(2026, 10, 24, 22, 0),   # 00:00 on the 25th, summer time
+                   utc(2026, 10, 25, 22, 59),  # 23:59 on the 25th, winter time
+                   utc(2026, 10, 25, 23, 0)):  # 00:00 on the 26th
+        clock.at(moment)
+        visitor_escalates()
+
+    report = get(api_as, "admin", **{"from": "2026-10-24", "to": "2026-10-26"})
+
+    assert [(d["date"], d["escalated"]) for d in report["by_day"]] == [
+        ("2026-10-24", 1), ("2026-10-25", 2), ("2026-10-26", 1)]
