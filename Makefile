@@ -6,10 +6,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 PYTEST_ARGS ?= -n 2
-# One ASGI server everywhere (Dockerfile, docker-compose.yml, the fault tests): uvicorn costs less CPU than daphne
-# per message and per idle socket, and its sends wait for slow clients (closed 4008). permessage-deflate off:
-# ~5x the memory per idle socket for ~400-byte JSON frames.
-UVICORN_ARGS ?= --loop asyncio --http h11 --ws websockets --ws-per-message-deflate false
 
 .PHONY: run test worker bench soak clean
 
@@ -36,7 +32,7 @@ run: $(VENV)/.runtime var/secret_key
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py banner
-	exec $(BIN)/uvicorn --host $(HOST) --port $(PORT) $(UVICORN_ARGS) livechat.asgi:application
+	exec $(BIN)/python -m livechat.server --host $(HOST) --port $(PORT)  # the server and its options: livechat/server.py
 
 # The browser tests run in a pytest process of their own: Playwright's sync API keeps an event loop running
 # in its process, where the other tests' asyncio.run() cannot start one.

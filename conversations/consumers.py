@@ -115,6 +115,9 @@ class JsonSocket(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         if message["type"] == "websocket.disconnect":
+            # Nothing more can be sent: a task still running for this socket (a resume after a gap) stops sending
+            # instead of raising on the server's closed connection.
+            self.closing = True
             await handler(message)  # disconnect() handles its own failures; StopConsumer must get out
             return
         try:
@@ -554,6 +557,7 @@ class InboxConsumer(JsonSocket):
     async def _subscribe(self) -> None:
         audience = events.audience_of(self.advisor)
         wanted = {realtime.site_inbox_group(site_id, audience) for site_id in self.advisor.site_ids}
+        wanted |= {realtime.site_everyone_group(site_id) for site_id in self.advisor.site_ids}
         wanted.add(realtime.advisor_group(self.advisor.pk))
         for group in wanted - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)

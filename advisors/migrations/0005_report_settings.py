@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('advisors', '0003_invitation_secret'),
+        ('advisors', '0004_invitation_licensed'),
     ]
 
     operations = [
