@@ -22,8 +22,8 @@ class Account(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_accounts")
     license_quota = models.PositiveIntegerField(default=5)
-    timezone = models.CharField(max_length=64, default="UTC", validators=[timezone_validate],
-                                help_text="Reports count days in this time zone, e.g. Europe/Paris.")
+    timezone = models.CharField(max_length=64, default="UTC", blank=True, validators=[timezone_validate],
+                                help_text="Reports count days in this time zone, e.g. Europe/Paris (empty: UTC).")
 
     def __str__(self) -> str:
         return self.name

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='timezone',
-            field=models.CharField(default='UTC', help_text='Reports count days in this time zone, e.g. Europe/Paris.', max_length=64, validators=[advisors.models.timezone_validate]),
+            field=models.CharField(blank=True, default='UTC', help_text='Reports count days in this time zone, e.g. Europe/Paris (empty: UTC).', max_length=64, validators=[advisors.models.timezone_validate]),
         ),
         migrations.AddField(
             model_name='site',
