@@ -7,7 +7,7 @@ PORT ?= 8000
 export HOST PORT
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test worker bench soak clean
+.PHONY: run test worker beat bench soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,12 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# axe-core for the browser tests' accessibility check (tests/e2e/axe.py), pinned by package-lock.json, from the npm
+# registry into node_modules/ (git-ignored; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 # A random SECRET_KEY for this checkout, made once (the settings read it when SECRET_KEY is unset; with DEBUG off
 # they refuse to start without a real key). Owner-only, under var/ (never committed, never in an image).
@@ -39,7 +45,7 @@ run: $(VENV)/.runtime var/secret_key
 # Lint (ruff.toml) and "no model change without its migration" fail the run too, but do not keep the tests from running.
 # The migration check compares models with migrations on the embedded database: the test run's DATABASE_URL names a
 # database that only its test copies exist of.
-test: $(VENV)/.dev var/secret_key
+test: $(VENV)/.dev var/secret_key node_modules/.installed
 	status=0; \
 	$(BIN)/ruff check . || status=1; \
 	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run || status=1; \
@@ -60,6 +66,11 @@ soak: $(VENV)/.bench var/secret_key
 
 worker: $(VENV)/.runtime var/secret_key
 	exec $(BIN)/celery -A livechat worker -l info --concurrency 2
+
+# The clock of the periodic tasks (one per deployment): webhook retries every 30 s, retention every night at 03:00 UTC.
+beat: $(VENV)/.runtime var/secret_key
+	mkdir -p var
+	exec $(BIN)/celery -A livechat beat -l info --schedule var/celerybeat-schedule
 
 clean:
 	rm -rf var

@@ -25,7 +25,7 @@ class AccountAdmin(admin.ModelAdmin):
     form = AccountForm
     list_display = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
     readonly_fields = ["licenses_used", "licenses_left"]
-    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left", "timezone"]
+    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left", "retention_days", "timezone"]
 
     def get_queryset(self, request):
         return selectors.accounts_with_licenses_granted(super().get_queryset(request))
@@ -89,6 +89,7 @@ class AdvisorAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     fields = ["user", "account", "display_name", "email", "avatar", "premium", "sees_chatbot",
               "email_on_escalation", "sound", "sites", "last_activity_at", "message_count"]
+    actions = ["export_data"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sites")
@@ -149,6 +150,14 @@ class AdvisorAdmin(admin.ModelAdmin):
     def site_names(self, advisor: Advisor) -> str:
         return ", ".join(site.name for site in advisor.sites.all())
 
+    @admin.action(description="Export the advisor's own data (JSON)")
+    def export_data(self, request, queryset):
+        from integrations.admin import json_download
+        from integrations.services import advisor_export
+
+        exports = [advisor_export(advisor=advisor, actor=request.user) for advisor in queryset.order_by("pk")]
+        return json_download(exports[0] if len(exports) == 1 else {"advisors": exports}, "advisors.json")
+
     def save_model(self, request, advisor, form, change):
         with transaction.atomic():
             if "email" in form.changed_data:
@@ -163,11 +172,11 @@ class AdvisorAdmin(admin.ModelAdmin):
         wanted = form.cleaned_data["premium"]
         if wanted != advisor.licensed:
             try:
-                services.license_set(advisor=advisor, licensed=wanted)
+                services.license_set(advisor=advisor, licensed=wanted, by=request.user)
             except services.LicenseQuotaExceeded as error:  # lost a race with another grant
                 self.message_user(request, f"{advisor}: the license was not granted. {error}", messages.ERROR)
         if {"sites", "sees_chatbot"} & set(form.changed_data):
-            services.advisor_scope_changed(advisor=advisor)
+            services.advisor_scope_changed(advisor=advisor, by=request.user)
 
 
 @admin.register(Invitation)

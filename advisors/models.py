@@ -24,6 +24,9 @@ class Account(models.Model):
     license_quota = models.PositiveIntegerField(default=5)
     timezone = models.CharField(max_length=64, default="UTC", blank=True, validators=[timezone_validate],
                                 help_text="Reports count days in this time zone, e.g. Europe/Paris (empty: UTC).")
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Closed conversations older than this many days are erased every night; empty keeps them.")
 
     def __str__(self) -> str:
         return self.name

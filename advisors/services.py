@@ -48,10 +48,17 @@ def _signal_advisor_changed(advisor: Advisor) -> None:
     realtime.send_on_commit(realtime.advisor_group(advisor.pk), {"type": "advisor.changed"})
 
 
-def license_grant(*, advisor: Advisor) -> Advisor:
+def _audit(action: str, advisor: Advisor, by, **details) -> None:
+    from integrations.audit import audit_record
+
+    audit_record(action=action, target=f"advisor {advisor.username}", actor=by, details=details)
+
+
+def license_grant(*, advisor: Advisor, by=None) -> Advisor:
     """Grant the Livechat Premium license; refused past the account's quota, also when grants race.
 
-    The account row is locked first, so two concurrent grants count the licenses one after the other.
+    The account row is locked first, so two concurrent grants count the licenses one after the other. `by`: the
+    user who granted it, for the audit trail (None: a process, e.g. seed_demo).
     """
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=advisor.account_id)
@@ -63,10 +70,11 @@ def license_grant(*, advisor: Advisor) -> Advisor:
         advisor.licensed = True
         advisor.save(update_fields=["licensed"])
         _signal_advisor_changed(advisor)
+        _audit("license.granted", advisor, by)
     return advisor
 
 
-def license_revoke(*, advisor: Advisor) -> Advisor:
+def license_revoke(*, advisor: Advisor, by=None) -> Advisor:
     with transaction.atomic():
         advisor = Advisor.objects.select_for_update().get(pk=advisor.pk)
         if not advisor.licensed:
@@ -74,16 +82,20 @@ def license_revoke(*, advisor: Advisor) -> Advisor:
         advisor.licensed = False
         advisor.save(update_fields=["licensed"])
         _signal_advisor_changed(advisor)
+        _audit("license.revoked", advisor, by)
     return advisor
 
 
-def license_set(*, advisor: Advisor, licensed: bool) -> Advisor:
-    return license_grant(advisor=advisor) if licensed else license_revoke(advisor=advisor)
+def license_set(*, advisor: Advisor, licensed: bool, by=None) -> Advisor:
+    return license_grant(advisor=advisor, by=by) if licensed else license_revoke(advisor=advisor, by=by)
 
 
-def advisor_scope_changed(*, advisor: Advisor) -> None:
-    """Call after the advisor's sites or chatbot visibility changed, inside the writing transaction."""
+def advisor_scope_changed(*, advisor: Advisor, by=None) -> None:
+    """Call after the advisor's sites or chatbot visibility changed, inside the writing transaction. `by`: the
+    user who changed it, for the audit trail."""
     _signal_advisor_changed(advisor)
+    _audit("scope.changed", advisor, by, sites=sorted(advisor.sites.values_list("key", flat=True)),
+           sees_chatbot=advisor.sees_chatbot)
 
 
 def advisor_update_preferences(*, advisor: Advisor, name: str | None = None,
@@ -213,7 +225,7 @@ def invitation_accept(*, token: str, username: str, password: str) -> Advisor:
                                  sites=list(invitation.sites.all()))
         if invitation.licensed:
             try:  # the quota's rule, under the account's lock, as for any grant
-                advisor = license_grant(advisor=advisor)
+                advisor = license_grant(advisor=advisor, by=invitation.invited_by)  # who invited with it
             except LicenseQuotaExceeded:
                 pass  # joined without the license: the view says so, the administrator can grant one later
         invitation.accepted_at = timezone.now()

@@ -17,11 +17,15 @@ import asyncio
 import json
 import multiprocessing
 import random
+import re
 import time
 from collections import Counter
 
 ORIGIN = "http://127.0.0.1:8000"
 NS = 1_000_000_000
+RECONNECTS = 5  # per socket and run: a product socket closed under the load opens again, as real clients do
+FINAL_CLOSES = {1000, 4401, 4403, 4009, 4429}  # ours, a refused token, a frame too big, too many sockets: no retry
+CHANGE = re.compile(r'"change":(\d+)')
 
 
 def now_ns() -> int:
@@ -157,6 +161,7 @@ class Client:
         self.tasks: set = set()
         self.mode = "product"
         self.http_size = 0
+        self.closing = False
 
     # sockets ---------------------------------------------------------------
 
@@ -233,56 +238,105 @@ class Client:
         return self.steps.get(parts[1]) if len(parts) == 4 else None
 
     async def _read_visitor(self, entry) -> None:
-        ws = entry["ws"]
-        try:
-            async for raw in ws:
-                received = now_ns()
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "message":
-                    message = frame["message"]
-                    client_id = message.get("client_id") or ""
-                    step = self._step_of(client_id)
-                    if step is None:
-                        continue
-                    step.last_frame = time.monotonic()
-                    sent = int(message["text"].split(" ", 2)[1])
-                    if client_id[0] == "v":
-                        step.ack.append((received - sent) / 1e6)
-                    else:
-                        step.a2v.append((received - sent) / 1e6)
-                        step.replies_seen[client_id] += 1
-                elif kind == "error":
-                    step = self._step_of(frame.get("client_id") or "")
-                    if step is not None:
-                        step.errors[f"visitor error {frame.get('code')}"] += 1
-        except Exception as error:
-            self.closed[f"visitor {type(error).__name__}"] += 1
-        else:
-            self.closed[f"visitor closed {ws.close_code}"] += 1
+        for _ in range(RECONNECTS + 1):
+            ws = entry["ws"]
+            try:
+                async for raw in ws:
+                    received = now_ns()
+                    self._visitor_frame(entry, json.loads(raw), received)
+            except Exception as error:
+                self.closed[f"visitor {type(error).__name__} {ws.close_code}"] += 1
+            else:
+                self.closed[f"visitor closed {ws.close_code}"] += 1
+            if not await self._reopen(entry, "visitor", ws.close_code):
+                return
+
+    def _visitor_frame(self, entry: dict, frame: dict, received: int) -> None:
+        """One frame a visitor socket received: a step's acknowledgement or reply, or a refused send."""
+        kind = frame.get("type")
+        if kind == "message":
+            message = frame["message"]
+            entry["seq"] = max(entry.get("seq", 0), message.get("seq") or 0)
+            client_id = message.get("client_id") or ""
+            step = self._step_of(client_id)
+            if step is None:
+                return
+            step.last_frame = time.monotonic()
+            sent = int(message["text"].split(" ", 2)[1])
+            if client_id[0] == "v":
+                step.ack.append((received - sent) / 1e6)
+            else:
+                step.a2v.append((received - sent) / 1e6)
+                step.replies_seen[client_id] += 1
+        elif kind == "error":
+            step = self._step_of(frame.get("client_id") or "")
+            if step is not None:
+                step.errors[f"visitor error {frame.get('code')}"] += 1
 
     async def _read_advisor(self, entry) -> None:
-        ws = entry["ws"]
+        for _ in range(RECONNECTS + 1):
+            ws = entry["ws"]
+            try:
+                async for raw in ws:
+                    self._advisor_frame(entry, raw, now_ns())
+            except Exception as error:
+                self.closed[f"advisor {type(error).__name__} {ws.close_code}"] += 1
+            else:
+                self.closed[f"advisor closed {ws.close_code}"] += 1
+            if not await self._reopen(entry, "advisor", ws.close_code):
+                return
+
+    def _advisor_frame(self, entry: dict, raw: str, received: int) -> None:
+        if self.mode == "product" and (change := CHANGE.search(raw)):  # where a resume starts from
+            entry["change"] = max(entry.get("change", 0), int(change.group(1)))
+        if '"sender":"visitor"' not in raw:  # replies and other frames: not measured here
+            return
+        frame = json.loads(raw)
+        if frame.get("type") != "message":
+            return
+        message = frame["message"]
+        client_id = message.get("client_id") or ""
+        step = self._step_of(client_id)
+        if step is None:
+            return
+        step.last_frame = time.monotonic()
+        step.v2a.append((received - int(message["text"].split(" ", 2)[1])) / 1e6)
+        step.delivered[client_id] += 1
+
+    async def _reopen(self, entry: dict, kind: str, code: int | None) -> bool:
+        """A product socket closed under us (4503 after a channel-layer outage, 4008 for a slow reader, a dropped
+        connection): open it again as the widget (`auth` with `after`) and the inbox page (`resume` with the last
+        `change` seen) do, at most RECONNECTS times per socket. What arrives through the replay or the resume is
+        not counted as a live delivery: a step that saw a close loses on paper what it did not deliver live."""
+        from websockets.asyncio.client import connect
+
+        if self.mode != "product" or self.closing or code in FINAL_CLOSES or "url" not in entry:
+            return False
+        entry["reconnects"] = entry.get("reconnects", 0) + 1
+        if entry["reconnects"] > RECONNECTS:
+            return False
+        await asyncio.sleep(random.uniform(0.5, 1.5) * entry["reconnects"])
+        options = {"compression": None, "ping_interval": None, "max_size": 2 ** 20, "open_timeout": 20,
+                   "close_timeout": 2, "max_queue": None}
         try:
-            async for raw in ws:
-                received = now_ns()
-                if '"sender":"visitor"' not in raw:  # replies and other frames: not measured here
-                    continue
-                frame = json.loads(raw)
-                if frame.get("type") != "message":
-                    continue
-                message = frame["message"]
-                client_id = message.get("client_id") or ""
-                step = self._step_of(client_id)
-                if step is None:
-                    continue
-                step.last_frame = time.monotonic()
-                step.v2a.append((received - int(message["text"].split(" ", 2)[1])) / 1e6)
-                step.delivered[client_id] += 1
+            if kind == "visitor":
+                if entry.get("local_addr"):
+                    options["local_addr"] = entry["local_addr"]
+                ws = await connect(f"{entry['url']}/ws/widget/?site={entry['site_key']}", origin=ORIGIN, **options)
+                await ws.send(json.dumps({"type": "auth", "token": entry["token"], "after": entry.get("seq", 0)}))
+            else:
+                ws = await connect(f"{entry['url']}/ws/inbox/",
+                                   additional_headers={"Authorization": f"Token {entry['token']}"}, **options)
+                await ws.send(json.dumps({"type": "resume", "since": entry.get("change", 0)}))
         except Exception as error:
-            self.closed[f"advisor {type(error).__name__}"] += 1
-        else:
-            self.closed[f"advisor closed {ws.close_code}"] += 1
+            self.closed[f"{kind} reconnect failed {type(error).__name__}"] += 1
+            return False
+        if self.closing:
+            await ws.close()
+            return False
+        entry["ws"] = ws
+        self.closed[f"{kind} reconnected"] += 1
+        return True
 
     # load ------------------------------------------------------------------
 
@@ -377,6 +431,7 @@ class Client:
             await asyncio.wait(inflight, timeout=10)
 
     async def close(self) -> dict:
+        self.closing = True
         sockets = [e["ws"] for e in self.visitors + self.advisors] + ([self.replier] if self.replier else [])
         for chunk in range(0, len(sockets), 200):
             await asyncio.gather(*(ws.close() for ws in sockets[chunk:chunk + 200]), return_exceptions=True)
@@ -387,14 +442,20 @@ class Client:
         count = len(sockets)
         self.visitors, self.advisors, self.replier, self.http = [], [], None, {}
         self.closed.clear()
+        self.closing = False
         return {"closed": count}
 
 
-def _client_main(index: int, pipe) -> None:
+def _client_main(index: int, pipe, client_class: str = "bench.loadgen:Client") -> None:
+    import importlib
+
     import uvloop
 
+    module, _, name = client_class.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+
     async def serve():
-        client = Client(index)
+        client = factory(index)
         loop = asyncio.get_running_loop()
         for _ in range(1_000_000):
             command = await loop.run_in_executor(None, pipe.recv)
@@ -411,6 +472,8 @@ def _client_main(index: int, pipe) -> None:
                     result = await client.run(**command)
                 elif name == "close":
                     result = await client.close()
+                elif hasattr(client, f"cmd_{name}"):  # a subclass's own commands (bench/mixed.py)
+                    result = await getattr(client, f"cmd_{name}")(**command)
                 else:
                     result = {"error": f"unknown command {name}"}
             except Exception as error:  # reported to the coordinator, which fails the run loudly
@@ -426,13 +489,13 @@ def _client_main(index: int, pipe) -> None:
 class Generator:
     """n client processes; sockets are dealt round-robin so each process holds a fair share."""
 
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, client_class: str = "bench.loadgen:Client"):
         context = multiprocessing.get_context("spawn")
         self.pipes = []
         self.processes = []
         for index in range(processes):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_client_main, args=(index, theirs), daemon=True)
+            process = context.Process(target=_client_main, args=(index, theirs, client_class), daemon=True)
             process.start()
             self.pipes.append(ours)
             self.processes.append(process)
@@ -488,12 +551,19 @@ class Generator:
         """One connect command per client process (each may name its own server): servers fill in parallel."""
         return self._all([dict(c, cmd="connect", http_pool=0) for c in commands], timeout + 30)
 
-    def run(self, *, step: str, rate: float, reply_rate: float, duration: float, grace: float = 3.0) -> list[dict]:
+    def run(self, *, step: str, rate: float, reply_rate: float, duration: float, grace: float = 3.0,
+            extra: list[dict] | None = None) -> list[dict]:
+        """One step on every client process; `extra` adds one dict of arguments per process (bench/mixed.py)."""
         n = len(self.pipes)
         start_at = time.monotonic() + 0.5
         command = {"cmd": "run", "step": step, "rate": rate / n, "reply_rate": reply_rate / n, "duration": duration,
                    "start_at": start_at, "grace": grace}
-        return self._all([dict(command) for _ in range(n)], duration + grace + 30)
+        more = extra or [{} for _ in range(n)]
+        return self._all([dict(command, **more[i]) for i in range(n)], duration + grace + 60)
+
+    def each(self, name: str, commands: list[dict], timeout: float) -> list[dict]:
+        """A command of a client subclass, one argument dict per client process."""
+        return self._all([dict(c, cmd=name) for c in commands], timeout)
 
     def close(self) -> None:
         self._all([{"cmd": "close"} for _ in self.pipes], 120)

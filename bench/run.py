@@ -2,16 +2,20 @@
 
 One run (bounded: every loop has a count and a deadline; everything listens on 127.0.0.1 only):
 1. creates a fresh PostgreSQL database, migrates it, seeds the demo data, a bench account (live-chat-only
-   sites, licensed advisors with API tokens), the load visitors, and the archive (100k conversations and
-   1M messages by default) for the inbox list;
-2. measures the inbox list on the archive: query count through Django's request stack, latency over HTTP;
-3. for each configuration (the reference relay; daphne and uvicorn; RedisPubSubChannelLayer and
-   RedisChannelLayer; then the reference and the best product configuration with two processes), connects V
-   visitors and A advisor sockets and steps the rate: R messages/s in all, of which --reply-share are advisor
-   replies (REST) and the rest visitor messages; a step records visitor->advisor and advisor->visitor latency,
-   throughput, losses, errors, and the CPU and memory of the server, the generator, Redis and PostgreSQL;
+   sites, licensed advisors with API tokens), the load visitors, the mixed profile's site and team, and the
+   archive (100k conversations and 1M messages by default) for the inbox list;
+2. measures the inbox list on the archive (query count through Django's request stack, latency over HTTP) and
+   the rate-limit cost per hit at limits 20, 60 and 10,000 (bench/ratecost.py);
+3. for each configuration of --configs (the reference relay, uvicorn-pubsub, and the mixed profile
+   uvicorn-pubsub-mixed, bench/mixed.py), connects V visitors and A advisor sockets and steps the rate: R
+   messages/s in all, of which --reply-share are advisor replies (REST) and the rest visitor messages; a step
+   records visitor->advisor and advisor->visitor latency, throughput, losses, errors, the CPU and memory of
+   the server, the generator, Redis and PostgreSQL, and the server's CPU per message stored; the mixed profile
+   first brings V new visitors in through the widget API (arrival latency, the bot walk, escalations);
 4. idle: 5,000 visitor sockets on one process, with and without permessage-deflate: memory per socket and CPU;
-5. writes var/bench/<stamp>/results.json, bench.png (and var/bench/latest.*), prints the table.
+5. as the budget allows: the relay and the best product configuration with two processes, then --late-configs
+   (daphne, RedisChannelLayer);
+6. writes var/bench/<stamp>/results.json, bench.png, table.txt (and var/bench/latest-*), prints the table.
 
     python -m bench.run [--visitors 1000] [--advisors 20] [--rates 300,600,900,1200] [--quick] ...
 """
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import inbox, loadgen, servers
+from bench import inbox, loadgen, mixed, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -55,9 +59,25 @@ def parse_args(argv=None):
                         help="the step the table reports; stepping goes on to it even past an unsustained step")
     parser.add_argument("--reply-share", type=float, default=0.1, help="share of the rate sent as advisor replies")
     parser.add_argument("--step-seconds", type=float, default=5.0)
-    parser.add_argument("--configs", default="relay,uvicorn-pubsub,daphne-pubsub",
-                        help="comma-separated: relay, {daphne,uvicorn}-{pubsub,core}")
-    parser.add_argument("--late-configs", default="uvicorn-core,daphne-core",
+    parser.add_argument("--configs", default="relay,uvicorn-pubsub,uvicorn-pubsub-mixed",
+                        help="comma-separated: relay, {daphne,uvicorn}-{pubsub,core}, and the mixed profile "
+                             "{daphne,uvicorn}-{pubsub,core}-mixed (bench/mixed.py)")
+    parser.add_argument("--mixed-rates", default="25,50,100",
+                        help="the mixed profile's steps, messages/s (visitor messages, bot walks, replies)")
+    parser.add_argument("--arrival-seconds", type=float, default=None,
+                        help="the mixed profile's first phase: --visitors new visitors arrive within it (default: "
+                             "60 s per 1,000 visitors, at least 10 s: the pace of 1,000 a minute)")
+    parser.add_argument("--arrival-addresses", type=int, default=50,
+                        help="loopback addresses new visitors come from (127.0.100.x), each within the product's "
+                             "per-address limit; 1: all from 127.0.0.1 with the limit raised")
+    parser.add_argument("--mixed-arrival-share", type=float, default=0.05,
+                        help="share of a mixed step's rate stored by new visitors walking the bot")
+    parser.add_argument("--think", type=float, default=1.0, help="a walking visitor's mean pause, seconds")
+    parser.add_argument("--cpu-rate", type=float, default=100,
+                        help="the step whose server CPU per stored message the table reports")
+    parser.add_argument("--ratelimit-hits", type=int, default=2000,
+                        help="hits timed per limit and backend for the rate-limit cost (0 to skip)")
+    parser.add_argument("--late-configs", default="daphne-pubsub,uvicorn-core,daphne-core",
                         help="run after the scale-out and idle phases, as the time budget allows")
     parser.add_argument("--scale-out", type=int, default=2,
                         help="processes for the scale-out runs of the relay and the best product configuration "
@@ -81,10 +101,14 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.visitors, args.archive, args.idle_sockets = 200, 10_000, 1000
-        args.configs, args.rates, args.step_seconds = "relay,uvicorn-pubsub", "100,300", 4
+        args.configs, args.rates, args.step_seconds = "relay,uvicorn-pubsub,uvicorn-pubsub-mixed", "100,300", 4
+        args.mixed_rates = "25,100"
         args.late_configs = ""
         args.idle_servers = "uvicorn,uvicorn-nodeflate"
     args.rates = [float(r) for r in args.rates.split(",") if r]
+    args.mixed_rates = [float(r) for r in args.mixed_rates.split(",") if r]
+    if args.arrival_seconds is None:
+        args.arrival_seconds = max(10.0, 60.0 * args.visitors / 1000)
     args.configs = [c for c in args.configs.split(",") if c]
     args.late_configs = [c for c in args.late_configs.split(",") if c]
     args.idle_servers = [s for s in args.idle_servers.split(",") if s]
@@ -230,12 +254,15 @@ def load_config(config: str, processes: int, *, args, gen, manifest, env, databa
             summary = loadgen.summarize(reports, expected_per_site=expected, duration=args.step_seconds)
             samples = summary.pop("_v2a_samples")
             summary.update(rate=rate, usage=usage, v2a_hist=histogram(samples))
+            summary["stored"] = summary["ack"].get("n", 0) + summary["replies_sent"]
+            summary["server_cpu_ms_per_message"] = cpu_per_message(usage, summary["stored"])
             result["steps"].append(summary)
             log(f"{name} @ {int(rate)}/s: v->a p50 {summary['v2a'].get('p50')} p99 {summary['v2a'].get('p99')} ms, "
                 f"a->v p50 {summary['a2v'].get('p50')} p99 {summary['a2v'].get('p99')} ms, "
                 f"{summary['throughput']}/s, lost {summary['lost']}+{summary['replies_lost']}, "
                 f"errors {summary['errors'] or 0}, server CPU {usage['cpu_pct_of_core']['server']}%, "
-                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%")
+                f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%"
+                + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else ""))
             if not healthy(summary) and rate >= args.table_rate:
                 break
         gen.close()
@@ -244,6 +271,13 @@ def load_config(config: str, processes: int, *, args, gen, manifest, env, databa
         redis_cleanup(args.redis_url, prefix)
     result["max_rate"] = sustained_rate(result["steps"])
     return result
+
+
+def cpu_per_message(usage: dict, stored: int) -> float | None:
+    """Server CPU-milliseconds per item stored in a step (its window includes the stragglers' grace)."""
+    if not stored:
+        return None
+    return round(10 * usage["cpu_pct_of_core"]["server"] * usage["wall_s"] / stored, 2)
 
 
 def scale_ratio(single: dict, double: dict) -> dict:
@@ -306,6 +340,18 @@ def measure_reports(server, manifest: dict, args) -> dict:
     log(f"reports over HTTP, 90 days ({manifest['archive'].get('conversations')} conversations): "
         f"p50 {result.get('p50')} p95 {result.get('p95')} p99 {result.get('p99')} ms")
     return {"latency_ms": result}
+
+
+def ratelimit_cost(env: dict, hits: int, stamp: str) -> dict:
+    """bench/ratecost.py in its own process, on the bench's Redis and on the local-memory cache."""
+    output = subprocess.run([sys.executable, "-m", "bench.ratecost", "--hits", str(hits), "--tag", stamp], cwd=ROOT,
+                            env=dict(env, CHANNEL_LAYER_PREFIX=f"bench-{stamp}-ratecost"), check=True,
+                            capture_output=True, text=True, timeout=300).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    log("rate-limit cost per hit (p50 us, spread keys): " + ", ".join(
+        f"{name} {value['spread']['p50_us']}" for name, value in result["per_limit"].items())
+        + f"; flatness (10,000 over 20) {result['flatness']}")
+    return result
 
 
 def list_queries(env: dict, token: str, *, reports: bool = False) -> dict:
@@ -402,43 +448,58 @@ def at_rate(run: dict, rate: float) -> dict | None:
     return next((s for s in run.get("steps", []) if s["rate"] == rate), None)
 
 
+def step_for(run: dict, rate: float) -> dict | None:
+    """The step a row reports: the one at `rate`, else (the mixed profile steps lower) its highest below it."""
+    step = at_rate(run, rate)
+    if step is None:
+        below = [s for s in run.get("steps", []) if s["rate"] <= rate]
+        step = max(below, key=lambda s: s["rate"], default=None)
+    return step
+
+
 def table(results: dict, base_rate: float) -> str:
     runs = results["runs"]
+    arguments = results["args"]
     reference = {r["processes"]: r for r in runs if r["config"] == "relay"}
     lines = []
-    header = (f"{'configuration':<20} {'v->a p50':>9} {'p90':>7} {'p99':>8} {'max':>8} {'a->v p50':>9} {'p99':>8} "
-              f"{'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'RSS MB':>7} {'p99/ref':>8} "
-              f"{'max R/s':>8} {'R/ref':>6}")
-    lines.append(f"At {int(base_rate)} messages/s ({results['args']['visitors']} visitors, "
-                 f"{results['args']['advisors']} advisor sockets); max R = highest step with v->a p99 <= 50 ms, "
-                 "nothing lost. Latencies in ms; lost = "
-                 "inbox deliveries + replies not seen within the step's grace; stored/s = visitor messages "
-                 "acknowledged per second.")
+    header = (f"{'configuration':<26} {'R':>5} {'v->a p50':>9} {'p90':>7} {'p99':>8} {'max':>8} {'a->v p50':>9} "
+              f"{'p99':>8} {'ack p50':>8} {'stored/s':>8} {'lost':>6} {'err':>4} {'srv CPU%':>8} {'ms/msg':>7} "
+              f"{'RSS MB':>7} {'p99/ref':>8} {'max R/s':>8} {'R/ref':>6}")
+    lines.append(f"At {int(base_rate)} messages/s (R: the highest step up to it where a run has none) with "
+                 f"{arguments['visitors']} visitors and {arguments['advisors']} advisor sockets; max R = highest "
+                 "step with v->a p99 <= 50 ms, nothing lost. Latencies in ms; lost = inbox deliveries + replies not "
+                 "seen within the step's grace; stored/s = visitor messages acknowledged per second; ms/msg = "
+                 "server CPU-ms per item stored.")
     lines.append(header)
     lines.append("-" * len(header))
+
+    def fmt(value, width, digits=1):
+        return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
+
     for run in runs:
-        step = at_rate(run, base_rate)
+        step = step_for(run, base_rate)
         ref = reference.get(run["processes"]) or reference.get(1)
-        ref_step = at_rate(ref, base_rate) if ref else None
-
-        def fmt(value, width, digits=1):
-            return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
-
+        ref_step = at_rate(ref, step["rate"]) if ref and step else None
         if step is None:
-            lines.append(f"{run['name']:<20} {'(no step at this rate)':>40} max R/s {run.get('max_rate', 0):.0f}")
+            why = run.get("skipped") or "no step at this rate"
+            lines.append(f"{run['name']:<26} {'(' + why + ')':>40} max R/s {run.get('max_rate', 0):.0f}")
             continue
         v, a = step["v2a"], step["a2v"]
         reference_p99 = ref_step["v2a"].get("p99") if ref_step else None
         ratio = v.get("p99") / reference_p99 if reference_p99 and v.get("p99") else None
-        rate_ratio = run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") else None
+        rate_ratio = (run["max_rate"] / ref["max_rate"] if ref and ref.get("max_rate") and not run.get("mixed")
+                      else None)  # the mixed profile is a different load: no ratio to the relay's
         errors = sum(step["errors"].values())
         lines.append(
-            f"{run['name']:<20} {fmt(v.get('p50'), 9, 2)} {fmt(v.get('p90'), 7)} {fmt(v.get('p99'), 8)} "
-            f"{fmt(v.get('max'), 8)} {fmt(a.get('p50'), 9, 2)} {fmt(a.get('p99'), 8)} "
+            f"{run['name']:<26} {step['rate']:>5.0f} {fmt(v.get('p50'), 9, 2)} {fmt(v.get('p90'), 7)} "
+            f"{fmt(v.get('p99'), 8)} {fmt(v.get('max'), 8)} {fmt(a.get('p50'), 9, 2)} {fmt(a.get('p99'), 8)} "
             f"{fmt(step['ack'].get('p50'), 8)} {fmt(step['acked_per_s'], 8, 0)} "
             f"{step['lost'] + step['replies_lost']:>6} {errors:>4} "
-            f"{fmt(step['usage']['cpu_pct_of_core']['server'], 8, 0)} {fmt(step['usage']['rss_mb']['server'], 7, 0)} "
+            f"{fmt(step['usage']['cpu_pct_of_core']['server'], 8, 0)} "
+            f"{fmt(step.get('server_cpu_ms_per_message'), 7, 2)} {fmt(step['usage']['rss_mb']['server'], 7, 0)} "
             f"{fmt(ratio, 8, 2)} {run['max_rate']:>8.0f} {fmt(rate_ratio, 6, 2)}")
+    lines.append("")
+    lines += figures(results)
     scale = results.get("scale_out", {})
     for name, value in scale.items():
         lines.append(f"scale-out {name}: sustained R 1 -> 2 processes {value['max_rate']} (ratio "
@@ -464,13 +525,72 @@ def table(results: dict, base_rate: float) -> str:
     return "\n".join(lines)
 
 
+def figures(results: dict) -> list[str]:
+    """The issue's figures of their own: the mixed profile, new visitors arriving, CPU per message, rate limit."""
+    lines = []
+    arguments = results["args"]
+    cpu_rate = arguments.get("cpu_rate", 100)
+    for run in results["runs"]:
+        if not run.get("mixed") or not run.get("steps") and not run.get("arrival"):
+            continue
+        held = run.get("max_rate", 0)
+        steps = ", ".join(f"{s['rate']:.0f}/s p50 {s['v2a'].get('p50')} p99 {s['v2a'].get('p99')} ms "
+                          f"lost {s['lost'] + s['replies_lost']} err {sum(s['errors'].values())}"
+                          for s in run["steps"])
+        lines.append(f"mixed profile {run['name']} ({run['team']} inbox sockets, {run['bot_watchers']} seeing the "
+                     f"bot's conversations): sustained {held:.0f} msg/s (target 100, v->a p99 <= 50 ms, nothing "
+                     f"lost); {steps}")
+        arrival = run.get("arrival")
+        if arrival:
+            errors = sum(arrival["errors"].values())
+            detail = f" {arrival['errors']}" if errors else ""
+            lines.append(
+                f"  {arrival['attempted']} new visitors arriving within {arrival['window_s']:.0f} s (session + bot "
+                f"greeting, from {run['arrival_addresses']} addresses, limit {run['sessions_per_address_per_minute']}"
+                f"/address/min): {arrival['greeted']} greeted, errors {errors}{detail}; "
+                f"POST -> greeting p50 {arrival['arrival_ms'].get('p50')} p99 {arrival['arrival_ms'].get('p99')} ms "
+                f"(target: no error, p99 <= 200 ms); POST p99 {arrival['session_post_ms'].get('p99')} ms")
+            lines.append(
+                f"  bot walk: {arrival['escalated']} escalated; visitor frame -> bot answer p50 "
+                f"{arrival['bot_ms'].get('p50')} p99 {arrival['bot_ms'].get('p99')} ms; server CPU "
+                f"{arrival['server_cpu_ms_per_arrival']} ms per visitor (session, greeting, walk)")
+        escalation = run.get("escalation")
+        if escalation:
+            split = "; ".join(
+                f"{label} p50 {escalation[key]['latency_ms'].get('p50')} p99 {escalation[key]['latency_ms'].get('p99')}"
+                f" ms lost {escalation[key]['lost']}"
+                for key, label in (("watchers", "advisors seeing the bot's conversations"), ("others", "the others"))
+                if key in escalation)
+            lines.append(f"  escalation -> inbox ({escalation['escalations']} x {run['team']} sockets): p50 "
+                         f"{escalation['latency_ms'].get('p50')} p99 {escalation['latency_ms'].get('p99')} ms, "
+                         f"lost {escalation['lost']} ({split})")
+    per_message = []
+    for run in results["runs"]:
+        if run["config"] == "relay" or run["processes"] != 1:
+            continue
+        step = step_for(run, cpu_rate)
+        if step and step.get("server_cpu_ms_per_message") is not None:
+            per_message.append(f"{run['name']} {step['server_cpu_ms_per_message']} ms at {step['rate']:.0f}/s")
+    if per_message:
+        lines.append(f"CPU per visitor message (server CPU-s / items stored, {arguments['advisors']} inbox sockets "
+                     f"listening, target <= 2 ms): " + "; ".join(per_message))
+    ratelimit = results.get("ratelimit")
+    if ratelimit:
+        parts = [f"{value['backend']} {value['limit']}: {value['spread']['p50_us']} us "
+                 f"(one key {value['one_key']['p50_us']} us)" for value in ratelimit["per_limit"].values()]
+        lines.append("rate-limit cost per hit, p50 (spread keys; one key past its limit): " + ", ".join(parts)
+                     + f"; 10,000 over 20: {ratelimit['flatness']} (flat = 1)")
+    return lines
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    fig, grid = plt.subplots(2, 3, figsize=(17, 10))
+    axes = list(grid[0]) + list(grid[1])
     ax = axes[0]
     for run in results["runs"]:
         steps = run.get("steps", [])
@@ -518,6 +638,8 @@ def plot(results: dict, path: Path) -> None:
         ax.axhline(40, color="red", lw=0.8, ls=":")
     ax.set_ylabel("KB per idle socket")
     ax.set_title(f"{results['args']['idle_sockets']} idle sockets, one process")
+    plot_mixed(results, axes[3], axes[4])
+    plot_ratelimit(results, axes[5])
     fig.suptitle(f"livechat bench {results['stamp']} — {results['args']['visitors']} visitors, "
                  f"{results['args']['advisors']} advisors, 2 cores (machine busy before: "
                  f"{results['machine_before']['busy_pct']}%)", fontsize=10)
@@ -526,13 +648,71 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_mixed(results: dict, ax, cpu_ax) -> None:
+    """New visitors arriving (POST -> greeting), the bot's answers, escalations reaching the inbox; CPU per message."""
+    bars = []
+    for run in results["runs"]:
+        if not run.get("mixed"):
+            continue
+        arrival = run.get("arrival") or {}
+        for label, figures in (("arrival", arrival.get("arrival_ms")), ("bot answer", arrival.get("bot_ms")),
+                               ("escalation->inbox", (run.get("escalation") or {}).get("latency_ms"))):
+            if figures and figures.get("n"):
+                bars.append((f"{label}\n{run['name']}", figures["p50"], figures["p99"]))
+    if bars:
+        positions = list(range(len(bars)))
+        ax.bar([p - 0.2 for p in positions], [b[1] for b in bars], width=0.4, color="#93c5fd", label="p50")
+        ax.bar([p + 0.2 for p in positions], [b[2] for b in bars], width=0.4, color="#1d4ed8", label="p99")
+        ax.set_xticks(positions, [b[0] for b in bars], fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1)
+        ax.axhline(200, color="red", lw=0.8, ls=":")
+        ax.legend(fontsize=7)
+    ax.set_ylabel("ms (red: the arrival target, 200 ms)")
+    ax.set_title(f"Mixed profile: {results['args']['visitors']} new visitors in "
+                 f"{results['args'].get('arrival_seconds', 60):.0f} s")
+    ax.grid(alpha=0.3, axis="y")
+
+    runs = [r for r in results["runs"] if r["config"] != "relay" and r["processes"] == 1 and r.get("steps")]
+    for run in runs:
+        steps = [s for s in run["steps"] if s.get("server_cpu_ms_per_message") is not None]
+        if steps:
+            cpu_ax.plot([s["rate"] for s in steps], [s["server_cpu_ms_per_message"] for s in steps], marker="o",
+                        ls="--" if run.get("mixed") else "-", label=run["name"])
+    cpu_ax.axhline(2, color="red", lw=0.8, ls=":")
+    cpu_ax.set_xlabel("messages/s")
+    cpu_ax.set_ylabel("server CPU-ms per item stored (red: 2 ms)")
+    cpu_ax.set_title("CPU per message")
+    if runs:
+        cpu_ax.legend(fontsize=7)
+    cpu_ax.grid(alpha=0.3)
+
+
+def plot_ratelimit(results: dict, ax) -> None:
+    """Rate-limit cost per hit against the limit: flat is right."""
+    per_limit = (results.get("ratelimit") or {}).get("per_limit", {})
+    for backend in sorted({v["backend"] for v in per_limit.values()}):
+        rows = sorted((v for v in per_limit.values() if v["backend"] == backend), key=lambda v: v["limit"])
+        ax.plot([r["limit"] for r in rows], [r["spread"]["p50_us"] for r in rows], marker="o", label=f"{backend} p50")
+        ax.plot([r["limit"] for r in rows], [r["spread"]["p99_us"] for r in rows], marker=".", ls=":",
+                label=f"{backend} p99")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("limit (hits per window)")
+    ax.set_ylabel("µs per hit")
+    ax.set_title("Rate-limit cost per hit")
+    if per_limit:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
 # ------------------------------------------------------------------------------ main
 
 
 def report(path: Path) -> int:
     """Re-render the table and the plot of a results.json."""
     results = json.loads(path.read_text())
-    text = table(results, results["args"]["rates"][0])
+    text = table(results, results["args"].get("table_rate", results["args"]["rates"][0]))
     (path.parent / "table.txt").write_text(text + "\n")
     plot(results, path.parent / "bench.png")
     print(text)
@@ -572,7 +752,7 @@ def main(argv=None) -> int:
         manage(env, "migrate", "--noinput", "-v", "0")
         manifest_path = out_dir / "manifest.json"
         subprocess.run([sys.executable, "-m", "bench.seed", "--out", str(manifest_path), "--sites", str(args.sites),
-                        "--advisors", str(args.advisors),
+                        "--advisors", str(args.advisors), "--mixed-advisors", str(args.advisors),
                         "--visitors", str(max(args.visitors, args.idle_sockets + 60)),
                         "--archive", str(args.archive), "--per-conversation", str(args.per_conversation)],
                        cwd=ROOT, env=env, check=True, timeout=400)
@@ -586,16 +766,26 @@ def main(argv=None) -> int:
         results["reports"] = {"conversations": manifest["archive"].get("conversations"),
                               **list_queries(env, manifest["lister"]["token"], reports=True)}
         log(f"reports: at most {results['reports']['max_queries']} queries per request")
+        if args.ratelimit_hits:
+            results["ratelimit"] = ratelimit_cost(env, args.ratelimit_hits, stamp)
 
         gen = loadgen.Generator(args.clients)
-        first_product = next((c for c in args.configs if c != "relay"), None)
+        first_product = next((c for c in args.configs if c != "relay" and not c.endswith("-mixed")), None)
 
         def run_configs(configs):
             for config in configs:
-                if budget.left() < 60:
+                needed = mixed.seconds_needed(args) if config.endswith("-mixed") else 60
+                if budget.left() < needed:
                     log(f"skipped {config}x1: time budget")
                     results["runs"].append({"name": f"{config}x1", "config": config, "processes": 1, "steps": [],
-                                            "max_rate": 0, "skipped": "time budget"})
+                                            "max_rate": 0, "skipped": "time budget",
+                                            "mixed": config.endswith("-mixed")})
+                    continue
+                if config.endswith("-mixed"):
+                    results["runs"].append(mixed.run_mixed(
+                        config, args=args, manifest=manifest, env=env, stamp=stamp, budget=budget, log_dir=log_dir,
+                        log=log, healthy=healthy, histogram=histogram, redis_cleanup=redis_cleanup,
+                        sustained_rate=sustained_rate))
                     continue
                 run = load_config(config, 1, args=args, gen=gen, manifest=manifest, env=env,
                                   database_url=database_url, stamp=stamp, budget=budget, log_dir=log_dir,
@@ -607,7 +797,12 @@ def main(argv=None) -> int:
                 results["runs"].append(run)
 
         run_configs(args.configs)
-        products = [r for r in results["runs"] if r["config"] != "relay" and r["steps"]]
+        # The idle sockets' memory is one of issue 13's targets: measured before the scale-out runs, which are not.
+        if args.idle_servers and budget.left() > 100:
+            results["idle"] = idle_phase(args, gen, manifest, env, database_url, stamp, budget, log_dir)
+        elif args.idle_servers:
+            log("skipped the idle measurement: time budget")
+        products = [r for r in results["runs"] if r["config"] != "relay" and r["steps"] and not r.get("mixed")]
         if args.scale_out > 1:
             best = max(products, key=lambda r: (r["max_rate"], -(at_rate(r, args.table_rate) or {"v2a": {}})["v2a"]
                                                 .get("p99", 1e9)), default=None)
@@ -623,10 +818,6 @@ def main(argv=None) -> int:
                 results["runs"].append(run)
                 single = next(r for r in results["runs"] if r["config"] == config and r["processes"] == 1)
                 results.setdefault("scale_out", {})[config] = scale_ratio(single, run)
-        if args.idle_servers and budget.left() > 100:
-            results["idle"] = idle_phase(args, gen, manifest, env, database_url, stamp, budget, log_dir)
-        elif args.idle_servers:
-            log("skipped the idle measurement: time budget")
         run_configs(args.late_configs)
     finally:
         if gen is not None:

@@ -3,6 +3,8 @@
 Everything goes in beside the demo data, never over it:
 - one bench account with its own advisors (licensed, tokens for the API) and live-chat-only sites, so new
   conversations start live and no bot answers in the measured path;
+- the mixed profile's site (the demo chatbot) and team (`--mixed-advisors`, `--bot-watchers` of them seeing the
+  bot's conversations); its visitors are not seeded: they arrive through the widget API during the run;
 - `--visitors` visitors with known tokens (only the hash is stored, as the product does), each with an
   escalated (live) conversation assigned to an advisor of its site: the load generator's visitors;
 - an archive site with `--archive` conversations of `--per-conversation` messages each (100k x 10 = 1M),
@@ -37,7 +39,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def seed_people(*, sites: int, advisors: int) -> dict:
+def seed_people(*, sites: int, advisors: int, mixed_advisors: int = 0, bot_watchers: int = 0) -> dict:
     """The bench account, its load sites and advisors, the archive site and the advisor who lists it."""
     from django.db import transaction
     from rest_framework.authtoken.models import Token
@@ -48,7 +50,7 @@ def seed_people(*, sites: int, advisors: int) -> dict:
 
     chatbot = Chatbot.objects.filter(name="Demo bot").first()  # for pseudonyms in the archive's list
     with transaction.atomic():
-        account = Account.objects.create(name="Bench Company", license_quota=advisors + 5)
+        account = Account.objects.create(name="Bench Company", license_quota=advisors + mixed_advisors + 5)
         load_sites = [Site.objects.create(account=account, name=f"Bench {i}", key=f"bench-{i}",
                                           allowed_origins=[ORIGIN], chatbot=None, livechat_only=True)
                       for i in range(sites)]
@@ -72,12 +74,29 @@ def seed_people(*, sites: int, advisors: int) -> dict:
         Account.objects.filter(pk=account.pk).update(owner=lister.user, timezone="Europe/Paris")
         # Advisors are licensed and do not see bot conversations: they share one audience group per site.
         Advisor.objects.filter(pk__in=[p["advisor_id"] for p in people]).update(sees_chatbot=False)
+        # The mixed profile (bench/mixed.py): a site with the demo chatbot, visitors arriving through the widget
+        # API, and a team of its own: licensed, `bot_watchers` of them seeing the conversations the bot leads (as
+        # alice does in the demo), e-mails on escalation off (the team has the inbox on screen).
+        mixed_site = Site.objects.create(account=account, name="Bench mixed", key="bench-mixed",
+                                         allowed_origins=[ORIGIN], chatbot=chatbot, livechat_only=False)
+        mixed = []
+        for i in range(mixed_advisors):
+            watcher = i < bot_watchers
+            advisor = services.advisor_create(account=account, username=f"mix-{i}", email=f"mix-{i}@bench.example",
+                                              display_name=f"Mix {i}", password=None, sites=[mixed_site],
+                                              sees_chatbot=watcher)
+            services.license_grant(advisor=advisor)
+            token = Token.objects.create(user=advisor.user)
+            mixed.append({"username": advisor.username, "advisor_id": advisor.pk, "token": token.key,
+                          "site_ids": [mixed_site.pk], "sees_chatbot": watcher})
+        Advisor.objects.filter(pk__in=[p["advisor_id"] for p in mixed]).update(email_on_escalation=False)
     return {
         "account_id": account.pk,
         "sites": [{"id": s.pk, "key": s.key} for s in load_sites],
         "advisors": people,
         "archive": {"id": archive.pk, "key": archive.key},
         "lister": {"username": "bench-lister", "advisor_id": lister.pk, "token": lister_token.key},
+        "mixed": {"site": {"id": mixed_site.pk, "key": mixed_site.key}, "advisors": mixed},
     }
 
 
@@ -244,6 +263,9 @@ def main(argv=None) -> None:
     parser.add_argument("--visitors", type=int, default=6000)
     parser.add_argument("--archive", type=int, default=100_000)
     parser.add_argument("--per-conversation", type=int, default=10)
+    parser.add_argument("--mixed-advisors", type=int, default=20, help="the mixed profile's team (bench/mixed.py)")
+    parser.add_argument("--bot-watchers", type=int, default=2,
+                        help="of the mixed team, how many see the conversations the bot leads")
     args = parser.parse_args(argv)
     _setup_django()
     from django.db import connection, transaction
@@ -252,7 +274,8 @@ def main(argv=None) -> None:
 
     t0 = time.monotonic()
     seed_demo()
-    manifest = seed_people(sites=args.sites, advisors=args.advisors)
+    manifest = seed_people(sites=args.sites, advisors=args.advisors, mixed_advisors=args.mixed_advisors,
+                           bot_watchers=args.bot_watchers)
     with transaction.atomic(), connection.cursor() as cursor:
         manifest["visitors"] = seed_visitors(cursor.cursor, count=args.visitors, sites=manifest["sites"],
                                              advisors=manifest["advisors"])
@@ -270,7 +293,8 @@ def main(argv=None) -> None:
     manifest["seed_seconds"] = round(time.monotonic() - t0, 1)
     with open(args.out, "w") as handle:
         json.dump(manifest, handle)
-    print(json.dumps({k: v for k, v in manifest.items() if k not in ("visitors", "advisors")}), file=sys.stderr)
+    shown = {k: v for k, v in manifest.items() if k not in ("visitors", "advisors", "mixed")}
+    print(json.dumps(shown), file=sys.stderr)
 
 
 if __name__ == "__main__":

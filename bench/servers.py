@@ -107,6 +107,20 @@ def start_product(name: str, *, kind: str, layer: str, processes: int, env: dict
     return server
 
 
+def start_worker(name: str, *, env: dict, log_dir: Path) -> Server:
+    """One Celery worker (the escalation e-mails' queue), as docker-compose runs one beside the web processes."""
+    server = Server(name)
+    environment = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "livechat.settings", "PYTHONUNBUFFERED": "1"}
+    log = log_dir / f"{name}.log"
+    handle = open(log, "w")
+    command = [str(BIN / "celery"), "-A", "livechat", "worker", "-l", "warning", "--pool", "solo",
+               "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    server.processes.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=handle,
+                                             stderr=subprocess.STDOUT, start_new_session=True))
+    server.logs.append(log)
+    return server
+
+
 def start_relay(name: str, *, processes: int, redis_url: str, prefix: str, log_dir: Path,
                 compression: bool = False) -> Server:
     """The reference relay; several processes share one port (SO_REUSEPORT), or one port each."""

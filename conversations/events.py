@@ -11,6 +11,7 @@ from advisors.models import Advisor
 from conversations.models import Conversation, Message
 from conversations.presenters import conversation_dict, message_dict, visitor_name, widget_conversation_dict
 from conversations.selectors import statuses_hidden_from
+from integrations import webhooks
 from livechat import realtime
 
 AUDIENCES = [(licensed, sees_chatbot) for licensed in (False, True) for sees_chatbot in (False, True)]
@@ -48,6 +49,7 @@ def message_created(conversation: Conversation, message: Message, *, previous_pu
     if message.visible_to_visitor:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.message", "message": payload, "previous": previous_public_seq})
+    webhooks.message_created(conversation, message, payload)  # a cached lookup when no webhook listens
     # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is), and
     # sent once to the whole site when every audience may see it (the commonest case: a live conversation's text).
     event = {"type": "inbox.message", "frame": _frame("message", message=payload)}
@@ -78,6 +80,16 @@ def conversation_changed(conversation: Conversation, *, widget: bool = True,
         if reader is not None:
             event["reader"] = [reader[0].pk, reader[1]]
         realtime.send_on_commit(group, event)
+
+
+def conversation_moved(conversation: Conversation, *, status_before: str, assigned_before: int | None) -> None:
+    """A saved change of status or assignment, for the webhooks (conversation.assigned, conversation.closed)."""
+    webhooks.conversation_moved(conversation, status_before=status_before, assigned_before=assigned_before)
+
+
+def conversation_escalated(conversation: Conversation) -> None:
+    """A visitor asked for a human (the moment advisors are e-mailed), for the webhooks."""
+    webhooks.conversation_event("conversation.escalated", conversation)
 
 
 def conversation_read(conversation: Conversation, advisor: Advisor, read_seq: int, *, read_change: int = 0) -> None:

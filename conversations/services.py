@@ -188,6 +188,8 @@ class _Timeline:
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before):
             events.conversation_changed(_load_related(conversation), reader=reader)
+            events.conversation_moved(conversation, status_before=self.status_before,
+                                      assigned_before=self.assigned_before)
 
 
 def _upright_size(image: ProcessedImage) -> tuple[int, int]:
@@ -313,6 +315,7 @@ def _notify_on_commit(conversation: Conversation) -> None:
 
     arguments = (conversation.pk, timestamp(conversation.waiting_since))
     delay = settings.LIVECHAT["REMINDER_DELAY_S"]
+    events.conversation_escalated(conversation)
 
     def queue() -> None:
         escalation_notify.delay(*arguments)
@@ -636,19 +639,31 @@ def conversation_delete(*, conversation_id: int) -> bool:
     token now names nobody, so the widget gets 401/4401 and starts a new session: a new visitor and
     conversation, like `visitor erase`. The inbox counts follow by the triggers on DELETE (migration 0002).
     Files are removed after commit: a rollback must not leave items pointing at deleted files."""
+    return bool(conversations_delete(conversation_ids=[conversation_id]))
+
+
+def conversations_delete(*, conversation_ids: list[int], where: Q | None = None, skip_locked: bool = False
+                         ) -> list[int]:
+    """conversation_delete for many at once, in one transaction; returns the ids deleted. `where`: only those that
+    still match it once locked (retention: still closed since before the cutoff). `skip_locked`: leave out a
+    conversation another transaction is writing (it is taken next time) rather than wait for it."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
-        if conversation is None:
-            return False
-        images = [name for name in Message.objects.filter(conversation=conversation).exclude(image="")
+        rows = Conversation.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=conversation_ids)
+        if where is not None:
+            rows = rows.filter(where)
+        rows = list(rows.order_by("pk").values_list("pk", "visitor_id"))
+        if not rows:
+            return []
+        deleted = [pk for pk, _ in rows]
+        images = [name for name in Message.objects.filter(conversation_id__in=deleted).exclude(image="")
                   .values_list("image", flat=True) if name]
-        visitor_id = conversation.visitor_id
-        Visitor.objects.filter(pk=visitor_id).delete()  # cascades to the conversation, its items and reads
+        Visitor.objects.filter(pk__in=[visitor_id for _, visitor_id in rows]).delete()  # cascades to the rest
         transaction.on_commit(lambda: _delete_files(images))
-        events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)
-    logger.info("conversation %s deleted with visitor %s and %d image files", conversation_id, visitor_id,
-                len(images))
-    return True
+        for conversation_id, visitor_id in rows:
+            events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)
+    logger.info("%d conversation(s) deleted with their visitors and %d image files (first: %s)", len(rows),
+                len(images), deleted[0])
+    return deleted
 
 
 def _delete_files(names: list[str]) -> None:

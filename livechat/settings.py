@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -117,6 +118,7 @@ INSTALLED_APPS = [
     "conversations",
     "widget",
     "reports",
+    "integrations",
 ]
 # The reports' covering indexes (INCLUDE) are PostgreSQL's; on the embedded SQLite they are plain indexes, as meant.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
@@ -233,6 +235,29 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")  # what tasks queue themselves
+# Celery beat (`make beat`, compose's `beat`): webhook retries due, and the nightly retention run (UTC).
+CELERY_BEAT_SCHEDULE = {
+    "webhooks-sweep": {"task": "integrations.tasks.webhooks_sweep", "schedule": 30.0},
+    "retention-nightly": {"task": "integrations.tasks.retention_run",
+                          "schedule": crontab(hour=env.int("RETENTION_HOUR_UTC", default=3), minute=0)},
+}
+
+# ------------------------------------------------------------------------------ integrations: webhooks, retention
+
+# A webhook URL that resolves to a private, loopback or link-local address is refused (when saved and at each
+# delivery) unless this is on: for a receiver on the same private network, never on a shared host.
+WEBHOOK_ALLOW_PRIVATE = _setting("WEBHOOK_ALLOW_PRIVATE", lambda: env.bool("WEBHOOK_ALLOW_PRIVATE", default=False))
+WEBHOOK_TIMEOUT_S = _setting("WEBHOOK_TIMEOUT_S", lambda: env.float("WEBHOOK_TIMEOUT_S", default=5.0))
+# Retries: after WEBHOOK_RETRY_FIRST_S, doubling (at most an hour apart), until WEBHOOK_RETRY_WINDOW_S has passed.
+WEBHOOK_RETRY_WINDOW_S = _setting("WEBHOOK_RETRY_WINDOW_S",
+                                  lambda: env.float("WEBHOOK_RETRY_WINDOW_S", default=24 * 3600.0))
+WEBHOOK_RETRY_FIRST_S = _setting("WEBHOOK_RETRY_FIRST_S", lambda: env.float("WEBHOOK_RETRY_FIRST_S", default=10.0))
+# How long a process trusts what it cached about a site's webhooks (a change in this process applies at once).
+WEBHOOK_CONFIG_TTL_S = _setting("WEBHOOK_CONFIG_TTL_S", lambda: env.float("WEBHOOK_CONFIG_TTL_S", default=10.0))
+# Deliveries delivered or given up are listed in the admin this many days, then forgotten by the nightly run.
+WEBHOOK_LOG_DAYS = _setting("WEBHOOK_LOG_DAYS", lambda: env.int("WEBHOOK_LOG_DAYS", default=30))
+RETENTION_BATCH_SIZE = _setting("RETENTION_BATCH_SIZE", lambda: env.int("RETENTION_BATCH_SIZE", default=50))
 
 # ------------------------------------------------------------------------------ auth
 

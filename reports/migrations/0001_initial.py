@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('advisors', '0005_report_settings'),
+        ('advisors', '0006_report_settings'),
         ('conversations', '0006_report_figures'),
     ]
 

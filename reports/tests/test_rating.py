@@ -136,3 +136,24 @@ async def test_the_widget_socket_hears_the_question_and_the_inbox_the_rating(dem
     finally:
         await visitor.disconnect()
         await inbox.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_rating_leaves_as_a_rating_created_webhook_with_the_rating(demo, settings):
+    import json
+
+    from integrations.models import Delivery
+    from integrations.tests.conftest import make_webhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    make_webhook(demo, "http://127.0.0.1:9/", events=["rating.created"])
+    alice = demo.advisors["alice"]
+    conversation, token = visitor_escalates()
+    services.conversation_close(conversation_id=conversation.pk, advisor=alice)
+    assert not Delivery.objects.filter(event="rating.created").exists()
+
+    assert rate(token, {"score": 3, "comment": "Slow"}).status_code == 201
+
+    body = json.loads(Delivery.objects.get(event="rating.created").body)
+    assert body["data"]["rating"] == {"score": 3, "comment": "Slow"}
+    assert body["data"]["conversation"]["id"] == conversation.pk

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('advisors', '0004_invitation_licensed'),
+        ('advisors', '0005_account_retention_days'),
     ]
 
     operations = [

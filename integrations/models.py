@@ -1,0 +1,120 @@
+"""Webhooks (configuration, deliveries, attempts) and the audit trail.
+
+Deliveries name their conversation by id, without a foreign key: erasing a conversation (retention, a visitor's
+request) never waits on, nor cascades into, the delivery log; erasure deletes its deliveries itself."""
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+EVENTS = ("conversation.escalated", "conversation.assigned", "conversation.closed", "message.created",
+          "rating.created")
+
+
+def webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Webhook(models.Model):
+    """An address of the account's other tools (a CRM, a ticketing tool) that hears the events it subscribes to."""
+
+    account = models.ForeignKey("advisors.Account", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField("URL", max_length=2000, help_text="http:// or https://; it must resolve to a public address.")
+    secret = models.CharField(max_length=200, default=webhook_secret,
+                              help_text="Signs each body: X-Livechat-Signature: sha256=<hex HMAC-SHA256>.")
+    events = models.JSONField(default=list, help_text="Among: " + ", ".join(EVENTS))
+    include_notes = models.BooleanField(default=False, help_text="Send message.created for private notes too.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Delivery(models.Model):
+    """One event for one webhook: the exact body, sent (and signed) as stored, until a 2xx or the window ends.
+
+    Deliveries of one webhook and one conversation go out one after the other in `id` order (the chain): a
+    failing one holds the later ones back until it succeeds or is given up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed", "given up"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="The body's id.")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField()
+    retry_until = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            # the head of a chain, and the due ones for the sweep
+            models.Index(fields=["webhook", "conversation_id", "id"], condition=Q(status="pending"),
+                         name="delivery_pending_chain"),
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due"),
+            models.Index(fields=["conversation_id"], name="delivery_conversation"),  # erasure
+            models.Index(fields=["webhook", "-id"], name="delivery_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.uuid}"
+
+
+class Attempt(models.Model):
+    """One POST of a delivery: what came back, and how long it took."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["delivery", "-id"], name="attempt_list")]
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} in {self.duration_ms} ms"
+
+
+class AuditEntry(models.Model):
+    """Who did what, when: licenses, scopes, exports, erasures. Written by integrations.audit only; read-only."""
+
+    class Action(models.TextChoices):
+        LICENSE_GRANTED = "license.granted"
+        LICENSE_REVOKED = "license.revoked"
+        SCOPE_CHANGED = "scope.changed"
+        VISITOR_EXPORTED = "visitor.exported"
+        VISITOR_ERASED = "visitor.erased"
+        ADVISOR_EXPORTED = "advisor.exported"
+        RETENTION_ERASED = "retention.erased"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_name = models.CharField(max_length=150, help_text="Kept if the user is deleted; or the process.")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    target = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "audit trail"
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"
