@@ -26,8 +26,8 @@ def rating_create(*, visitor: Visitor, score, comment=None) -> Rating:
     """The visitor's rating of the closing that asked for it: stored with the episode it rates and its advisor,
     an event item "Rated N/5" (with the comment) in the thread, and `rating` on CONV. Conflict if no rating is
     asked (the conversation is not closed by an advisor, was rated already, or its site does not ask); counts
-    against the token's send limit (RateLimited). The one place a rating is written: rating.created leaves from
-    reports.events.rating_created, on commit."""
+    against the token's send limit (RateLimited). The one place a rating is written: reports.events.rating_created
+    announces it (the rating.created webhook, the frames)."""
     score, comment = rating_clean(score=score, comment=comment)
     wait = conversation_services.visitor_send_wait(visitor_id=visitor.pk)
     if wait is not None:
