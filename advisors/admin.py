@@ -26,7 +26,7 @@ class AccountAdmin(admin.ModelAdmin):
     form = AccountForm
     list_display = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
     readonly_fields = ["licenses_used", "licenses_left"]
-    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left", "retention_days"]
+    fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left", "retention_days", "timezone"]
 
     def get_queryset(self, request):
         return selectors.accounts_with_licenses_granted(super().get_queryset(request))

@@ -1,7 +1,14 @@
 import secrets
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def timezone_validate(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. Europe/Paris).")
 
 
 def new_site_key() -> str:
@@ -15,6 +22,8 @@ class Account(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_accounts")
     license_quota = models.PositiveIntegerField(default=5)
+    timezone = models.CharField(max_length=64, default="UTC", blank=True, validators=[timezone_validate],
+                                help_text="Reports count days in this time zone, e.g. Europe/Paris (empty: UTC).")
     retention_days = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="Closed conversations older than this many days are erased every night; empty keeps them.")
@@ -35,6 +44,9 @@ class Site(models.Model):
                                 related_name="sites")
     livechat_only = models.BooleanField("live-chat-only mode", default=False,
                                         help_text="Skip the bot: conversations start waiting for a human.")
+    csat_enabled = models.BooleanField("ask visitors to rate conversations", default=True,
+                                       help_text="When an advisor closes a conversation, the widget asks the "
+                                                 "visitor how it was (1 to 5, an optional comment).")
 
     def __str__(self) -> str:
         return self.name

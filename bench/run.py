@@ -88,6 +88,7 @@ def parse_args(argv=None):
     parser.add_argument("--archive", type=int, default=100_000, help="archive conversations for the inbox list")
     parser.add_argument("--per-conversation", type=int, default=10)
     parser.add_argument("--list-requests", type=int, default=300)
+    parser.add_argument("--report-requests", type=int, default=100, help="GET /api/inbox/reports, 90 days")
     parser.add_argument("--clients", type=int, default=4, help="load generator processes")
     parser.add_argument("--budget", type=float, default=570, help="seconds; later phases are skipped past it")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
@@ -213,6 +214,7 @@ def load_config(config: str, processes: int, *, args, gen, manifest, env, databa
     try:
         if list_measure:
             result["inbox_list"] = measure_list(server, manifest, args)
+            result["reports"] = measure_reports(server, manifest, args)
         keys = {s["id"]: s["key"] for s in manifest["sites"]}
         tokens = {a["advisor_id"]: a["token"] for a in manifest["advisors"]}
         visitors = [dict(v, site_key=keys[v["site"]], advisor_token=tokens[v["advisor"]],
@@ -330,6 +332,16 @@ def measure_list(server, manifest: dict, args) -> dict:
     return {"latency_ms": result}
 
 
+def measure_reports(server, manifest: dict, args) -> dict:
+    """GET /api/inbox/reports over the archive's 90 days, as staff (target: p95 <= 200 ms at 100k)."""
+    token = manifest["lister"]["token"]
+    host, port = server.http[0]
+    result = asyncio.run(inbox.latency(host, port, token, requests=args.report_requests, deadline_s=40, reports=True))
+    log(f"reports over HTTP, 90 days ({manifest['archive'].get('conversations')} conversations): "
+        f"p50 {result.get('p50')} p95 {result.get('p95')} p99 {result.get('p99')} ms")
+    return {"latency_ms": result}
+
+
 def ratelimit_cost(env: dict, hits: int, stamp: str) -> dict:
     """bench/ratecost.py in its own process, on the bench's Redis and on the local-memory cache."""
     output = subprocess.run([sys.executable, "-m", "bench.ratecost", "--hits", str(hits), "--tag", stamp], cwd=ROOT,
@@ -342,9 +354,10 @@ def ratelimit_cost(env: dict, hits: int, stamp: str) -> dict:
     return result
 
 
-def list_queries(env: dict, token: str) -> dict:
-    output = subprocess.run([sys.executable, "-m", "bench.inbox", "--token", token], cwd=ROOT, env=env, check=True,
-                            capture_output=True, text=True, timeout=120).stdout
+def list_queries(env: dict, token: str, *, reports: bool = False) -> dict:
+    command = [sys.executable, "-m", "bench.inbox", "--token", token, *(["--reports"] if reports else [])]
+    output = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+                            timeout=120).stdout
     counts = json.loads(output.strip().splitlines()[-1])
     return {"max_queries": max(c["queries"] for c in counts.values()), "per_request": counts}
 
@@ -498,6 +511,12 @@ def table(results: dict, base_rate: float) -> str:
         lines.append(f"inbox list ({il.get('conversations')} conversations, {il.get('messages')} messages): "
                      f"{il.get('max_queries')} queries, HTTP p50 {il['latency_ms'].get('p50')} "
                      f"p95 {il['latency_ms'].get('p95')} p99 {il['latency_ms'].get('p99')} ms")
+    if results.get("reports"):
+        rp = dict(results["reports"])
+        rp.setdefault("latency_ms", {})
+        lines.append(f"reports, 90 days ({rp.get('conversations')} conversations): {rp.get('max_queries')} queries, "
+                     f"HTTP p50 {rp['latency_ms'].get('p50')} p95 {rp['latency_ms'].get('p95')} "
+                     f"p99 {rp['latency_ms'].get('p99')} ms (target p95 <= 200 ms)")
     for name, idle in (results.get("idle") or {}).items():
         if name.startswith("_"):
             continue
@@ -744,6 +763,9 @@ def main(argv=None) -> int:
                                  "messages": manifest["archive"].get("messages_total"),
                                  **list_queries(env, manifest["lister"]["token"])}
         log(f"inbox list: at most {results['inbox_list']['max_queries']} queries per request")
+        results["reports"] = {"conversations": manifest["archive"].get("conversations"),
+                              **list_queries(env, manifest["lister"]["token"], reports=True)}
+        log(f"reports: at most {results['reports']['max_queries']} queries per request")
         if args.ratelimit_hits:
             results["ratelimit"] = ratelimit_cost(env, args.ratelimit_hits, stamp)
 
@@ -770,6 +792,8 @@ def main(argv=None) -> int:
                                   list_measure=config == first_product)
                 if "inbox_list" in run:
                     results["inbox_list"].update(run.pop("inbox_list"))
+                if "reports" in run:
+                    results["reports"].update(run.pop("reports"))
                 results["runs"].append(run)
 
         run_configs(args.configs)

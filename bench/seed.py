@@ -10,7 +10,9 @@ Everything goes in beside the demo data, never over it:
 - an archive site with `--archive` conversations of `--per-conversation` messages each (100k x 10 = 1M),
   written with set-based SQL, with the gapless `seq` and every denormalised field the inbox list shows kept
   exactly as the services keep them (last_seq, last_public_seq, last_message, last_public_message,
-  last_visitor_seq, last_advisor_seq, updated_at, ...), plus read states for the advisor who lists them;
+  last_visitor_seq, last_advisor_seq, updated_at, ...), plus read states for the advisor who lists them, and
+  the figures reports aggregate (the escalation's moments on the conversation, one reports_episode row per
+  escalated conversation, a rating for one closed conversation in three), spread over the last 90 days;
   then the inbox counts' tallies, which database triggers keep and this set-based write bypasses, are rebuilt.
 """
 import argparse
@@ -67,6 +69,9 @@ def seed_people(*, sites: int, advisors: int, mixed_advisors: int = 0, bot_watch
                                          display_name="Lister", password=None, sites=[archive], sees_chatbot=True)
         services.license_grant(advisor=lister)
         lister_token = Token.objects.create(user=lister.user)
+        # The lister owns the account, so the reports measured as the lister cover every advisor (staff), in a
+        # time zone that is not UTC (days cut at midnight in Paris).
+        Account.objects.filter(pk=account.pk).update(owner=lister.user, timezone="Europe/Paris")
         # Advisors are licensed and do not see bot conversations: they share one audience group per site.
         Advisor.objects.filter(pk__in=[p["advisor_id"] for p in people]).update(sees_chatbot=False)
         # The mixed profile (bench/mixed.py): a site with the demo chatbot, visitors arriving through the widget
@@ -160,7 +165,7 @@ def seed_archive(cursor, *, site_id: int, advisor_ids: list[int], lister_id: int
     cursor.execute(
         """INSERT INTO conversations_conversation (status, last_seq, last_public_seq, last_visitor_seq,
                last_advisor_seq, bot_position, back_to_bot_label, waiting_since, closed_at, created_at, updated_at,
-               assigned_id, site_id, visitor_id)
+               assigned_id, site_id, visitor_id, escalated_at, assigned_at, first_reply_at, rating_asked)
            SELECT CASE WHEN k < 7 THEN 'closed' WHEN k < 9 THEN 'live' ELSE 'bot' END,
                   %(m)s,
                   CASE WHEN k = 3 THEN %(m)s - 1 ELSE %(m)s END,
@@ -172,7 +177,13 @@ def seed_archive(cursor, *, site_id: int, advisor_ids: list[int], lister_id: int
                   v.first_seen_at, v.first_seen_at + make_interval(mins => %(m)s),
                   CASE WHEN k = 9 OR (k BETWEEN 7 AND 8 AND v.id %% 4 = 0) THEN NULL
                        ELSE (%(advisors)s)[1 + v.id %% cardinality(%(advisors)s)] END,
-                  %(site)s, v.id
+                  %(site)s, v.id,
+                  -- escalated up to 2 minutes after the start, taken up to 4 minutes later, answered by item 2
+                  CASE WHEN k < 9 THEN v.first_seen_at + make_interval(secs => 30 * (v.id %% 5)) END,
+                  CASE WHEN k < 7 OR (k BETWEEN 7 AND 8 AND v.id %% 4 <> 0)
+                       THEN v.first_seen_at + make_interval(secs => 30 * (v.id %% 5) + v.id %% 240) END,
+                  CASE WHEN k < 9 AND %(m)s >= 2 THEN v.first_seen_at + make_interval(mins => 2) END,
+                  false
            FROM (SELECT v.*, (v.id %% 10)::int AS k FROM conversations_visitor v WHERE v.site_id = %(site)s) v""",
         {"m": m, "site": site_id, "advisors": advisor_ids})
     cursor.execute(
@@ -211,6 +222,25 @@ def seed_archive(cursor, *, site_id: int, advisor_ids: list[int], lister_id: int
                  FROM conversations_message m JOIN conversations_conversation cc ON cc.id = m.conversation_id
                  WHERE cc.site_id = %(site)s GROUP BY conversation_id) x
            WHERE c.id = x.conversation_id""", {"site": site_id})
+    # The reports' history: one episode per escalated conversation, a rating for one closed conversation in three.
+    cursor.execute(
+        """INSERT INTO reports_episode (conversation_id, site_id, escalated_at, assigned_at, first_reply_at, closed_at,
+                                        advisor_id, first_reply_by_id, waiting_s, first_response_s, resolution_s)
+           SELECT id, site_id, escalated_at, assigned_at, first_reply_at, closed_at, assigned_id,
+                  CASE WHEN first_reply_at IS NOT NULL THEN coalesce(assigned_id, (%(advisors)s)[1]) END,
+                  extract(epoch FROM assigned_at - escalated_at), extract(epoch FROM first_reply_at - escalated_at),
+                  extract(epoch FROM closed_at - escalated_at)
+           FROM conversations_conversation WHERE site_id = %(site)s AND escalated_at IS NOT NULL ORDER BY id""",
+        {"site": site_id, "advisors": advisor_ids})
+    cursor.execute(
+        """INSERT INTO reports_rating (conversation_id, episode_id, site_id, advisor_id, score, comment, created_at)
+           SELECT conversation_id, id, site_id, advisor_id, 1 + (conversation_id * 7) %% 5, '',
+                  closed_at + interval '1 minute'
+           FROM reports_episode WHERE site_id = %(site)s AND closed_at IS NOT NULL AND conversation_id %% 3 = 0""",
+        {"site": site_id})
+    cursor.execute(
+        """UPDATE conversations_conversation c SET rating = jsonb_build_object('score', r.score, 'comment', '')
+           FROM reports_rating r WHERE r.conversation_id = c.id AND c.site_id = %(site)s""", {"site": site_id})
     # The lister has read half of them, some only partly.
     cursor.execute(
         """INSERT INTO conversations_readstate (seq, advisor_id, conversation_id)

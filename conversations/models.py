@@ -53,6 +53,15 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")
+    # The figures of the current escalation (conversations.figures keeps them, and its reports.Episode row, on each
+    # state change): when the visitor called for a human, was first taken or assigned, first answered.
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    # Satisfaction: an advisor's closing asks the visitor once (the widget shows it while this holds); the last
+    # rating given, {"score", "comment"}, is on CONV.
+    rating_asked = models.BooleanField(default=False)
+    rating = models.JSONField(null=True, blank=True)
     # Grows with every change (status, assignment, a new item): the inbox socket's `resume` sends what changed
     # after a client's `since`. From one server-wide source (conversations.changes), never a counter row.
     change = models.BigIntegerField(default=0)
@@ -65,6 +74,7 @@ class Conversation(models.Model):
             # The "mine" count and badge: an advisor's live conversations, without visiting the table.
             models.Index(fields=["assigned", "site"], condition=Q(status="live"), name="conv_live_assigned"),
             models.Index(fields=["change"], name="conv_change"),  # a resume's range scan
+            models.Index(fields=["site", "created_at"], name="conv_site_created"),  # reports: started per day
         ]
 
     def __str__(self) -> str:

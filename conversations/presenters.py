@@ -108,6 +108,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "updated_at": _utc(conversation.updated_at),
         "closed_at": timestamp(conversation.closed_at),
         "awaiting_email": conversation.awaiting_email,  # the away message asked the visitor for an e-mail
+        "rating": conversation.rating,
         "change": max(conversation.change, read_change),
     }
 
@@ -121,4 +122,5 @@ def widget_conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "advisor": {"name": advisor.display_name, "avatar_url": avatar_url(advisor)} if advisor else None,
         "back_to_bot": {"label": back} if back else None,
+        "rating": "asked" if conversation.status == Conversation.Status.CLOSED and conversation.rating_asked else None,
     }

@@ -19,7 +19,7 @@ from advisors.selectors import advisor_of_site
 from advisors.services import advisor_record_activity
 from chatbots import engine
 from chatbots.selectors import flow_for
-from conversations import events, live_message, ratelimit, selectors
+from conversations import events, figures, live_message, ratelimit, selectors
 from conversations.changes import next_change, next_change_sql
 from conversations.errors import Conflict, ErrorCode, Forbidden, RateLimited, Refused, refuse_nul
 from conversations.images import ProcessedImage
@@ -130,6 +130,9 @@ class _Timeline:
         self.back_before = conversation.back_to_bot_label
         self.awaiting_before = conversation.awaiting_email
         self.previous_public_seq = conversation.last_public_seq
+        self.advisor_seq_before = conversation.last_advisor_seq
+        # A call for a human (True), or not yet (False); None: conversations.figures infers it.
+        self.escalation: bool | None = None
 
     def sent(self) -> "Sent":
         return Sent(self.created, conversation=self.conversation, previous_public_seq=self.previous_public_seq)
@@ -174,6 +177,8 @@ class _Timeline:
     def save(self, *, reader: tuple[Advisor, int] | None = None) -> None:
         """`reader`: the advisor whose read position this write moves too (a reply), and to what."""
         conversation = self.conversation
+        if figures.needed(self):
+            figures.keep(self)
         conversation.updated_at = timezone.now()
         # Taken last, just before the commit, so that a number is rarely still uncommitted when a bigger one
         # is already visible to a resume; in the row's own UPDATE (no query of its own). Read back only if used
@@ -293,6 +298,7 @@ def _bot_or_human(timeline: _Timeline, event: engine.Event) -> None:
 def _escalate(timeline: _Timeline, *, assign_to: str | None, back_label: str) -> None:
     timeline.set(status=Status.LIVE, assigned=None, waiting_since=timezone.now(), back_to_bot_label=back_label,
                  closed_at=None)
+    timeline.escalation = True
     _route(timeline, assign_to=assign_to)
 
 
@@ -327,6 +333,7 @@ def _notify_on_commit(conversation: Conversation) -> None:
 def _wait_for_human(timeline: _Timeline, *, notify: bool) -> None:
     """Live and unassigned. Advisors are e-mailed once the visitor has said something, not on a bare visit."""
     timeline.set(status=Status.LIVE, assigned=None, waiting_since=timezone.now(), closed_at=None)
+    timeline.escalation = notify  # a live-chat-only visitor calls for a human with their words, not a visit
     if notify:
         _route(timeline)
 
@@ -428,6 +435,7 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent
         first_words = conversation.last_visitor_seq == 0
         timeline.append(kind=Kind.TEXT, sender=Sender.VISITOR, text=text, client_id=client_id)
         if first_words and conversation.status == Status.LIVE and conversation.assigned_id is None:
+            timeline.escalation = True
             _route(timeline)  # a live-chat-only site: the first words are the call for a human
         elif conversation.awaiting_email:
             routing.email_capture(timeline, text)
@@ -584,7 +592,11 @@ def conversation_close(*, conversation_id: int, advisor: Advisor | None, idle_mi
                                 or conversation.updated_at > now - timedelta(minutes=idle_min)):
             return conversation
         timeline = _Timeline(conversation)
-        timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None, awaiting_email=False)
+        # A live conversation an advisor closes asks the visitor for a rating once (reports.services.rating_create).
+        asked = (advisor is not None and conversation.status == Status.LIVE
+                 and _load_related(conversation).site.csat_enabled)
+        timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None, awaiting_email=False,
+                     rating_asked=asked)
         timeline.event(f"{advisor.display_name} closed the conversation" if advisor is not None
                        else f"Closed after {idle_min} minute{'s' if idle_min != 1 else ''} without activity")
         timeline.save()

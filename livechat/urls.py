@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("conversations.page_urls")),
     path("", include("widget.urls")),
     path("", include("routing.urls")),
+    path("", include("reports.urls")),
 ]

@@ -24,6 +24,7 @@
   var TYPING_MS = 2000; // the server forwards at most one typing frame per 2 s anyway
   var SHOW_TYPING_MS = 4000;
   var SVG_NS = "http://www.w3.org/2000/svg";
+  var RATINGS = ["very bad", "bad", "OK", "good", "very good"];
   var ICONS = {
     send: "M3 20.5 21.5 12 3 3.5v6.6L15 12 3 13.9z",
     clip: "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V6a3 3 0 0 1 6 0v9.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V6a4.5 4.5 0 0 0-9 0v10.5a6 6 0 0 0 12 0v-10z",
@@ -96,6 +97,18 @@
     ".ch button:focus-visible,.bb button:focus-visible,.pv button:focus-visible,.ib:focus-visible," +
     ".nt button:focus-visible,.er button:focus-visible,.b a:focus-visible{outline:2px solid #111827;outline-offset:2px}" +
     ".f textarea:focus-visible{outline:2px solid var(--c);outline-offset:1px}" +
+    ".rt{margin:8px 12px 0;padding:10px 12px;border:1px solid #e5e7eb;border-radius:12px;background:#fff}" +
+    ".rt fieldset{all:unset;display:flex;justify-content:space-between}" +
+    ".rt legend{padding:0 0 6px;font-size:14px;font-weight:600;color:#111827}" +
+    ".rt label{cursor:pointer;font-size:26px;line-height:1;padding:4px;border-radius:8px;filter:grayscale(1);opacity:.7}" +
+    ".rt label:hover,.rt input:checked+label{filter:none;opacity:1;background:#f3f4f6}" +
+    ".rt input:focus-visible+label{outline:2px solid #111827}" +
+    ".rt textarea{all:unset;box-sizing:border-box;display:block;width:100%;margin-top:8px;padding:6px 8px;" +
+    "border:1px solid #d1d5db;border-radius:8px;font-size:13px;white-space:pre-wrap}" +
+    ".rt textarea:focus-visible{outline:2px solid var(--c)}" +
+    ".rt .ok{all:unset;cursor:pointer;margin-top:8px;padding:6px 14px;border-radius:8px;background:var(--c);" +
+    "color:var(--t);font-size:13px;font-weight:600}.rt .ok:focus-visible{outline:2px solid #111827;outline-offset:2px}" +
+    ".rt p{margin:0;font-size:13px;color:#374151}" +
     ".sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);" +
     "white-space:nowrap;border:0}" +
     "@media (max-width:480px){.p{top:0;left:0;right:0;bottom:0;width:100%;max-width:none;height:100%;" +
@@ -332,7 +345,45 @@
     form.appendChild(input);
     form.appendChild(send);
 
-    [header, log, typing, bb, preview, errorBox, hint, form].forEach(function (n) { panel.appendChild(n); });
+    // The rating an advisor's closing asks for (CONTRACT section 7): radio buttons in a fieldset, so arrows move
+    // between the faces and a screen reader says "3 of 5, OK"; Enter or the button sends it.
+    var rate = el("form", "rt");
+    rate.hidden = true;
+    rate.noValidate = true;
+    var faces = el("fieldset");
+    faces.appendChild(el("legend", null, "How was this conversation?"));
+    ["😞", "🙁", "😐", "🙂", "😀"].forEach(function (face, i) {
+      var r = el("input", "sr");
+      r.type = "radio";
+      r.name = "score";
+      r.value = i + 1;
+      r.id = "lcw-r" + (i + 1);
+      var l = el("label");
+      var f = el("span", null, face);
+      f.setAttribute("aria-hidden", "true");
+      l.appendChild(f);
+      l.appendChild(el("span", "sr", (i + 1) + " out of 5, " + RATINGS[i]));
+      l.htmlFor = r.id;
+      l.title = RATINGS[i];
+      faces.appendChild(r);
+      faces.appendChild(l);
+    });
+    var comment = el("textarea");
+    comment.rows = 2;
+    comment.maxLength = 1000;
+    comment.placeholder = "A comment (optional)";
+    comment.setAttribute("aria-label", "Comment (optional)");
+    var rateSend = el("button", "ok", "Send rating");
+    rateSend.type = "submit";
+    var thanks = el("p");
+    thanks.setAttribute("role", "status");
+    [faces, comment, rateSend].forEach(function (n) { rate.appendChild(n); });
+
+    [header, log, typing, bb, rate, thanks, preview, errorBox, hint, form].forEach(function (n) {
+      panel.appendChild(n);
+    });
+    thanks.className = "rt";
+    thanks.hidden = true;
     inst.wrap.appendChild(panel);
 
     // ---------------------------------------------------------------- visible state
@@ -403,7 +454,35 @@
       }
       b2bBtn.disabled = st.status !== "online";
       if (hadFocus && !back) input.focus();
+      rate.hidden = c.rating !== "asked";
+      if (c.status !== "closed") thanks.hidden = true;
     }
+
+    rate.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var picked = rate.querySelector("input:checked");
+      if (!picked) {
+        showError("Choose a face from 1 to 5 first.");
+        faces.querySelector("input").focus();
+        return;
+      }
+      clearError();
+      rateSend.disabled = true;
+      api("POST", "/api/widget/rating", { score: +picked.value, comment: comment.value }).then(function (r) {
+        rateSend.disabled = false;
+        if (r.status === 201 || r.status === 409) {
+          rate.hidden = true;
+          thanks.textContent = r.status === 201 ? "Thank you for your rating." : "This conversation was rated already.";
+          thanks.hidden = false;
+          input.focus();
+        } else {
+          showError("Your rating could not be sent. ", "Try again", function () { clearError(); rateSend.click(); });
+        }
+      }, function () {
+        rateSend.disabled = false;
+        showError("Your rating could not be sent: check your connection.");
+      });
+    });
 
     function showTyping(name) {
       typing.textContent = (name ? String(name) : "Someone") + " is typing…";

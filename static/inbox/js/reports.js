@@ -1,0 +1,178 @@
+// The reports page (/inbox/reports/): GET /api/inbox/reports (CONTRACT section 7) drawn as cards, inline SVG
+// charts (no library: a few dozen rectangles) and tables. Every chart has its numbers as a table beside it, for
+// screen readers and for copying. Strings from the API go in as text, never as markup.
+import {advisorList, api, request} from "./api.js";
+import {clear, h} from "./dom.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const SERIES = [["started", "Started"], ["escalated", "Escalated"], ["closed", "Closed"]];
+const FACES = {1: "Very bad", 2: "Bad", 3: "OK", 4: "Good", 5: "Very good"};
+
+const $ = (id) => document.getElementById(id);
+const form = $("filters");
+const staff = document.body.dataset.staff === "1";
+
+function svg(tag, attrs = {}, text = null) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  if (text !== null) el.textContent = String(text);
+  return el;
+}
+
+/** 45 s, 3 min 20 s, 1 h 5 min, 2 d 3 h; an em dash when there is nothing to measure. */
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)} min` : ""}`;
+  return `${Math.floor(s / 86400)} d${Math.floor((s % 86400) / 3600) ? ` ${Math.floor((s % 86400) / 3600)} h` : ""}`;
+}
+
+function params() {
+  const data = new FormData(form);
+  const out = {};
+  for (const [key, value] of data.entries()) if (value) out[key] = value;
+  return out;
+}
+
+function card(title, value, sub) {
+  return h("article", {class: "rp-card"}, h("h3", null, title), h("p", {class: "rp-card__value"}, value),
+           sub ? h("p", {class: "rp-card__sub"}, sub) : null);
+}
+
+function niceMax(value) {
+  if (value <= 4) return 4;
+  const step = 10 ** Math.floor(Math.log10(value));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= value) return m * step;
+  return 10 * step;
+}
+
+function dataTable(caption, head, rows) {
+  return h("details", {class: "rp-data"}, h("summary", null, caption),
+           h("table", {class: "rp-table"}, h("thead", null, h("tr", null, head.map((c) => h("th", {scope: "col"}, c)))),
+             h("tbody", null, rows.map((r) => h("tr", null, r.map((c) => h("td", null, c)))))));
+}
+
+function byDayChart(days) {
+  const width = 900, height = 250, left = 36, bottom = 26, top = 10;
+  const plotW = width - left - 8, plotH = height - top - bottom;
+  const max = niceMax(Math.max(1, ...days.flatMap((d) => SERIES.map(([k]) => d[k]))));
+  const total = days.reduce((n, d) => n + d.started, 0);
+  const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+                            "aria-label": `Conversations per day, ${days.length} days, ${total} started`});
+  for (let i = 0; i <= 4; i++) {
+    const y = top + plotH - (plotH * i) / 4;
+    chart.append(svg("line", {class: "grid", x1: left, x2: width - 8, y1: y, y2: y}),
+                 svg("text", {x: left - 6, y: y + 4, "text-anchor": "end"}, (max * i) / 4));
+  }
+  const group = plotW / Math.max(1, days.length);
+  const bar = Math.max(1, (group * 0.8) / SERIES.length);
+  const every = Math.ceil(days.length / 12);
+  days.forEach((day, i) => {
+    const g = svg("g");
+    g.append(svg("title", {}, `${day.date}: ${day.started} started, ${day.escalated} escalated, ${day.closed} closed`));
+    SERIES.forEach(([key], j) => {
+      const value = day[key];
+      const barH = (plotH * value) / max;
+      g.append(svg("rect", {class: `s-${key}`, x: left + i * group + group * 0.1 + j * bar, y: top + plotH - barH,
+                            width: bar, height: Math.max(0, barH), rx: Math.min(2, bar / 2)}));
+    });
+    chart.append(g);
+    if (i % every === 0) {
+      chart.append(svg("text", {x: left + i * group + group / 2, y: height - 8, "text-anchor": "middle"},
+                       day.date.slice(5)));
+    }
+  });
+  const legend = h("ul", {class: "rp-legend", "aria-hidden": "true"},
+                   SERIES.map(([key, label]) => h("li", null, h("span", {class: `s-${key}`}), label)));
+  return [chart, legend, dataTable("The numbers", ["Date", ...SERIES.map(([, l]) => l)],
+                                   days.map((d) => [d.date, d.started, d.escalated, d.closed]))];
+}
+
+function csatChart(csat) {
+  const width = 420, row = 30, left = 90, height = row * 5 + 4;
+  const max = Math.max(1, ...Object.values(csat.distribution));
+  const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+                            "aria-label": `Ratings: ${csat.count}, average ${csat.average ?? "none"} out of 5`});
+  [5, 4, 3, 2, 1].forEach((score, i) => {
+    const n = csat.distribution[String(score)] || 0;
+    const w = ((width - left - 100) * n) / max;
+    const y = i * row + 4;
+    chart.append(svg("text", {x: 0, y: y + 16}, `${score} · ${FACES[score]}`),
+                 svg("rect", {class: "s-score", x: left, y, width: Math.max(n ? 2 : 0, w), height: row - 10, rx: 3}),
+                 svg("text", {x: left + w + 6, y: y + 16},
+                     csat.count ? `${n} (${Math.round((100 * n) / csat.count)}%)` : "0"));
+  });
+  return [chart, dataTable("The numbers", ["Score", "Ratings"],
+                           [5, 4, 3, 2, 1].map((s) => [`${s} (${FACES[s]})`, csat.distribution[String(s)] || 0]))];
+}
+
+function advisorsTable(rows) {
+  if (!rows.length) return h("p", null, "No advisors.");
+  return h("table", {class: "rp-table"},
+           h("thead", null, h("tr", null, ["Advisor", "Closed", "First response (median)", "Satisfaction"]
+             .map((c) => h("th", {scope: "col"}, c)))),
+           h("tbody", null, rows.map((r) => h("tr", null, h("td", null, r.name, " ", h("small", null, `@${r.username}`)),
+                                             h("td", null, r.closed), h("td", null, duration(r.first_response_s_p50)),
+                                             h("td", null, r.csat_average === null ? "—" : `${r.csat_average} / 5`)))));
+}
+
+function render(report) {
+  const c = report.conversations;
+  clear($("cards")).append(
+    card("Started", c.started, `${c.escalated} escalated, ${c.closed} closed`),
+    card("Waiting", duration(report.waiting_s.p50), `median · 90% within ${duration(report.waiting_s.p90)}`),
+    card("First response", duration(report.first_response_s.p50),
+         `median · 90% within ${duration(report.first_response_s.p90)}`),
+    card("Resolution", duration(report.resolution_s.p50), `median · 90% within ${duration(report.resolution_s.p90)}`),
+    card("Satisfaction", report.csat.average === null ? "—" : `${report.csat.average} / 5`,
+         `${report.csat.count} rating${report.csat.count === 1 ? "" : "s"}`),
+  );
+  clear($("by-day-chart")).append(...byDayChart(report.by_day));
+  clear($("csat-chart")).append(...csatChart(report.csat));
+  clear($("advisors-table")).append(advisorsTable(report.by_advisor));
+}
+
+async function load() {
+  const wanted = params();
+  const error = $("error");
+  error.hidden = true;
+  try {
+    const report = await request("GET", "/api/inbox/reports", {params: wanted});
+    if (report.by_day.length) {
+      form.elements.from.value = report.by_day[0].date;
+      form.elements.to.value = report.by_day[report.by_day.length - 1].date;
+    }
+    render(report);
+    const query = new URLSearchParams(params());
+    history.replaceState(null, "", `?${query}`);
+    query.set("format", "csv");
+    $("csv").setAttribute("href", `/api/inbox/reports?${query}`);
+  } catch (e) {
+    error.textContent = e.message || "The report could not be loaded.";
+    error.hidden = false;
+  }
+}
+
+async function fillChoices() {
+  const initial = new URLSearchParams(location.search);
+  for (const name of ["from", "to"]) if (initial.get(name)) form.elements[name].value = initial.get(name);
+  const [me, advisors] = await Promise.all([api.me(), staff ? api.advisors().catch(() => []) : Promise.resolve([])]);
+  for (const site of me.sites || []) form.elements.site.append(h("option", {value: site.key}, site.name));
+  if (staff) {
+    for (const a of advisorList(advisors)) {
+      form.elements.advisor.append(h("option", {value: a.username}, a.name || a.username));
+    }
+  }
+  for (const name of ["site", "advisor"]) {
+    if (form.elements[name] && initial.get(name)) form.elements[name].value = initial.get(name);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  load();
+});
+$("timezone-note").textContent = "Days are counted in the account's time zone.";
+fillChoices().catch(() => {}).finally(load);
