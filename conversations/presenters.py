@@ -108,6 +108,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "updated_at": _utc(conversation.updated_at),
         "closed_at": timestamp(conversation.closed_at),
         "change": max(conversation.change, read_change),
+        "labels": conversation.labels or [],
     }
 
 

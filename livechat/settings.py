@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "chatbots",
     "conversations",
     "widget",
+    "productivity",
 ]
 
 MIDDLEWARE = [

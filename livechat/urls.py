@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("conversations.urls")),
     path("", include("conversations.page_urls")),
     path("", include("widget.urls")),
+    path("", include("productivity.urls")),
 ]
