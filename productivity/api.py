@@ -29,12 +29,12 @@ class CannedListApi(InboxApi):
         text = serializers.CharField(max_length=10000, trim_whitespace=False)
         scope = serializers.CharField(max_length=20, default="personal")
 
-    @extend_schema(parameters=[OpenApiParameter("q", str)], responses={200: None})
+    @extend_schema(operation_id="inbox_canned_list", parameters=[OpenApiParameter("q", str)], responses={200: None})
     def get(self, request):
         found = selectors.canned_list(advisor=self.advisor, q=request.query_params.get("q") or None)
         return Response({"results": [canned_dict(c) for c in found]})
 
-    @extend_schema(request=CannedInput, responses={201: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_canned_create", request=CannedInput, responses={201: None, **schema.ERRORS})
     def post(self, request):
         data = self.CannedInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -47,7 +47,7 @@ class CannedDetailApi(InboxApi):
         shortcut = serializers.CharField(max_length=100, required=False, trim_whitespace=False)
         text = serializers.CharField(max_length=10000, required=False, trim_whitespace=False)
 
-    @extend_schema(request=CannedChange, responses={200: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_canned_update", request=CannedChange, responses={200: None, **schema.ERRORS})
     def patch(self, request, canned_id: int):
         canned = selectors.canned_for_advisor(advisor=self.advisor, canned_id=canned_id)
         data = self.CannedChange(data=request.data, partial=True)
@@ -55,7 +55,7 @@ class CannedDetailApi(InboxApi):
         canned = services.canned_update(advisor=self.advisor, canned=canned, **data.validated_data)
         return Response(canned_dict(canned))
 
-    @extend_schema(request=None, responses={204: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_canned_delete", request=None, responses={204: None, **schema.ERRORS})
     def delete(self, request, canned_id: int):
         canned = selectors.canned_for_advisor(advisor=self.advisor, canned_id=canned_id)
         services.canned_delete(advisor=self.advisor, canned=canned)
@@ -68,12 +68,12 @@ class LabelInput(serializers.Serializer):
 
 
 class LabelListApi(InboxApi):
-    @extend_schema(responses={200: None})
+    @extend_schema(operation_id="inbox_labels_list", responses={200: None})
     def get(self, request):
         return Response({"results": [label_dict(label) for label in
                                      selectors.label_list(account_id=self.advisor.account_id)]})
 
-    @extend_schema(request=LabelInput, responses={201: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_labels_create", request=LabelInput, responses={201: None, **schema.ERRORS})
     def post(self, request):
         data = LabelInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -83,14 +83,15 @@ class LabelListApi(InboxApi):
 
 
 class LabelDetailApi(InboxApi):
-    @extend_schema(request=LabelInput, responses={201: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_label_create_by_name", request=LabelInput,
+                   responses={201: None, **schema.ERRORS})
     def post(self, request, name: str):
         data = LabelInput(data=request.data)
         data.is_valid(raise_exception=True)
         label = services.label_create(advisor=self.advisor, name=name, color=data.validated_data["color"])
         return Response(label_dict(label), status=201)
 
-    @extend_schema(request=None, responses={204: None, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_label_delete", request=None, responses={204: None, **schema.ERRORS})
     def delete(self, request, name: str):
         services.label_delete(advisor=self.advisor, name=name)
         return Response(status=204)
@@ -101,7 +102,8 @@ class ConversationLabelsApi(InboxApi):
         add = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
         remove = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
 
-    @extend_schema(request=LabelsChange, responses={200: schema.ConversationSerializer, **schema.ERRORS})
+    @extend_schema(operation_id="inbox_conversation_labels_change", request=LabelsChange,
+                   responses={200: schema.ConversationSerializer, **schema.ERRORS})
     def post(self, request, conversation_id: int):
         conversation = self.conversation(conversation_id)
         data = self.LabelsChange(data=request.data)
@@ -112,7 +114,7 @@ class ConversationLabelsApi(InboxApi):
 
 
 class SearchApi(InboxApi):
-    @extend_schema(parameters=[OpenApiParameter("q", str), OpenApiParameter("site", str),
+    @extend_schema(operation_id="inbox_search", parameters=[OpenApiParameter("q", str), OpenApiParameter("site", str),
                                OpenApiParameter("cursor", str)], responses={200: None, **schema.ERRORS})
     def get(self, request):
         params = request.query_params
@@ -136,7 +138,9 @@ class TranscriptApi(InboxApi):
     def perform_content_negotiation(self, request, force=False):
         renderer = self.get_renderers()[0]
         return renderer, renderer.media_type
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["txt", "html"])],
+
+    @extend_schema(operation_id="inbox_conversation_transcript",
+                   parameters=[OpenApiParameter("format", str, enum=["txt", "html"])],
                    responses={(200, "text/plain"): str, (200, "text/html"): str, **schema.ERRORS})
     def get(self, request, conversation_id: int):
         kind = request.query_params.get("format", "txt")
@@ -165,7 +169,8 @@ class WidgetTranscriptApi(WidgetApi):
     class TranscriptInput(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
 
-    @extend_schema(request=TranscriptInput, responses={202: None, **schema.ERRORS})
+    @extend_schema(operation_id="widget_transcript_request", request=TranscriptInput,
+                   responses={202: None, **schema.ERRORS})
     def post(self, request):
         visitor = self.visitor()
         data = self.TranscriptInput(data=request.data)
