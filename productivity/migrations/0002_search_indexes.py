@@ -3,10 +3,11 @@ and scans.
 
 - `livechat_fold(text)`: lower(unaccent(text)), IMMUTABLE so that indexes may use it (unaccent itself is only
   STABLE: its dictionary could change; ours is the extension's own and does not).
-- Item texts: a GIN index on to_tsvector('simple', livechat_fold(text)), an expression index the database keeps
-  on every insert and update of an item.
-- Visitor names and variables: a trigram GIN index on livechat_visitor_text(variables) (the folded variable values;
-  a pseudonym is made of them) for `LIKE '%word%'`.
+- Item texts: `conversations_message.search_vector`, a stored generated column (to_tsvector('simple',
+  livechat_fold(text))) that the database keeps on every insert and update of an item, with a GIN index. The model
+  does not declare it (Django never reads or writes it); adding it rewrites the table once.
+- Visitor names and variables: `conversations_visitor.search_text`, a stored generated column (the folded values
+  of the variables: a pseudonym is made of them), with a trigram GIN index for `LIKE '%word%'`.
 """
 from django.db import migrations
 
@@ -21,14 +22,20 @@ FORWARD = [
        AS $$ SELECT CASE WHEN jsonb_typeof(variables) = 'object' THEN
                     coalesce((SELECT livechat_fold(string_agg(value, ' ')) FROM jsonb_each_text(variables)), '')
                   ELSE '' END $$""",
-    """CREATE INDEX IF NOT EXISTS message_text_search ON conversations_message
-       USING gin (to_tsvector('simple'::regconfig, livechat_fold(text)))""",
-    """CREATE INDEX IF NOT EXISTS visitor_text_trigram ON conversations_visitor
-       USING gin (livechat_visitor_text(variables) gin_trgm_ops)""",
+    # Kept by the database on every insert and update of an item; a search's recheck of an item reads it rather
+    # than folding and parsing the text again (unaccent costs ~15 us an item).
+    """ALTER TABLE conversations_message ADD COLUMN IF NOT EXISTS search_vector tsvector
+       GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, livechat_fold(text))) STORED""",
+    "CREATE INDEX IF NOT EXISTS message_text_search ON conversations_message USING gin (search_vector)",
+    """ALTER TABLE conversations_visitor ADD COLUMN IF NOT EXISTS search_text text
+       GENERATED ALWAYS AS (livechat_visitor_text(variables)) STORED""",
+    "CREATE INDEX IF NOT EXISTS visitor_text_trigram ON conversations_visitor USING gin (search_text gin_trgm_ops)",
 ]
 REVERSE = [
     "DROP INDEX IF EXISTS visitor_text_trigram",
+    "ALTER TABLE conversations_visitor DROP COLUMN IF EXISTS search_text",
     "DROP INDEX IF EXISTS message_text_search",
+    "ALTER TABLE conversations_message DROP COLUMN IF EXISTS search_vector",
     "DROP FUNCTION IF EXISTS livechat_visitor_text(jsonb)",
     "DROP FUNCTION IF EXISTS livechat_fold(text)",
 ]
