@@ -25,6 +25,7 @@ def test_slash_inserts_a_canned_response_with_the_conversations_variables(
     visitor = visitors().walk_to_human(name, "Initech")
     page, watch = advisor_page("alice")
     row(page, visitor.conversation_id).click()
+    expect(page.locator("#timeline")).to_contain_text("Talk to a human")  # the thread is loaded
     text = page.locator("#composer-text")
     text.click()
 
@@ -65,6 +66,7 @@ def test_slash_inserts_a_canned_response_with_the_conversations_variables(
     other = context.browser.new_context(viewport={"width": 1280, "height": 720})
     carol, carol_watch = advisor_page("carol", other)
     row(carol, visitor.conversation_id).click()
+    expect(carol.locator("#timeline")).to_contain_text("Talk to a human")
     carol_text = carol.locator("#composer-text")
     carol_text.click()
     carol_text.type(f"/{shortcut}")
@@ -125,3 +127,23 @@ def test_search_then_open_at_the_matching_item(live_server, advisor_page, visito
     page.keyboard.press("Control+k")
     expect(page.locator("#search")).to_be_focused()
     watch.assert_clean()
+
+
+def test_the_visitor_asks_for_the_transcript_once_the_conversation_is_closed(live_server, page):
+    from tests.e2e.test_widget import AdvisorApi, conversation_id, customer_page, escalate, open_widget, walk_bot
+
+    page.goto(customer_page(live_server, "transcript.html"))
+    panel = open_widget(page)
+    walk_bot(page, unique("Mail"), "Hooli")
+    escalate(page)
+    form = panel.locator("form.tr")
+    expect(form).to_be_hidden()  # not while the conversation is open
+    advisor = AdvisorApi(live_server, "alice")
+    try:
+        advisor.call("POST", f"/api/inbox/conversations/{conversation_id(live_server, page)}/close")
+    finally:
+        advisor.close()
+    expect(form).to_be_visible()
+    form.get_by_label("Your e-mail for the transcript").fill("visitor@example.com")
+    form.get_by_role("button").click()
+    expect(form.get_by_role("button")).to_have_text("Sent ✓")
