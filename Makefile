@@ -6,10 +6,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 PYTEST_ARGS ?= -n 2
-# One ASGI server everywhere (Dockerfile, docker-compose.yml, the fault tests): uvicorn costs less CPU than daphne
-# per message and per idle socket, and its sends wait for slow clients (closed 4008). permessage-deflate off:
-# ~5x the memory per idle socket for ~400-byte JSON frames.
-UVICORN_ARGS ?= --loop asyncio --http h11 --ws websockets --ws-per-message-deflate false
 
 .PHONY: run test worker bench soak clean
 
@@ -25,6 +21,12 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+# axe-core for the browser tests' accessibility check (tests/e2e/axe.py), pinned by package-lock.json, from the npm
+# registry into node_modules/ (git-ignored; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # A random SECRET_KEY for this checkout, made once (the settings read it when SECRET_KEY is unset; with DEBUG off
 # they refuse to start without a real key). Owner-only, under var/ (never committed, never in an image).
 var/secret_key:
@@ -36,14 +38,14 @@ run: $(VENV)/.runtime var/secret_key
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py banner
-	exec $(BIN)/uvicorn --host $(HOST) --port $(PORT) $(UVICORN_ARGS) livechat.asgi:application
+	exec $(BIN)/python -m livechat.server --host $(HOST) --port $(PORT)  # the server and its options: livechat/server.py
 
 # The browser tests run in a pytest process of their own: Playwright's sync API keeps an event loop running
 # in its process, where the other tests' asyncio.run() cannot start one.
 # Lint (ruff.toml) and "no model change without its migration" fail the run too, but do not keep the tests from running.
 # The migration check compares models with migrations on the embedded database: the test run's DATABASE_URL names a
 # database that only its test copies exist of.
-test: $(VENV)/.dev var/secret_key
+test: $(VENV)/.dev var/secret_key node_modules/.installed
 	status=0; \
 	$(BIN)/ruff check . || status=1; \
 	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run || status=1; \

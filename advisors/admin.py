@@ -1,12 +1,18 @@
 """The advisor-management page of the product: the account's quota, collaborators, sites, invitations.
 
 Every change of a license goes through advisors.services, so the quota holds here as everywhere."""
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from advisors import selectors, services
-from advisors.forms import AdminLoginForm, AdvisorForm, SiteForm
+from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, InvitationForm, SiteForm
 from advisors.models import Account, Advisor, Invitation, Site
 
 admin.site.login_form = AdminLoginForm  # wrong passwords count here too (advisors.security)
@@ -14,12 +20,36 @@ admin.site.login_form = AdminLoginForm  # wrong passwords count here too (adviso
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    """The quota is the platform operator's (a superuser who is not of the account); the owner reads it."""
+
+    form = AccountForm
     list_display = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
     readonly_fields = ["licenses_used", "licenses_left"]
     fields = ["name", "owner", "license_quota", "licenses_used", "licenses_left"]
 
     def get_queryset(self, request):
         return selectors.accounts_with_licenses_granted(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not selectors.quota_editable_by(user=request.user, account=obj):
+            readonly.append("license_quota")
+        return readonly
+
+    def save_model(self, request, account, form, change):
+        """A changed quota goes through the service (the operator only, never below the licenses granted, under
+        the account's lock); the other fields are saved as usual, with the stored quota."""
+        if not change or "license_quota" not in form.changed_data:
+            return super().save_model(request, account, form, change)
+        wanted = account.license_quota
+        with transaction.atomic():
+            account.license_quota = Account.objects.get(pk=account.pk).license_quota
+            super().save_model(request, account, form, change)
+            try:
+                account.license_quota = services.account_license_quota_set(
+                    account=account, quota=wanted, by=request.user).license_quota
+            except (services.QuotaBelowGranted, services.QuotaNotYours) as error:  # a grant raced the change
+                self.message_user(request, f"The quota was not changed. {error}", messages.ERROR)
 
     @admin.display(description="Licenses granted")
     def licenses_used(self, account: Account) -> int:
@@ -48,8 +78,10 @@ class AdvisorAdmin(admin.ModelAdmin):
     """"Your collaborators": the license box is granted or revoked through the services."""
 
     form = AdvisorForm
-    list_display = ["display_name", "username", "email", "avatar_thumbnail", "last_activity_at", "message_count",
-                    "licensed", "site_names"]
+    # Fits 1440 px beside the admin's two sidebars: the username and e-mail share a cell, headers are short.
+    list_display = ["avatar_thumbnail", "display_name", "sign_in", "last_active", "messages_sent", "premium",
+                    "site_names"]
+    list_display_links = ["avatar_thumbnail", "display_name"]
     list_filter = ["licensed", "sites"]
     search_fields = ["display_name", "user__username", "user__email"]
     readonly_fields = ["last_activity_at", "message_count"]
@@ -61,6 +93,16 @@ class AdvisorAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sites")
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "user"] if obj is not None else readonly  # not a list of every user once added
+
+    def has_add_permission(self, request):
+        # The account's people invite collaborators by e-mail (Invitation); attaching an existing user is left to
+        # the platform operator.
+        operator = request.user.is_superuser and not selectors.accounts_owned_or_joined(request.user).exists()
+        return operator and super().has_add_permission(request)
+
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["accounts"] = [
@@ -68,14 +110,40 @@ class AdvisorAdmin(admin.ModelAdmin):
              "left": selectors.licenses_left(account=a, granted=a.granted)}
             for a in selectors.accounts_with_licenses_granted()
         ]
+        extra_context["invitations"] = [
+            {"email": i.email, "account": i.account.name, "licensed": i.licensed,
+             "expired": services.invitation_expired(i), "url": reverse("admin:advisors_invitation_change", args=[i.pk])}
+            for i in selectors.pending_invitations(accounts=selectors.accounts_of(request.user))[:20]
+        ]
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="Avatar")
     def avatar_thumbnail(self, advisor: Advisor) -> str:
-        if not advisor.avatar:
-            return "—"
-        return format_html('<img src="{}" alt="" width="32" height="32" style="border-radius:50%">',
-                           advisor.avatar.url)
+        if not advisor.avatar:  # the initial, as the inbox shows an advisor without a picture
+            return format_html('<span class="avatar-initial" title="No picture yet" style="display:inline-grid;'
+                               'place-items:center;width:32px;height:32px;border-radius:50%;background:#dfe3ea;'
+                               'color:#1b2132;font-weight:600">{}</span>', (str(advisor)[:1] or "?").upper())
+        return format_html('<img src="{}" alt="" width="32" height="32" class="avatar-thumbnail"'
+                           ' style="border-radius:50%;object-fit:cover;vertical-align:middle">', advisor.avatar.url)
+
+    @admin.display(description="Username / e-mail", ordering="user__username")
+    def sign_in(self, advisor: Advisor) -> str:
+        return format_html('{}<br><span class="quiet" style="overflow-wrap:anywhere">{}</span>', advisor.username,
+                           advisor.email or "no e-mail")
+
+    @admin.display(description="Last active", ordering="last_activity_at", empty_value="never")
+    def last_active(self, advisor: Advisor) -> str | None:
+        if advisor.last_activity_at is None:
+            return None
+        return date_format(timezone.localtime(advisor.last_activity_at), "j M Y, H:i")
+
+    @admin.display(description="Messages", ordering="message_count")
+    def messages_sent(self, advisor: Advisor) -> int:
+        return advisor.message_count
+
+    @admin.display(description="Premium", boolean=True, ordering="licensed")
+    def premium(self, advisor: Advisor) -> bool:
+        return advisor.licensed
 
     @admin.display(description="Sites")
     def site_names(self, advisor: Advisor) -> str:
@@ -104,23 +172,85 @@ class AdvisorAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "account", "created_at", "accepted_at"]
+    """Reached from the advisors page ("Invite a collaborator"): e-mail, name, license and sites of the account."""
+
+    form = InvitationForm
+    list_display = ["email", "account", "licensed", "created_at", "accepted_at"]
     readonly_fields = ["invited_by", "created_at", "accepted_at", "accepted_by"]
-    fields = ["account", "email", "display_name", "sites", "invited_by", "created_at", "accepted_at", "accepted_by"]
-    filter_horizontal = ["sites"]
+    fields = ["account", "email", "display_name", "licensed", "sites", "invited_by", "created_at", "accepted_at",
+              "accepted_by"]
     actions = ["send_again"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # A sent invitation is what its e-mail said; to change it, invite again.
+        return ["account", "email", "display_name", "licensed", "sites", *self.readonly_fields]
+
+    def get_fields(self, request, obj=None):
+        return self.fields[:5] if obj is None else self.fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "account":
+            kwargs["queryset"] = selectors.accounts_of(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "sites":
+            kwargs["queryset"] = Site.objects.filter(account__in=selectors.accounts_of(request.user)).order_by(
+                "account", "name")
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and isinstance(formfield.widget, RelatedFieldWidgetWrapper):
+            # No "add a site / an account" shortcuts here: an invitation picks among what exists.
+            formfield.widget.can_add_related = formfield.widget.can_change_related = False
+            formfield.widget.can_view_related = formfield.widget.can_delete_related = False
+        return formfield
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and "licensed" in form.base_fields:
+            left = [f"{a.name}: {selectors.licenses_left(account=a, granted=a.granted)} of {a.license_quota} left"
+                    for a in selectors.accounts_with_licenses_granted(selectors.accounts_of(request.user))[:5]]
+            form.base_fields["licensed"].help_text += f" ({'; '.join(left)})" if left else ""
+        return form
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, {"title": "Invite a collaborator", **(extra_context or {})})
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        account = selectors.accounts_of(request.user).order_by("pk").first()
+        if account is not None:
+            initial.setdefault("account", account.pk)
+        return initial
 
     def save_model(self, request, invitation, form, change):
         if change:
             super().save_model(request, invitation, form, change)
             return
-        link = services.invitation_create(account=form.cleaned_data["account"], email=form.cleaned_data["email"],
-                                          invited_by=request.user, display_name=form.cleaned_data["display_name"])
-        form.instance = invitation = link.invitation
-        self.message_user(request, f"Invitation sent to {invitation.email}.")
+        data = form.cleaned_data
+        try:
+            link = services.invitation_create(account=data["account"], email=data["email"], invited_by=request.user,
+                                              display_name=data["display_name"], sites=list(data["sites"]),
+                                              licensed=data["licensed"])
+        except services.LicenseQuotaExceeded as error:  # the last license went between the form and the save
+            link = services.invitation_create(account=data["account"], email=data["email"], invited_by=request.user,
+                                              display_name=data["display_name"], sites=list(data["sites"]))
+            self.message_user(request, f"Invited without a license: {error}", messages.WARNING)
+        form.instance = link.invitation
+        self.message_user(request, f"Invitation sent to {link.invitation.email}.")
 
     def save_related(self, request, form, formsets, change):
-        form.instance.sites.set(form.cleaned_data["sites"])
+        pass  # the sites were saved with the invitation by the service; a sent invitation is read-only
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return HttpResponseRedirect(reverse("admin:advisors_advisor_changelist"))  # back to "Your collaborators"
 
     @admin.action(description="Send the invitation e-mail again")
     def send_again(self, request, queryset):

@@ -8,11 +8,12 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.utils.html import format_html
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
-from advisors.models import Advisor, Site
-from advisors.selectors import licenses_left
+from advisors.models import Account, Advisor, Invitation, Site
+from advisors.selectors import licenses_granted, licenses_left
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = 256
@@ -85,6 +86,68 @@ class SiteForm(forms.ModelForm):
         return color.lower()
 
 
+class AccountForm(forms.ModelForm):
+    """The quota is never set below the licenses granted: said beside the field here, and checked again under the
+    account's lock by `services.account_license_quota_set`, which is what holds when a grant races the change."""
+
+    class Meta:
+        model = Account
+        fields = "__all__"
+
+    def clean_license_quota(self):
+        from advisors.services import QuotaBelowGranted
+
+        quota = self.cleaned_data["license_quota"]
+        if self.instance.pk:
+            granted = licenses_granted(account=self.instance)
+            if quota < granted:
+                raise ValidationError(str(QuotaBelowGranted(self.instance, granted)))
+        return quota
+
+
+class InvitationForm(forms.ModelForm):
+    """"Invite a collaborator": an e-mail, the name visitors will see, the license and the sites, checked here so the
+    errors show beside their field; the service checks the license again."""
+
+    class Meta:
+        model = Invitation
+        fields = ["account", "email", "display_name", "licensed", "sites"]
+        widgets = {"sites": forms.CheckboxSelectMultiple}
+
+    def clean(self):
+        from advisors.services import LicenseQuotaExceeded
+
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        if account is None or self.instance.pk:
+            return cleaned
+        strangers = [site.name for site in cleaned.get("sites") or () if site.account_id != account.pk]
+        if strangers:
+            self.add_error("sites", f"Not a site of {account.name}: {', '.join(strangers)}.")
+        if cleaned.get("licensed") and licenses_left(account=account) == 0:
+            self.add_error("licensed", str(LicenseQuotaExceeded(account)))
+        email = cleaned.get("email")
+        if email and Advisor.objects.filter(account=account, user__email__iexact=email).exists():
+            self.add_error("email", f"A collaborator of {account.name} already has this e-mail.")
+        return cleaned
+
+
+class AvatarInput(forms.ClearableFileInput):
+    """The stored avatar as the picture it is (not its file name), above the usual change and clear controls."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"accept": "image/jpeg,image/png,image/gif,image/webp", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, value, attrs, renderer)
+        if value and getattr(value, "url", None):
+            picture = format_html('<img src="{}" alt="The current avatar" width="96" height="96" class="avatar-preview"'
+                                  ' style="display:block;border-radius:50%;object-fit:cover;margin-bottom:8px">',
+                                  value.url)
+            return picture + html
+        return html
+
+
 class AdvisorForm(forms.ModelForm):
     premium = forms.BooleanField(label="Livechat Premium", required=False,
                                   help_text="Grants a license from the account's quota.")
@@ -94,6 +157,7 @@ class AdvisorForm(forms.ModelForm):
         model = Advisor
         fields = ["user", "account", "display_name", "avatar", "sees_chatbot", "email_on_escalation", "sound",
                   "sites"]
+        widgets = {"avatar": AvatarInput}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -83,6 +83,8 @@ class Invitation(models.Model):
     email = models.EmailField()
     display_name = models.CharField(max_length=100, blank=True)
     sites = models.ManyToManyField(Site, blank=True)
+    licensed = models.BooleanField("Livechat Premium", default=False,
+                                   help_text="Grant a license when the invitation is accepted, if one is left then.")
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,6 +22,41 @@ def licenses_left(*, account: Account, granted: int | None = None) -> int:
     return max(0, account.license_quota - granted)
 
 
+def quota_editable_by(*, user, account: Account | None) -> bool:
+    """The license quota is the platform operator's to set: a superuser who is neither the account's owner nor one
+    of its collaborators. The customer's own people (the owner included, even a superuser) only read it."""
+    if not (user.is_active and user.is_superuser):
+        return False
+    if account is None or account.pk is None:  # a new account: the operator's, not a customer's second one
+        return not accounts_owned_or_joined(user).exists()
+    if account.owner_id == user.pk:
+        return False
+    return not Advisor.objects.filter(account=account, user=user).exists()
+
+
+def accounts_owned_or_joined(user) -> QuerySet:
+    """The ids of the accounts this user owns or collaborates on."""
+    return Account.objects.filter(Q(owner=user) | Q(advisors__user=user)).values("pk")
+
+
+def accounts_of(user) -> QuerySet:
+    """The accounts a user works for in the admin: those they own or collaborate on; for a platform operator (a
+    superuser of no account), every account."""
+    mine = Account.objects.filter(pk__in=accounts_owned_or_joined(user))
+    if user.is_superuser and not mine.exists():
+        return Account.objects.all()
+    return mine
+
+
+def pending_invitations(*, accounts: QuerySet) -> QuerySet:
+    """Invitations of these accounts not accepted yet, newest first (expired ones included: they can be sent again
+    only as new ones, and the list says so)."""
+    from advisors.models import Invitation
+
+    return (Invitation.objects.filter(account__in=accounts, accepted_at__isnull=True)
+            .select_related("account").order_by("-created_at", "-pk"))
+
+
 def advisor_of_site(*, username: str, site_id: int, account_id: int) -> Advisor | None:
     """The advisor with this username if they work on this site of this account (with the user), else None."""
     return (Advisor.objects.select_related("user")

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,6 +23,20 @@ class LicenseQuotaExceeded(Exception):
             f"All {account.license_quota} Livechat Premium licenses of {account.name} are granted; "
             "revoke one or raise the quota first."
         )
+
+
+class QuotaBelowGranted(Exception):
+    def __init__(self, account: Account, granted: int):
+        self.granted = granted
+        super().__init__(
+            f"{account.name} has granted {granted} Livechat Premium license{'s' if granted != 1 else ''}: "
+            f"the quota cannot be lower. Revoke licenses first."
+        )
+
+
+class QuotaNotYours(PermissionDenied):
+    def __init__(self):
+        super().__init__("The license quota is set by the platform operator.")
 
 
 class InvitationInvalid(Exception):
@@ -96,6 +111,25 @@ def advisor_record_activity(*, advisor_id: int, messages: int = 0) -> None:
     Advisor.objects.filter(pk=advisor_id).update(**changes)
 
 
+def account_license_quota_set(*, account: Account, quota: int, by) -> Account:
+    """Set the license quota: only the platform operator (`selectors.quota_editable_by`), never below the licenses
+    granted. The account row is locked as `license_grant` locks it, so a grant racing this change is counted: one
+    of the two waits for the other and sees its result."""
+    if quota < 0:
+        raise ValueError("a quota is a count")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if not selectors.quota_editable_by(user=by, account=account):
+            raise QuotaNotYours()
+        granted = selectors.licenses_granted(account=account)
+        if quota < granted:
+            raise QuotaBelowGranted(account, granted)
+        if account.license_quota != quota:
+            account.license_quota = quota
+            account.save(update_fields=["license_quota"])
+    return account
+
+
 def advisor_create(*, account: Account, username: str, email: str, display_name: str, password: str | None,
                    sites: list[Site] = (), sees_chatbot: bool = False, staff: bool = False) -> Advisor:
     user_model = get_user_model()
@@ -124,12 +158,18 @@ def invitation_token(invitation: Invitation) -> str:
 
 
 def invitation_create(*, account: Account, email: str, invited_by=None, display_name: str = "",
-                      sites: list[Site] = ()) -> InvitationLink:
+                      sites: list[Site] = (), licensed: bool = False) -> InvitationLink:
+    """Invite someone by e-mail, with the sites they will work on and, when `licensed`, a license granted as they
+    accept (refused now if none is left; granted then only if one still is: the quota holds at acceptance)."""
     from advisors.tasks import invitation_send
 
+    if any(site.account_id != account.pk for site in sites):
+        raise ValueError("an invitation names sites of its own account only")
     with transaction.atomic():
+        if licensed and selectors.licenses_left(account=account) == 0:
+            raise LicenseQuotaExceeded(account)
         invitation = Invitation.objects.create(account=account, email=email, invited_by=invited_by,
-                                               display_name=display_name)
+                                               display_name=display_name, licensed=licensed)
         invitation.sites.set(sites)
         transaction.on_commit(lambda: invitation_send.delay(invitation.pk))
     return InvitationLink(invitation, invitation_url(invitation))
@@ -171,6 +211,11 @@ def invitation_accept(*, token: str, username: str, password: str) -> Advisor:
         advisor = advisor_create(account=invitation.account, username=username, email=invitation.email,
                                  display_name=invitation.display_name or username, password=password,
                                  sites=list(invitation.sites.all()))
+        if invitation.licensed:
+            try:  # the quota's rule, under the account's lock, as for any grant
+                advisor = license_grant(advisor=advisor)
+            except LicenseQuotaExceeded:
+                pass  # joined without the license: the view says so, the administrator can grant one later
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = advisor.user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

@@ -9,6 +9,13 @@ from advisors.models import Invitation
 logger = logging.getLogger(__name__)
 
 
+def _invitation_scope(invitation: Invitation) -> str:
+    """" on Shop and Blog, with a Livechat Premium license": what the invitation gives, as its e-mail says it."""
+    sites = [site.name for site in invitation.sites.order_by("name")]
+    scope = f" on {', '.join(sites[:-1])} and {sites[-1]}" if len(sites) > 1 else (f" on {sites[0]}" if sites else "")
+    return scope + (", with a Livechat Premium license" if invitation.licensed else "")
+
+
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def invitation_send(self, invitation_id: int) -> bool:
     from advisors.services import invitation_expired, invitation_url
@@ -18,7 +25,8 @@ def invitation_send(self, invitation_id: int) -> bool:
         return False  # used or expired: its link would open nothing
     message = EmailMultiAlternatives(
         subject=f"You are invited to the {invitation.account.name} inbox",
-        body=(f"Hello,\n\nYou are invited to answer visitors of {invitation.account.name}.\n"
+        body=(f"Hello,\n\nYou are invited to answer visitors of {invitation.account.name}"
+              f"{_invitation_scope(invitation)}.\n"
               f"Choose your password here (the link works once, for 7 days):\n{invitation_url(invitation)}\n"),
         to=[invitation.email],
     )

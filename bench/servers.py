@@ -31,10 +31,10 @@ def server_command(kind: str, port: int, *, deflate: bool = True) -> list[str]:
     if kind == "daphne":
         return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "livechat.asgi:application"]
     if kind == "uvicorn":
-        # What requirements.txt installs: the asyncio loop, h11 and the websockets library.
-        return [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "asyncio",
-                "--http", "h11", "--ws", "websockets", "--no-access-log", "--log-level", "warning",
-                "--ws-per-message-deflate", "true" if deflate else "false", "livechat.asgi:application"]
+        # The product's own web process (livechat/server.py): uvloop, httptools, websockets' sans-I/O protocol.
+        command = [str(BIN / "python"), "-m", "livechat.server", "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]
+        return command + (["--ws-per-message-deflate"] if deflate else [])
     raise ValueError(kind)
 
 

@@ -134,6 +134,25 @@ def pseudonym(template: str, variables: Mapping[str, str]) -> str | None:
     return render(template, variables).strip() or None
 
 
+def captured_variables(data: Mapping[str, Any]) -> set[str]:
+    """The variables a flow document's steps fill: input answers and set-variable steps."""
+    names = set()
+    for sequence in data.get("sequences") or ():
+        for step in (sequence.get("steps") or ()) if isinstance(sequence, dict) else ():
+            if isinstance(step, dict) and step.get("kind") in ("input", "set_variable") and _is_str(
+                    step.get("variable")):
+                names.add(step["variable"])
+    return names
+
+
+def uncaptured_variables(data: Mapping[str, Any], *, also_captured: set[str] = frozenset()) -> list[str]:
+    """The variables the pseudonym template names that no step captures (a warning, not an error: the pseudonym
+    then stays "Visitor #<id>"), in template order. `also_captured`: variables filled outside the flow."""
+    template = data.get("pseudonym_template") or ""
+    known = captured_variables(data) | set(also_captured)
+    return list(dict.fromkeys(name for name in TEMPLATE_RE.findall(template) if name not in known))
+
+
 # ------------------------------------------------------------------------------ validation
 
 def _is_str(value: Any) -> bool:

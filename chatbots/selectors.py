@@ -5,8 +5,13 @@ import json
 import threading
 from datetime import datetime
 
-from chatbots.engine import STEP_FIELDS, Flow, FlowInvalid, validate
+from django.db import models
+
+from chatbots.engine import STEP_FIELDS, Flow, FlowInvalid, uncaptured_variables, validate
 from chatbots.models import Chatbot, Step
+
+# Variables filled outside the flow: the away message asks for the visitor's e-mail into EMAIL (CONTRACT 7).
+OUTSIDE_VARIABLES = frozenset({"EMAIL"})
 
 # chatbot pk -> (updated_at, Flow). Only the newest version of each chatbot is kept, so the cache is
 # bounded by the number of chatbots; the lock only guards the dict, parsing happens outside it.
@@ -64,17 +69,56 @@ def flow_dumps(document: dict) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
-def advisor_usernames() -> set[str]:
-    """The usernames an escalation may auto-assign to."""
+def advisor_choices() -> list[tuple[str, str]]:
+    """The advisors an escalation may auto-assign to, as (username, "Name (username)") for the flow editor."""
     from advisors.models import Advisor  # advisors depends on chatbots (Site.chatbot): import late
 
-    return set(Advisor.objects.values_list("user__username", flat=True))
+    rows = Advisor.objects.values_list("user__username", "display_name").order_by("display_name", "user__username")
+    return [(username, f"{name} ({username})" if name and name != username else username) for username, name in rows]
+
+
+def advisor_usernames() -> set[str]:
+    """The usernames an escalation may auto-assign to."""
+    return {username for username, _ in advisor_choices()}
+
+
+def sequence_keys(*, chatbot: Chatbot | None) -> list[str]:
+    """The keys of a chatbot's stored sequences, in flow order: what a target, a welcome or a return may name."""
+    if chatbot is None or chatbot.pk is None:
+        return []
+    return list(chatbot.sequences.order_by("position", "id").values_list("key", flat=True))
+
+
+def flow_rows(*, chatbot: Chatbot) -> dict[str, models.Model]:
+    """The stored row behind each path of the flow document, in the order `flow_document` reads them:
+    "sequences[0]" -> Sequence, "sequences[0].steps[1]" -> Step, "sequences[0].buttons[2]" -> Button (in the document
+    a sequence's buttons sit on its closing buttons step, as "sequences[0].steps[J].buttons[2]")."""
+    rows: dict[str, models.Model] = {}
+    sequences = chatbot.sequences.prefetch_related("steps", "buttons").order_by("position", "id")
+    for i, sequence in enumerate(sequences):
+        rows[f"sequences[{i}]"] = sequence
+        for j, step in enumerate(sequence.steps.all()):
+            rows[f"sequences[{i}].steps[{j}]"] = step
+        for k, button in enumerate(sequence.buttons.all()):
+            rows[f"sequences[{i}].buttons[{k}]"] = button
+    return rows
 
 
 def flow_errors(*, chatbot: Chatbot) -> list[str]:
     """Every error of the stored flow, with the same messages `flow validate` prints for its export."""
     document, errors = flow_document(chatbot=chatbot)
     return errors + validate(document, advisors=advisor_usernames())
+
+
+def flow_warnings(*, chatbot: Chatbot) -> list[str]:
+    """What is allowed but probably a mistake: the pseudonym naming a variable no step captures."""
+    document, _ = flow_document(chatbot=chatbot)
+    missing = uncaptured_variables(document, also_captured=OUTSIDE_VARIABLES)
+    if not missing:
+        return []
+    names = ", ".join("{{%s}}" % name for name in missing)
+    return [f"The pseudonym template names {names}, which no step of the flow captures (an input or a set "
+            f"variable step): advisors will see \"Visitor #…\" instead of a name."]
 
 
 def flow_for(chatbot: Chatbot) -> Flow:

@@ -38,15 +38,24 @@ def _frame(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields}, separators=(",", ":"), ensure_ascii=False)
 
 
+def _seen_by_every_audience(conversation: Conversation, message: Message) -> bool:
+    return message.visible_to_visitor and not any(
+        conversation.status in statuses_hidden_from(sees_chatbot=sees_chatbot) for _, sees_chatbot in AUDIENCES)
+
+
 def message_created(conversation: Conversation, message: Message, *, previous_public_seq: int) -> None:
     payload = message_dict(message)
     if message.visible_to_visitor:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.message", "message": payload, "previous": previous_public_seq})
-    # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is).
-    frame = _frame("message", message=payload)
+    # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is), and
+    # sent once to the whole site when every audience may see it (the commonest case: a live conversation's text).
+    event = {"type": "inbox.message", "frame": _frame("message", message=payload)}
+    if _seen_by_every_audience(conversation, message):
+        realtime.send_on_commit(realtime.site_everyone_group(conversation.site_id), event)
+        return
     for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
-        realtime.send_on_commit(group, {"type": "inbox.message", "frame": frame})
+        realtime.send_on_commit(group, event)
 
 
 def conversation_changed(conversation: Conversation, *, widget: bool = True,

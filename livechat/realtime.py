@@ -50,6 +50,12 @@ def site_inbox_group(site_id: int, audience: str) -> str:
     return f"site.{site_id}.inbox.{audience}"
 
 
+def site_everyone_group(site_id: int) -> str:
+    """Every inbox socket of one site, whatever its audience: for what all of them may see alike (an item the
+    visitor sees, in a conversation no audience is kept from), sent once rather than once per audience."""
+    return f"site.{site_id}.inbox"
+
+
 def advisor_group(advisor_id: int) -> str:
     """Every inbox socket of one advisor (license or scope changes, logout)."""
     return f"advisor.{advisor_id}"

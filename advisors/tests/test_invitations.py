@@ -24,7 +24,8 @@ def test_invitation_email_link_lets_the_person_join_once(demo, client, django_ca
     assert services.invitation_from_token(token) == link.invitation
     path = f"/invitations/{token}"
     assert client.get(path).status_code == 200
-    response = client.post(path, {"username": "dan", "password": "a-long-enough-pass-42"})
+    response = client.post(path, {"username": "dan", "password": "a-long-enough-pass-42",
+                                  "password_again": "a-long-enough-pass-42"})
     assert response.status_code == 302 and response["Location"] == "/inbox/"
     dan = Advisor.objects.get(user__username="dan")
     assert not dan.licensed and dan.display_name == "Dan" and list(dan.sites.all()) == [demo.sites["shop"]]
@@ -50,7 +51,8 @@ def test_a_link_signed_offline_with_the_secret_key_opens_nothing(demo, client):
     forged = signing.dumps({"invitation": link.invitation.pk}, salt="advisors.invitation")
     # when they sign a link for it themselves, then it is refused, page and form alike
     assert client.get(f"/invitations/{forged}").status_code == 410
-    response = client.post(f"/invitations/{forged}", {"username": "mallory", "password": "a-long-enough-pass-42"})
+    response = client.post(f"/invitations/{forged}", {"username": "mallory", "password": "a-long-enough-pass-42",
+                                                      "password_again": "a-long-enough-pass-42"})
     assert response.status_code == 410 and not Advisor.objects.filter(user__username="mallory").exists()
 
 

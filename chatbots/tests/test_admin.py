@@ -1,5 +1,6 @@
 """The admin edits flows with inlines and refuses an invalid flow with the messages of `flow validate`."""
 import copy
+import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -51,6 +52,21 @@ def refused_errors(response) -> list[str]:
     return list(response.context["adminform"].form.non_field_errors())
 
 
+def page_errors(response) -> dict[str, list[str]]:
+    """Every error of the re-rendered page, by the field it stands beside: "welcome_sequence", "steps-1-target",
+    "steps-1" (the row itself), "__all__" (above the form)."""
+    assert response.status_code == 200, "the admin should re-render the form, not redirect"
+    found = {}
+    for field, errors in response.context["adminform"].form.errors.items():
+        found[field] = list(errors)
+    for inline in response.context["inline_admin_formsets"]:
+        for index, form in enumerate(inline.formset.forms):
+            for field, errors in form.errors.items():
+                name = f"{inline.formset.prefix}-{index}" + ("" if field == "__all__" else f"-{field}")
+                found[name] = list(errors)
+    return found
+
+
 def cli_errors(document: dict) -> list[str]:
     return validate(document, advisors=set())
 
@@ -64,8 +80,12 @@ def test_chatbot_admin_refuses_an_unknown_welcome_sequence_with_the_cli_message(
 
     document = copy.deepcopy(DEMO_FLOW)
     document["welcome"] = "welcomme"
-    assert refused_errors(response) == cli_errors(document) == ['welcome: unknown sequence "welcomme"']
-    assert "welcome: unknown sequence &quot;welcomme&quot;" in response.content.decode()
+    assert cli_errors(document) == ['welcome: unknown sequence "welcomme"']
+    # the validator's error, beside the field it is about
+    assert page_errors(response) == {"welcome_sequence": ['unknown sequence "welcomme"']}
+    html = response.content.decode()
+    field_row = html.index("field-welcome_sequence")
+    assert html.index("unknown sequence &quot;welcomme&quot;", field_row) < html.index("field-fallback_sequence")
     stored = Chatbot.objects.get(pk=demo.pk)
     assert stored.welcome_sequence == "welcome" and stored.updated_at == demo.updated_at
 
@@ -99,8 +119,9 @@ def test_sequence_admin_refuses_a_button_to_an_unknown_sequence_with_the_cli_mes
 
     document = copy.deepcopy(DEMO_FLOW)
     document["sequences"][1]["steps"][0]["buttons"][0]["target"] = "menuu"
-    assert refused_errors(response) == cli_errors(document) == [
-        'sequences[1].steps[0].buttons[0].target: unknown sequence "menuu"']
+    assert cli_errors(document) == ['sequences[1].steps[0].buttons[0].target: unknown sequence "menuu"']
+    row = next(k for k, v in data.items() if v == "menuu").rsplit("-", 1)[0]
+    assert page_errors(response) == {f"{row}-target": ['unknown sequence "menuu"']}
     assert Button.objects.get(sequence=menu, key="b-1").target == "pricing"
 
 
@@ -113,8 +134,7 @@ def test_sequence_admin_refuses_buttons_without_a_buttons_step(admin_client, dem
 
     response = admin_client.post(url, data)
 
-    assert refused_errors(response) == [
-        "sequences[2].buttons: the sequence has buttons but does not end with a buttons step"]
+    assert refused_errors(response) == ["the sequence has buttons but does not end with a buttons step"]
     assert not Button.objects.filter(sequence=pricing).exists()
 
 
@@ -166,5 +186,63 @@ def test_a_new_chatbot_can_be_created_with_its_welcome_sequence_in_one_form(admi
 
     data.update({"name": "Broken bot", "welcome_sequence": "start"})
     response = admin_client.post(url, data)
-    assert refused_errors(response) == ['welcome: unknown sequence "start"']
+    assert page_errors(response) == {"welcome_sequence": ['unknown sequence "start"']}
     assert not Chatbot.objects.filter(name="Broken bot").exists()
+
+
+def test_a_steps_error_stands_beside_that_steps_field_and_other_sequences_errors_above(admin_client, demo):
+    human = Sequence.objects.get(chatbot=demo, key="human")
+    url = reverse("admin:chatbots_sequence_change", args=[human.pk])
+    data = form_data(admin_client.get(url))
+    data["key"] = "humans"  # the menu's button still names "human": an error of another sequence, above the form
+    escalate = next(k for k, v in data.items() if k.startswith("steps-") and k.endswith("-kind") and v == "escalate")
+    row = escalate.rsplit("-", 1)[0]
+    data[f"{row}-return_to"] = ""  # a way back needs both its label and its sequence: an error of the step itself
+    data[f"{row}-assign_to"] = "nobody-by-that-name"  # a crafted POST: the validator still decides
+
+    response = admin_client.post(url, data)
+
+    assert page_errors(response) == {
+        "__all__": ['sequences[1].steps[0].buttons[1].target: unknown sequence "human"'],
+        row: ["back_label and return_to go together (a way back needs both)"],
+        f"{row}-assign_to": ['unknown advisor "nobody-by-that-name"'],
+    }
+    assert Sequence.objects.filter(pk=human.pk, key="human").exists()
+
+
+def test_the_editor_offers_stored_sequences_and_advisors_as_choices(admin_client, demo):
+    from advisors.demo import seed_demo
+
+    seed_demo()
+    human = Sequence.objects.get(chatbot=demo, key="human")
+    response = admin_client.get(reverse("admin:chatbots_sequence_change", args=[human.pk]))
+    forms = {f.instance.kind: f for f in next(i.formset for i in response.context["inline_admin_formsets"]
+                                               if i.formset.prefix == "steps").forms}
+    escalate = forms["escalate"]
+    assert [value for value, _ in escalate.fields["return_to"].widget.choices] == [
+        "", "welcome", "menu", "pricing", "human", "fallback"]
+    assert ("alice", "Alice (alice)") in escalate.fields["assign_to"].widget.choices
+    html = response.content.decode()
+    assert '<select name="steps-1-return_to"' in html and '<option value="menu" selected>' in html
+    # the kind select carries which fields each kind shows (from engine.STEP_FIELDS), for flow_editor.js
+    columns = json.loads(escalate.fields["kind"].widget.attrs["data-step-columns"])
+    assert columns["escalate"] == ["assign_to", "back_label", "return_to", "text"]
+    assert columns["goto"] == ["target"]
+    assert "chatbots/flow_editor.js" in html
+    chatbot_page = admin_client.get(reverse("admin:chatbots_chatbot_change", args=[demo.pk]))
+    welcome = chatbot_page.context["adminform"].form.fields["welcome_sequence"]
+    assert [value for value, _ in welcome.widget.choices][1:] == ["welcome", "menu", "pricing", "human", "fallback"]
+
+
+def test_a_pseudonym_naming_a_variable_no_step_captures_is_saved_with_a_warning(admin_client, demo):
+    url = reverse("admin:chatbots_chatbot_change", args=[demo.pk])
+    data = form_data(admin_client.get(url))
+    assert "no step of the flow captures" not in admin_client.get(url).content.decode()
+    data["pseudonym_template"] = "{{PRENOM}} {{NOM}} ({{SOCIETE}})"
+
+    response = admin_client.post(url, data, follow=True)
+
+    assert Chatbot.objects.get(pk=demo.pk).pseudonym_template == "{{PRENOM}} {{NOM}} ({{SOCIETE}})"
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 1 and "{{NOM}}, which no step of the flow captures" in warnings[0]
+    assert "{{NOM}}, which no step of the flow captures" in admin_client.get(url).content.decode()

@@ -299,3 +299,15 @@ def test_a_captured_answer_is_one_line_of_text():
 
     assert single_line("  Jean\nBcc: x@y\r\n") == "Jean Bcc: x@y"
     assert single_line("A\tB\x00C\u2028D\x7f") == "A B C D"
+
+
+def test_uncaptured_variables_are_those_the_pseudonym_names_and_no_step_fills():
+    from chatbots.engine import uncaptured_variables
+
+    document = {"pseudonym_template": "{{ PRENOM }} {{NOM}} ({{SOCIETE}}) {{NOM}} {{EMAIL}}", "sequences": [
+        {"key": "welcome", "steps": [{"kind": "input", "text": "?", "variable": "PRENOM", "type": "text"},
+                                     {"kind": "text", "text": "{{NOM}}"}]},
+        {"key": "later", "steps": [{"kind": "set_variable", "variable": "SOCIETE", "value": "x"}]}]}
+    assert uncaptured_variables(document) == ["NOM", "EMAIL"]
+    assert uncaptured_variables(document, also_captured={"EMAIL"}) == ["NOM"]
+    assert uncaptured_variables({"pseudonym_template": "", "sequences": []}) == []

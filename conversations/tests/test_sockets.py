@@ -1,5 +1,4 @@
 """The widget and inbox sockets on the full ASGI application, with the real services and channel layer."""
-import asyncio
 import json
 import time
 
@@ -288,6 +287,8 @@ async def test_revoking_the_license_closes_the_open_inbox_socket(demo, tokens):
     alice = await inbox_socket(tokens["alice"])
     await sync_to_async(license_revoke)(advisor=demo.advisors["alice"])
     assert await alice.close_code() == 4401
+    # the page is told its access changed first, so that it does not say "signed out" (issue 14, point 7)
+    assert alice.frames[-1] == {"type": "access_changed"}
 
 
 async def test_removing_a_site_stops_its_frames_on_the_open_socket(demo, tokens):
@@ -303,12 +304,37 @@ async def test_removing_a_site_stops_its_frames_on_the_open_socket(demo, tokens)
             advisor_scope_changed(advisor=demo.advisors["alice"])
 
     await sync_to_async(drop_blog)()
-    await asyncio.sleep(0.5)  # the socket hears of the change through the layer, like any other frame
+    # the page hears of it (and reads /api/inbox/me again), after the socket left the site's groups
+    await alice.wait_for(lambda f: f["type"] == "access_changed")
     session = await sync_to_async(start_session)("demo-blog")
     visitor = await widget_socket(session["token"], site_key="demo-blog")
     await walk_to_human(visitor)
     assert not [f for f in await alice.drain(0.5) if f["type"] in ("conversation", "message")]
     for socket in (alice, visitor):
+        await socket.disconnect()
+
+
+async def test_adding_a_site_tells_the_page_and_brings_its_frames(demo, tokens):
+    from advisors.services import advisor_scope_changed
+
+    bob = await inbox_socket(tokens["bob"])  # bob has the shop only
+
+    def add_blog():
+        from django.db import transaction
+
+        with transaction.atomic():
+            demo.advisors["bob"].sites.add(demo.sites["blog"])
+            advisor_scope_changed(advisor=demo.advisors["bob"])
+
+    await sync_to_async(add_blog)()
+    await bob.wait_for(lambda f: f["type"] == "access_changed")
+    session = await sync_to_async(start_session)("demo-blog")
+    visitor = await widget_socket(session["token"], site_key="demo-blog")
+    await walk_to_human(visitor)
+    frame = await bob.wait_for(lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "live")
+    assert frame["conversation"]["site"]["key"] == "demo-blog"
+    assert not bob.closed_with
+    for socket in (bob, visitor):
         await socket.disconnect()
 
 

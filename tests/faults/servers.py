@@ -228,9 +228,7 @@ WEB_SERVER = os.environ.get("LIVECHAT_TEST_SERVER", "uvicorn")
 def web_command(server: str, port: int) -> list[str]:
     """The command line of one web process, as docker-compose.yml runs it (uvicorn) or as daphne would."""
     if server == "uvicorn":
-        return [PYTHON, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "asyncio",
-                "--http", "h11", "--ws", "websockets", "--ws-per-message-deflate", "false", "--no-access-log",
-                "livechat.asgi:application"]
+        return [PYTHON, "-m", "livechat.server", "--host", "127.0.0.1", "--port", str(port)]
     if server == "daphne":
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livechat.asgi:application"]
     raise ValueError(f"unknown server {server!r}")

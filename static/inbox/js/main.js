@@ -1,11 +1,13 @@
 // The advisor inbox: boots from /api/inbox/me, keeps the list, the open conversation and the badge live
 // from /ws/inbox/, and catches up by seq after every reconnect.
 
+import {AccessWatch, accessMessage, followAccess} from "./access.js";
 import {Alerts, isNewEscalation, ringsOnChange, ringsOnMessage} from "./alerts.js";
 import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
+import {watchLayout} from "./layout.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
 import {siteColor, store} from "./store.js";
@@ -19,11 +21,11 @@ const LOGIN_URL = "/accounts/login/?next=/inbox/";
 
 // ------------------------------------------------------------------ small UI helpers
 
-function toast(text, kind = "info") {
+function toast(text, kind = "info", ms = 4200) {
   const el = h("div", {class: `toast toast--${kind}`, role: kind === "error" ? "alert" : null}, text);
   $("toasts").append(el);
-  setTimeout(() => el.classList.add("is-leaving"), 4200);
-  setTimeout(() => el.remove(), 4600);
+  setTimeout(() => el.classList.add("is-leaving"), ms);
+  setTimeout(() => el.remove(), ms + 400);
 }
 
 function sleep(ms) {
@@ -178,6 +180,8 @@ const pane = new ConversationPane({
   onChange: (conv) => applyConversation(conv, {fromSocket: false}),
   onClosed: () => history.replaceState(null, "", location.pathname + location.search),
 });
+
+watchLayout({pane, list, view: $("thread-view"), back: $("thread-back")});
 
 const alerts = new Alerts({
   soundUrl: document.body.dataset.soundUrl,
@@ -341,6 +345,9 @@ function onFrame(frame) {
     case "message":
       if (frame.message && frame.message.conversation) applyMessage(frame.message, {fromSocket: true});
       break;
+    case "access_changed":
+      access.check().catch(() => {});
+      break;
     case "resumed":
       // Every conversation changed since we asked (or since the socket saw events go missing) came before this.
       if (typeof frame.change === "number") resumePoint = Math.max(resumePoint ?? 0, frame.change);
@@ -408,6 +415,7 @@ function onSocketOpen(reconnected) {
   clearInterval(offlineTimer);
   $("offline").hidden = true;
   document.body.classList.remove("is-offline");
+  Object.assign($("offline-retry"), {hidden: false, textContent: "Retry now", onclick: () => socket.reconnectNow()});
   outbox.wake();
   resume();
   if (reconnected) {
@@ -433,17 +441,57 @@ function onSocketDown(retryInMs) {
   offlineTimer = setInterval(update, 1000);
 }
 
-function onAuthLost() {
+// The server closed the socket 4401: signed out, or the license revoked (the access_changed frame came first).
+// Only /api/inbox/me knows which; "signed out" is said only when it is so.
+let authLostAt = 0;
+
+async function onAuthLost() {
+  setConn("connecting");
+  const again = Date.now() - authLostAt < 10000;
+  authLostAt = Date.now();
+  const state = await access.check().catch(() => "unreachable");
+  if (state === "ok" && !again) {
+    socket.stopped = false;
+    socket.reconnectNow();
+    return;
+  }
   setConn("offline");
   clearInterval(offlineTimer);
   $("offline").hidden = false;
-  $("offline-text").textContent = "You were signed out, or your access changed.";
   const retry = $("offline-retry");
-  retry.textContent = "Sign in again";
-  retry.onclick = () => location.assign(LOGIN_URL + location.hash);
+  if (state === "signed_out") {
+    $("offline-text").textContent = "You were signed out.";
+    retry.textContent = "Sign in again";
+    retry.onclick = () => location.assign(LOGIN_URL + location.hash);
+  } else if (state === "not_advisor") {
+    $("offline-text").textContent = "This account is no longer an advisor of this inbox.";
+    retry.hidden = true;
+  } else {
+    $("offline-text").textContent = "The inbox stopped receiving updates.";
+    retry.textContent = "Reload";
+    retry.onclick = () => location.reload();
+  }
 }
 
-$("offline-retry").addEventListener("click", () => socket.reconnectNow());
+const access = new AccessWatch({
+  apply: (change, me) => {
+    renderMe(me);
+    if (list.view.site && !(me.sites || []).some((s) => s.key === list.view.site)) list.view.site = null;
+    renderTabs(me);
+    document.querySelector('.box[data-box="chatbot"]').hidden = !me.sees_chatbot;
+    if (!me.sees_chatbot && list.view.box === "chatbot") {
+      list.view.box = "live";
+      for (const box of document.querySelectorAll(".boxes .box")) {
+        box.setAttribute("aria-pressed", String(box.dataset.box === "live"));
+      }
+    }
+    composer.setLicensed(!!me.licensed);
+    followAccess(change, {list, pane, countsByScope, refreshCounts});
+    toast(accessMessage(change), "info", 12000);
+  },
+});
+
+$("offline-retry").onclick = () => socket.reconnectNow();
 
 // ------------------------------------------------------------------ sidebar controls
 

@@ -5,6 +5,7 @@ import {assigningMyself} from "./alerts.js";
 import {api, advisorList} from "./api.js";
 import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
 import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
+import {NARROW} from "./layout.js";
 import {avatarFor, siteChip} from "./list.js";
 import {labelChips} from "./productivity.js";
 import {isMine, store} from "./store.js";
@@ -36,6 +37,7 @@ export class ConversationPane {
     this.reset();
     this.typingTimer = null;
     this.panelOpen = false;
+    this.drawerOpen = false; // under 1200 px the details are a drawer, closed until asked for
     try {
       this.panelOpen = localStorage.getItem(PANEL_KEY) !== "0";
     } catch {
@@ -50,7 +52,7 @@ export class ConversationPane {
     document.addEventListener("click", (event) => {
       if (!els.assignMenu.hidden && !event.target.closest(".menu-wrap")) this.closeAssignMenu(false);
     });
-    els.panelToggle.addEventListener("click", () => this.setPanel(!this.panelOpen));
+    els.panelToggle.addEventListener("click", () => this.setPanel(els.panel.hidden));
     els.newBelow.addEventListener("click", () => this.scrollToBottom(true));
     els.scroll.addEventListener("scroll", () => {
       this.pinned = this.nearBottom();
@@ -104,6 +106,7 @@ export class ConversationPane {
     this.id = id;
     this.reset();
     this.loading = true;
+    this.drawerOpen = false;
     this.list.setActive(id);
     this.els.empty.hidden = true;
     this.els.view.hidden = false;
@@ -161,6 +164,13 @@ export class ConversationPane {
     this.renderAll();
     this.scrollToBottom(false);
     this.markRead();
+  }
+
+  /** Load the open conversation afresh (its names, notes and variables follow a new license). */
+  reload() {
+    const id = this.id;
+    this.id = null;
+    return id ? this.open(id) : Promise.resolve();
   }
 
   /** Opens a conversation at one of its items (a search result), loading back to it and highlighting it. */
@@ -509,21 +519,26 @@ export class ConversationPane {
   }
 
   setPanel(open) {
-    this.panelOpen = open;
-    try {
-      localStorage.setItem(PANEL_KEY, open ? "1" : "0");
-    } catch {
-      /* not remembered */
+    if (NARROW.matches) {
+      this.drawerOpen = open;
+    } else {
+      this.panelOpen = open;
+      try {
+        localStorage.setItem(PANEL_KEY, open ? "1" : "0");
+      } catch {
+        /* not remembered */
+      }
     }
     const conv = this.conv;
     if (conv) this.renderPanel(conv);
     if (!open) this.els.panelToggle.focus();
+    else if (NARROW.matches) this.els.panel.querySelector("button")?.focus();
   }
 
   renderPanel(conv) {
     const els = this.els;
     const licensed = !!store.me?.licensed;
-    const show = licensed && this.panelOpen && !!conv;
+    const show = licensed && (NARROW.matches ? this.drawerOpen : this.panelOpen) && !!conv;
     els.panel.hidden = !show;
     els.panelToggle.setAttribute("aria-expanded", String(show));
     els.panelToggle.setAttribute("aria-label", show ? "Hide visitor details" : "Show visitor details");

@@ -67,7 +67,7 @@
     ".b a{color:inherit;text-decoration:underline}" +
     ".b img{display:block;max-width:220px;max-height:220px;border-radius:10px}" +
     ".b a:has(img){display:block}" +
-    ".m time,.nt{margin:3px 6px 0;font-size:11px;color:#6b7280}" +
+    ".m time,.nt{margin:3px 6px 0;font-size:11px;color:#4b5563}" +
     ".ev{align-self:center;align-items:center;max-width:100%;text-align:center;font-size:12px;color:#4b5563}" +
     ".pend .b{opacity:.7}.fail .b{border:1px solid #dc2626}.fail .nt{color:#b91c1c}" +
     ".nt button,.er button{all:unset;cursor:pointer;text-decoration:underline;margin-left:6px;color:inherit}" +
@@ -76,7 +76,7 @@
     "background:#fff;color:var(--c);font-size:13px;font-weight:600}" +
     ".ch button:hover,.bb button:hover{background:var(--c);color:var(--t)}" +
     ".bb button:disabled{opacity:.5;cursor:default}" +
-    ".ty{min-height:18px;margin:0;padding:2px 14px 0;font-size:12px;font-style:italic;color:#6b7280;background:#f3f4f6}" +
+    ".ty{min-height:18px;margin:0;padding:2px 14px 0;font-size:12px;font-style:italic;color:#4b5563;background:#f3f4f6}" +
     ".bb{display:flex;justify-content:center;padding:8px 12px 0}" +
     ".tr{display:flex;gap:6px;padding:8px 12px 0;font-size:12px}.tr input{flex:1;min-width:0;padding:5px 8px;" +
     "border:1px solid #d1d5db;border-radius:8px;font:inherit}" +

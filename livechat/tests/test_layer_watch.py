@@ -1,0 +1,69 @@
+"""The layer watch tells a process's sockets to catch up after a real outage of the channel layer, and only then:
+a probe that comes back late because the process is busy is not an outage (closing every socket then made a
+saturated process collapse: every client reconnected at once)."""
+import asyncio
+
+import pytest
+from django.conf import settings
+from redis import asyncio as aioredis
+
+from livechat import health
+
+
+async def _late(probe, timeout: float) -> None:
+    """A probe that comes back after the watch stopped waiting: the process was busy for longer than that. (A real
+    round trip cannot be made late reliably: its answer is often read in the same turn of the loop as the
+    timeout.)"""
+    await asyncio.sleep(timeout)
+    raise TimeoutError
+
+
+class Socket:
+    def __init__(self):
+        self.told = 0
+
+    async def layer_recovered(self) -> None:
+        self.told += 1
+
+
+@pytest.fixture
+def redis_layer():
+    url = health._layer_redis_url()
+    if url is None or "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("the Redis layer is what this watches (CI runs with REDIS_URL)")
+    return url
+
+
+async def test_a_late_probe_while_redis_answers_leaves_the_sockets_alone(redis_layer, monkeypatch):
+    watch, socket = health.LayerWatch(), Socket()
+    watch.sockets.add(socket)
+    redis = aioredis.Redis.from_url(redis_layer)
+    try:
+        await watch._check(redis)  # a first, healthy look
+        with monkeypatch.context() as busy:
+            busy.setattr(health._Probe, "round_trip", _late)
+            busy.setattr(health, "WATCH_TIMEOUT_S", 0.05)
+            await watch._check(redis)
+        await watch._check(redis)
+    finally:
+        await redis.aclose()
+    assert not watch.failing and socket.told == 0
+
+
+async def test_a_late_probe_while_redis_does_not_answer_is_an_outage_and_the_sockets_catch_up_after(redis_layer,
+                                                                                                  monkeypatch):
+    watch, socket = health.LayerWatch(), Socket()
+    watch.sockets.add(socket)
+    redis = aioredis.Redis.from_url(redis_layer)
+    nothing_listens = aioredis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=1)
+    try:
+        with monkeypatch.context() as busy:
+            busy.setattr(health._Probe, "round_trip", _late)
+            busy.setattr(health, "WATCH_TIMEOUT_S", 0.05)
+            await watch._check(nothing_listens)
+        assert watch.failing and socket.told == 0
+        await watch._check(redis)  # back: whatever the layer carried meanwhile may be lost
+    finally:
+        await redis.aclose()
+        await nothing_listens.aclose()
+    assert not watch.failing and socket.told == 1
