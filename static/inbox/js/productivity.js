@@ -84,9 +84,10 @@ export class CannedPicker {
     this.matches = [];
     this.index = 0;
     this.start = -1;
+    // A textarea is a textbox (ARIA allows it no combobox role, nor aria-expanded): the list is announced by
+    // aria-controls and aria-activedescendant.
     textarea.setAttribute("aria-autocomplete", "list");
     textarea.setAttribute("aria-controls", list.id);
-    textarea.setAttribute("aria-expanded", "false");
     textarea.addEventListener("input", () => this.update());
     textarea.addEventListener("click", () => this.update());
     textarea.addEventListener("blur", () => setTimeout(() => this.close(), 150));
@@ -151,7 +152,6 @@ export class CannedPicker {
     });
     ul.hidden = false;
     this.open = true;
-    this.textarea.setAttribute("aria-expanded", "true");
     this.syncActive();
   }
 
@@ -170,7 +170,6 @@ export class CannedPicker {
     this.open = false;
     this.ul.hidden = true;
     clear(this.ul);
-    this.textarea.setAttribute("aria-expanded", "false");
     this.textarea.removeAttribute("aria-activedescendant");
   }
 
