@@ -151,7 +151,7 @@ class ConversationListApi(InboxApi):
         page, next_cursor = selectors.conversation_list(
             advisor=self.advisor, box=params.get("box", "live"), filter=params.get("filter", "all"),
             assigned_to=params.get("advisor") or None, site_key=params.get("site") or None,
-            cursor=params.get("cursor") or None, limit=limit)
+            cursor=params.get("cursor") or None, label=params.get("label") or None, limit=limit)
         licensed = self.advisor.licensed
         return Response({
             "results": [conversation_dict(c, licensed=licensed, read_seq=c.read_seq, read_change=c.read_change)

@@ -65,6 +65,9 @@ class Conversation(models.Model):
     # Grows with every change (status, assignment, a new item): the inbox socket's `resume` sends what changed
     # after a client's `since`. From one server-wide source (conversations.changes), never a counter row.
     change = models.BigIntegerField(default=0)
+    # The labels shown on the conversation, [{"name", "color"}], a copy kept by productivity.services beside
+    # productivity.ConversationLabel (which the list's label filter reads): CONV needs no join for them.
+    labels = models.JSONField(null=True, blank=True, editable=False)  # null: none (a plain ADD COLUMN)
 
     class Meta:
         indexes = [

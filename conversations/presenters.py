@@ -110,6 +110,7 @@ def conversation_dict(conversation: Conversation, *, licensed: bool, read_seq: i
         "awaiting_email": conversation.awaiting_email,  # the away message asked the visitor for an e-mail
         "rating": conversation.rating,
         "change": max(conversation.change, read_change),
+        "labels": conversation.labels or [],
     }
 
 

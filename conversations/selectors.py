@@ -250,7 +250,7 @@ class Cursor:
 
 
 def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all", assigned_to: str | None = None,
-                      site_key: str | None = None, cursor: str | None = None,
+                      site_key: str | None = None, cursor: str | None = None, label: str | None = None,
                       limit: int = 25) -> tuple[list[Conversation], str | None]:
     """One page, newest activity first, by keyset on (updated_at, id): one query whatever the page."""
     if box not in BOXES:
@@ -275,6 +275,10 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         # gives the page in order; a join on the username would not.
         matching = matching.filter(assigned=Subquery(
             Advisor.objects.filter(user__username=assigned_to).values("pk")[:1]))
+    if label:
+        from productivity.selectors import labelled  # the label filter: one subquery, inside this same query
+
+        matching = matching.filter(pk__in=labelled(account_id=advisor.account_id, name=refuse_nul(label, "label")))
     if cursor:
         after = Cursor.decode(cursor)
         # `updated_at <= x` bounds the index scan (the OR alone is a filter: a deep page would walk every row
@@ -295,6 +299,21 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     page = _with_sites(list(queryset.order_by(*newest_first)[: limit + 1]), advisor)
     next_cursor = Cursor(page[limit - 1].updated_at, page[limit - 1].pk).encode() if len(page) > limit else None
     return page[:limit], next_cursor
+
+
+def conversations_visible_to(*, advisor: Advisor, site_key: str | None = None) -> QuerySet:
+    """Every conversation this advisor may see (the access rule, _visible_to), or those of one of their sites."""
+    visible = Conversation.objects.filter(_visible_to(advisor))
+    if site_key:
+        visible = visible.filter(site_id__in=_site_ids_in_scope(advisor, site_key))
+    return visible
+
+
+def presentable(queryset: QuerySet, *, advisor: Advisor, order_by: tuple[str, ...], limit: int) -> list[Conversation]:
+    """Conversations loaded as the list loads them for CONV (related rows, read position, sites), in one query;
+    `queryset` must already be limited to what the advisor may see (conversations_visible_to)."""
+    queryset = _with_read_seq(_list_related(queryset, advisor), advisor).filter(_visible_to(advisor))
+    return _with_sites(list(queryset.order_by(*order_by)[:limit]), advisor)
 
 
 def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dict[str, int]:

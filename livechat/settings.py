@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "reports",
     "integrations",
     "routing",
+    "productivity",
 ]
 # The reports' covering indexes (INCLUDE) are PostgreSQL's; on the embedded SQLite they are plain indexes, as meant.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("widget.urls")),
     path("", include("routing.urls")),
     path("", include("reports.urls")),
+    path("", include("productivity.urls")),
 ]

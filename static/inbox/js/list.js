@@ -4,6 +4,7 @@
 import {api} from "./api.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials, shortTime} from "./format.js";
+import {labelChips} from "./productivity.js";
 import {compareConversations, isMine, matchesView, previewOf, siteColor, store} from "./store.js";
 
 const PAGE = 25;
@@ -33,7 +34,7 @@ export class ConversationList {
     this.onOpen = onOpen;
     this.onCounts = onCounts;
     this.multiSite = multiSite;
-    this.view = {site: null, box: "live", filter: "all", advisor: null};
+    this.view = {site: null, box: "live", filter: "all", advisor: null, label: null};
     this.ids = [];
     this.rows = new Map(); // id -> li
     this.next = null;
@@ -61,6 +62,7 @@ export class ConversationList {
     const p = {box: this.view.box, filter: this.view.advisor ? "all" : this.view.filter, limit: PAGE, ...extra};
     if (this.view.site) p.site = this.view.site;
     if (this.view.advisor) p.advisor = this.view.advisor;
+    if (this.view.label) p.label = this.view.label;
     return p;
   }
 
@@ -238,6 +240,7 @@ export class ConversationList {
       h("span", {class: "row__name"}, name),
       this.multiSite() && !this.view.site && conv.site ?
         siteChip(conv.site) : null,
+      ...labelChips(conv),
       h("time", {class: "row__time", datetime: conv.last_message?.created_at || conv.updated_at || ""},
         shortTime(conv.last_message?.created_at || conv.updated_at)));
     const previewEl = h("span", {class: `row__preview${preview.event ? " is-event" : ""}`},

@@ -13,6 +13,9 @@ import {InboxSocket} from "./socket.js";
 import {statusChooser} from "./status.js";
 import {siteColor, store} from "./store.js";
 import {ConversationPane} from "./thread.js";
+import {
+  CannedPicker, LabelMenu, SearchBox, SettingsDialog, bindLabelFilter, canned, isTyping, labels, transcriptLinks,
+} from "./productivity.js";
 
 const $ = (id) => document.getElementById(id);
 const LOGIN_URL = "/accounts/login/?next=/inbox/";
@@ -169,7 +172,7 @@ const pane = new ConversationPane({
     close: $("act-close"), reopen: $("act-reopen"), assignee: $("thread-assignee"),
     panelToggle: $("panel-toggle"), panel: $("side-panel"), scroll: $("timeline-scroll"), top: $("timeline-top"),
     start: $("timeline-start"), timeline: $("timeline"), pending: $("timeline-pending"), newBelow: $("new-below"),
-    typing: $("typing"), typingText: $("typing-text"), leadBar: $("lead-bar"),
+    typing: $("typing"), typingText: $("typing-text"), leadBar: $("lead-bar"), labels: $("thread-labels"),
   },
   list,
   outbox,
@@ -202,6 +205,53 @@ const alerts = new Alerts({
     }
   },
   onOpen: (id) => openConversation(id),
+});
+
+// ------------------------------------------------------------------ productivity (issue 16)
+
+new CannedPicker({form: $("composer"), textarea: $("composer-text"), list: $("canned-list"),
+                  missing: $("canned-missing"), getConv: () => pane.conv});
+new SettingsDialog({dialog: $("settings-dialog"), openButton: $("settings-open"), toast});
+const labelMenu = new LabelMenu({button: $("act-labels"), menu: $("labels-menu"), getConv: () => pane.conv,
+                                 onChange: (conv) => applyConversation(conv, {fromSocket: false}), toast});
+bindLabelFilter($("label-filter"), (name) => list.setView({label: name || null}).catch(() => {}));
+const search = new SearchBox({
+  input: $("search"), results: $("search-results"), status: $("search-status"),
+  hide: [$("conversation-list"), $("list-sentinel"), $("list-status")],
+  onOpen: (id, seq) => openConversationAt(id, seq), getSite: () => list.view.site,
+});
+$("act-transcript").addEventListener("click", () => {
+  const menu = $("transcript-menu");
+  if (menu.hidden && pane.id) transcriptLinks(menu, pane.id);
+  menu.hidden = !menu.hidden;
+  $("act-transcript").setAttribute("aria-expanded", String(!menu.hidden));
+  menu.querySelector("a")?.focus();
+});
+$("transcript-menu").addEventListener("click", () => {
+  $("transcript-menu").hidden = true;
+  $("act-transcript").setAttribute("aria-expanded", "false");
+});
+
+function openConversationAt(id, seq) {
+  history.replaceState(null, "", `#conversation-${id}`);
+  pane.openAt(id, seq);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.altKey) return;
+  if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+    event.preventDefault();
+    search.focus();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || isTyping(event.target) || document.querySelector("dialog[open]")) return;
+  if (event.key === "/") {
+    event.preventDefault();
+    search.focus();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    $("shortcuts-dialog").showModal();
+  }
 });
 
 // ------------------------------------------------------------------ opening conversations
@@ -591,6 +641,8 @@ async function boot() {
   renderTabs(me);
   document.querySelector('.box[data-box="chatbot"]').hidden = !me.sees_chatbot;
   composer.setLicensed(!!me.licensed);
+  labels.load();
+  canned.load().catch(() => {});
   alerts.setSound(me.sound !== false);
   alerts.showBannerIfUseful();
   setConn("connecting");
@@ -615,6 +667,6 @@ async function boot() {
 }
 
 // A test and debugging handle: read-only state plus a way to simulate a dropped connection.
-window.inbox = {store, socket, list, pane, outbox, resumePoint: () => resumePoint};
+window.inbox = {store, socket, list, pane, outbox, search, labelMenu, resumePoint: () => resumePoint};
 
 boot();

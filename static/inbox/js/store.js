@@ -40,6 +40,7 @@ const BOX_STATUS = {live: "live", closed: "closed", chatbot: "bot"};
 export function matchesView(conv, view) {
   if (view.site && conv.site?.key !== view.site) return false;
   if (conv.status !== BOX_STATUS[view.box]) return false;
+  if (view.label && !(conv.labels || []).some((l) => l.name === view.label)) return false;
   if (view.advisor) return conv.assigned?.username === view.advisor;
   switch (view.filter) {
     case "unassigned":

@@ -7,6 +7,7 @@ import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
 import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
 import {NARROW} from "./layout.js";
 import {avatarFor, siteChip} from "./list.js";
+import {labelChips} from "./productivity.js";
 import {isMine, store} from "./store.js";
 
 const STATUS_LABELS = {online: "Online", away: "Away", offline: "Offline"};
@@ -172,6 +173,23 @@ export class ConversationPane {
     const id = this.id;
     this.id = null;
     return id ? this.open(id) : Promise.resolve();
+  }
+
+  /** Opens a conversation at one of its items (a search result), loading back to it and highlighting it. */
+  async openAt(id, seq) {
+    await this.open(id);
+    if (this.id !== id || !seq) return;
+    const generation = this.generation;
+    for (let i = 0; i < 40 && !this.messages.has(seq) && this.hasMoreBefore && this.minSeq > seq; i++) {
+      await this.loadBefore();
+      if (generation !== this.generation) return;
+    }
+    const li = this.els.timeline.querySelector(`[data-seq="${Number(seq)}"]`);
+    if (!li) return;
+    for (const old of this.els.timeline.querySelectorAll(".is-found")) old.classList.remove("is-found");
+    li.classList.add("is-found");
+    li.scrollIntoView({block: "center"});
+    setTimeout(() => li.classList.remove("is-found"), 6000);
   }
 
   closeView() {
@@ -469,6 +487,7 @@ export class ConversationPane {
       h("span", {class: "thread__sep", "aria-hidden": "true"}, "·"),
       status);
 
+    if (els.labels) clear(els.labels).append(...labelChips(conv, "label-chip label-chip--md"));
     els.take.hidden = !(conv.status === "live" && !conv.assigned);
     els.assign.parentElement.hidden = conv.status !== "live";
     els.close.hidden = conv.status !== "live";

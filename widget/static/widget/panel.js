@@ -79,6 +79,8 @@
     ".bb button:disabled{opacity:.5;cursor:default}" +
     ".ty{min-height:18px;margin:0;padding:2px 14px 0;font-size:12px;font-style:italic;color:#4b5563;background:#f3f4f6}" +
     ".bb{display:flex;justify-content:center;padding:8px 12px 0}" +
+    ".tr{display:flex;gap:6px;padding:8px 12px 0;font-size:12px}.tr input{flex:1;min-width:0;padding:5px 8px;" +
+    "border:1px solid #d1d5db;border-radius:8px;font:inherit}" +
     ".pv{display:flex;align-items:center;gap:10px;padding:8px 12px 0}" +
     ".pv img{width:56px;height:56px;object-fit:cover;border-radius:8px;border:1px solid #e5e7eb}" +
     ".pv button{all:unset;cursor:pointer;padding:6px 12px;border-radius:8px;font-size:13px;font-weight:600}" +
@@ -300,6 +302,24 @@
     bb.hidden = true;
     var b2bBtn = button(null, null, "Back to chatbot");
     bb.appendChild(b2bBtn);
+    // A closed conversation: the visitor may ask for its transcript by e-mail (CONTRACT section 7; never a note).
+    var tr = el("form", "tr");
+    tr.hidden = true;
+    var trMail = el("input");
+    trMail.type = "email";
+    trMail.required = true;
+    trMail.placeholder = "you@example.com";
+    trMail.setAttribute("aria-label", "Your e-mail for the transcript");
+    var trBtn = el("button", null, "Email me the transcript");
+    tr.appendChild(trMail);
+    tr.appendChild(trBtn);
+    tr.addEventListener("submit", function (e) {
+      e.preventDefault();
+      trBtn.disabled = true;
+      api("POST", "/api/widget/transcript", { email: trMail.value }).then(function (r) {
+        trBtn.textContent = r.status === 202 ? "Sent ✓" : r.status === 429 ? "Too many; try later" : "Not sent; retry";
+      }, function () { trBtn.textContent = "Not sent; retry"; }).then(function () { trBtn.disabled = false; });
+    });
 
     var preview = el("div", "pv");
     preview.hidden = true;
@@ -379,7 +399,7 @@
     thanks.setAttribute("role", "status");
     [faces, comment, rateSend].forEach(function (n) { rate.appendChild(n); });
 
-    [header, log, typing, bb, rate, thanks, preview, errorBox, hint, form].forEach(function (n) {
+    [header, log, typing, bb, rate, thanks, tr, preview, errorBox, hint, form].forEach(function (n) {
       panel.appendChild(n);
     });
     thanks.className = "rt";
@@ -447,6 +467,7 @@
       var back = c.back_to_bot && typeof c.back_to_bot === "object" ? c.back_to_bot : null;
       var hadFocus = inst.root.activeElement === b2bBtn;
       bb.hidden = !back;
+      tr.hidden = c.status !== "closed";
       b2bBtn.textContent = (back && back.label) || "Back to chatbot";
       if (st.b2b) {
         st.b2b = null;

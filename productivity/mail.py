@@ -1,0 +1,29 @@
+"""Builds and sends the visitor's transcript e-mail: the items the visitor may see (never a note), up to the moment
+of the request."""
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from advisors.mailing import email_send_once
+from conversations.models import Message
+from productivity import transcripts
+from productivity.models import TranscriptRequest
+
+
+def transcript_email_send(*, request_id: int) -> bool:
+    request = TranscriptRequest.objects.select_related("conversation__site").filter(pk=request_id).first()
+    if request is None:
+        return False
+    conversation = request.conversation
+    items = list(Message.objects.filter(conversation=conversation, seq__lte=request.upto_seq)
+                 .exclude(kind=Message.Kind.NOTE).select_related("advisor__user").order_by("seq"))
+    message = EmailMultiAlternatives(
+        subject=f"Your conversation with {conversation.site.name}",
+        body=transcripts.as_text(conversation, items, visitor_label="You"),
+        from_email=settings.DEFAULT_FROM_EMAIL, to=[request.email])
+    message.attach_alternative(transcripts.as_html(conversation, items, visitor_label="You"), "text/html")
+    sent = email_send_once(kind="transcript", key=f"transcript:{request.pk}", message=message)
+    if sent:
+        from productivity.services import transcript_mark_sent
+
+        transcript_mark_sent(request=request)
+    return sent

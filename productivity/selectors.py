@@ -1,0 +1,266 @@
+"""Reads for canned responses, labels, search and transcripts. Which conversations an advisor may see is
+conversations.selectors' one rule (access_conversation, conversations_visible_to); the license rule is
+advisor_sees_notes plus the presenters' (names and variables only for licensed advisors)."""
+import json
+import re
+import time
+
+from django.db import connection, transaction
+from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
+
+from advisors.models import Advisor
+from conversations import selectors as conversation_selectors
+from conversations.errors import Refused
+from conversations.models import Conversation, Message
+from productivity.folding import fold
+from productivity.models import CannedResponse, ConversationLabel, Label
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+
+def canned_list(*, advisor: Advisor, q: str | None = None) -> list[CannedResponse]:
+    """The account's canned responses and the advisor's own; `q` matches shortcut or text (accents and case
+    ignored), in Python: an account has tens of them, not thousands."""
+    found = list(CannedResponse.objects.filter(Q(owner__isnull=True) | Q(owner=advisor), account_id=advisor.account_id)
+                 .order_by("shortcut", "owner_id", "id"))
+    if q:
+        wanted = fold(q.strip().lstrip("/"))
+        found = [c for c in found if wanted in c.shortcut or wanted in fold(c.text)]
+    return found
+
+
+def canned_for_advisor(*, advisor: Advisor, canned_id) -> CannedResponse:
+    """One the advisor can see (the account's, or their own), else NotFound."""
+    from conversations.errors import NotFound
+
+    try:
+        pk = int(canned_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such canned response.") from None
+    found = CannedResponse.objects.filter(Q(owner__isnull=True) | Q(owner=advisor), account_id=advisor.account_id,
+                                          pk=pk).first()
+    if found is None:
+        raise NotFound("No such canned response.")
+    return found
+
+
+def canned_fill(text: str, variables: dict) -> str:
+    """`{{VARIABLE}}` replaced by the conversation's value; a missing one stays as written (the inbox fills the same
+    way in the browser, where it highlights what is left)."""
+    return VARIABLE.sub(lambda m: str(variables[m.group(1)]) if variables.get(m.group(1)) not in (None, "")
+                        else m.group(0), text)
+
+
+def label_list(*, account_id: int) -> list[Label]:
+    return list(Label.objects.filter(account_id=account_id).order_by("name"))
+
+
+# ------------------------------------------------------------------------------ search
+
+SEARCH_PAGE = 50
+_TSQUERY_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(q: str | None) -> list[str]:
+    """The folded words of a query (at most 8, each at most 64 characters): every one must match."""
+    return list(dict.fromkeys(_TSQUERY_WORD.findall(fold(q or ""))))[:8]
+
+
+class _MatchesWords(Func):
+    """Whether an item's text has every query word, as the start of one of its words. PostgreSQL: the full-text
+    index's own expression (migration productivity 0002); SQLite: livechat_words, a scan."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        text, query = (compiler.compile(e) for e in self.source_expressions)
+        return f"livechat_words({text[0]}, {query[0]})", [*text[1], *query[1]]
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        text, query = (compiler.compile(e) for e in self.source_expressions)
+        # The item's stored search_vector (migration productivity 0002), under the alias its text has here.
+        table = text[0].rsplit(".", 1)[0]
+        return f"{table}.search_vector @@ to_tsquery('simple'::regconfig, {query[0]})", [*text[1], *query[1]]
+
+
+class _VisitorText(Func):
+    """The folded values of a visitor's variables: the stored search_text column on PostgreSQL (migration
+    productivity 0002, with its trigram index), livechat_visitor_text on SQLite."""
+
+    function = "livechat_visitor_text"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        variables = compiler.compile(self.source_expressions[0])
+        return f"{variables[0].rsplit('.', 1)[0]}.search_text", list(variables[1])
+
+
+def _message_match(words: list[str]) -> _MatchesWords:
+    if connection.vendor == "postgresql":
+        query = " & ".join(f"{word[:64]}:*" for word in words)
+    else:
+        query = " ".join(words)
+    return _MatchesWords(F("text"), Value(query, output_field=TextField()))
+
+
+def _visitors_matching(words: list[str]) -> QuerySet:
+    """Visitors whose variable values hold every word (substrings, on the trigram index)."""
+    visitors = conversation_selectors.Visitor.objects.alias(search_text=_VisitorText("variables"))
+    for word in words:
+        visitors = visitors.filter(search_text__contains=word)
+    return visitors.values("pk")
+
+
+class _AnyOf(Func):
+    """`expression = ANY(array)`: one parameter for a list of ids, however long."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # SQLite: the list as JSON
+        column, values = (compiler.compile(e) for e in self.source_expressions)
+        return f"{column[0]} IN (SELECT value FROM json_each({values[0]}))", [*column[1], *values[1]]
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        column, values = (compiler.compile(e) for e in self.source_expressions)
+        return f"{column[0]} = ANY({values[0]}::bigint[])", [*column[1], *values[1]]
+
+
+# Item hits listed at most: past it the words are common, and walking the newest conversations finds a page sooner
+# than reading every hit from the index (at 1M items, a word in half of them costs the index ~300 ms).
+LISTED_HITS = 20_000
+_STATS_TTL_S = 600
+_stats: dict = {"at": -_STATS_TTL_S, "freqs": {}, "floor": 0.0, "rows": 0.0}
+
+
+def _any_of(field: str, ids: list[int]) -> "_AnyOf":
+    ids = sorted(set(ids))
+    value = Value(ids) if connection.vendor == "postgresql" else Value(json.dumps(ids))
+    return _AnyOf(F(field), value)
+
+
+def _lexeme_stats() -> dict:
+    """The planner's statistics of the items' search_vector (its most common lexemes and their frequencies, and the
+    number of items), read at most every ten minutes: which words are common, without asking the index."""
+    now = time.monotonic()
+    if now - _stats["at"] < _STATS_TTL_S:
+        return _stats
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples
+                          FROM pg_class c LEFT JOIN pg_stats s
+                            ON s.tablename = c.relname AND s.attname = 'search_vector'
+                          WHERE c.relname = %s""", [Message._meta.db_table])
+        row = cursor.fetchone()
+    elems, freqs, rows = row if row else (None, None, 0)
+    found = dict(zip(elems or [], freqs or [], strict=False))
+    # A word missing from the list is rarer than its least common entry: PostgreSQL's own guess for one
+    # (tsquery_opr_selec) is the lesser of half that frequency and 0.5%.
+    floor = min(0.005, min(found.values()) / 2) if found else 0.005
+    _stats.update(at=now, freqs=found, floor=floor, rows=max(0.0, rows or 0.0))
+    return _stats
+
+
+def _estimated_item_hits(words: list[str]) -> float:
+    """At most how many items match every word (each a prefix), from the statistics: the rarest word's count."""
+    stats = _lexeme_stats()
+    counts = []
+    for word in words:
+        share = sum(freq for lexeme, freq in stats["freqs"].items() if lexeme.startswith(word))
+        counts.append(stats["rows"] * (share or stats["floor"]))
+    return min(counts)
+
+
+def _listed_item_hits(advisor: Advisor, words: list[str]) -> list[int] | None:
+    """On PostgreSQL, for words the statistics call rare: the ids of the conversations with a matching item, read
+    from the full-text index (one query); None for common words or past LISTED_HITS (the caller walks instead)."""
+    if connection.vendor != "postgresql" or _estimated_item_hits(words) > LISTED_HITS:
+        return None
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Not in parallel: starting workers costs ~20-30 ms, reading a rare word's hits well under one.
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        hits = list(_items(advisor).filter(_message_match(words)).values_list("conversation_id", flat=True)
+                    [: LISTED_HITS + 1])
+    return None if len(hits) > LISTED_HITS else sorted(set(hits))
+
+
+def _items(advisor: Advisor) -> QuerySet:
+    items = Message.objects.exclude(kind=Message.Kind.EVENT).exclude(text="")
+    if not conversation_selectors.advisor_sees_notes(advisor):
+        items = items.exclude(kind=Message.Kind.NOTE)
+    return items
+
+
+def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
+           cursor: str | None = None) -> tuple[list[tuple[Conversation, Message | None]], str | None]:
+    """Conversations in the advisor's scope whose visitor (names and variables: licensed advisors only) or items
+    (notes: licensed advisors only) match every word of `q`, newest activity first, SEARCH_PAGE a page, each with
+    its newest matching item (None when only the visitor matched). At most four queries whatever the page (five
+when the index statistics are read again, every ten minutes)."""
+    words = search_words(q)
+    if not words:
+        raise Refused("q must contain at least one word.", fields={"q": ["Type a word to search for."]})
+    visible = conversation_selectors.conversations_visible_to(advisor=advisor, site_key=site_key)
+    if cursor:
+        after = conversation_selectors.Cursor.decode(cursor)
+        visible = visible.filter(updated_at__lte=after.updated_at).filter(
+            Q(updated_at__lt=after.updated_at) | Q(id__lt=after.id))
+    newest_first = ("-updated_at", "-id")
+    listed = _listed_item_hits(advisor, words)
+    if listed is not None:  # rare words: the conversations the full-text index names, as a list
+        by_item = visible.filter(_any_of("pk", listed))
+    else:  # common words: walk the newest conversations and check each one's items (finds a page quickly). A
+        # scalar subquery, which PostgreSQL never turns into a join that would read every hit from the index.
+        first_hit = _items(advisor).filter(_message_match(words), conversation_id=OuterRef("pk")).values("pk")[:1]
+        by_item = visible.alias(first_hit=Subquery(first_hit)).filter(first_hit__isnull=False)
+    parts = [by_item]
+    if advisor.licensed:
+        parts.append(visible.filter(visitor__in=_visitors_matching(words)))
+    if connection.features.supports_slicing_ordering_in_compound and len(parts) > 1:
+        ids = parts[0].order_by(*newest_first).values("pk")[: SEARCH_PAGE + 1].union(
+            *(p.order_by(*newest_first).values("pk")[: SEARCH_PAGE + 1] for p in parts[1:]), all=True)
+        matching = Q(pk__in=ids)
+    else:
+        matching = Q(pk__in=parts[0].values("pk"))
+        for part in parts[1:]:
+            matching |= Q(pk__in=part.values("pk"))
+    # The page's ids first, then their CONVs: one query of both would cost PostgreSQL more to plan (the union and
+    # the joins together) than both cost to run.
+    ids = list(Conversation.objects.filter(matching).order_by(*newest_first).values_list("pk", flat=True)
+               [: SEARCH_PAGE + 1])
+    page = conversation_selectors.presentable(Conversation.objects.filter(_any_of("pk", ids)),
+                                              advisor=advisor, order_by=newest_first, limit=SEARCH_PAGE + 1)
+    next_cursor = None
+    if len(page) > SEARCH_PAGE:
+        last = page[SEARCH_PAGE - 1]
+        next_cursor = conversation_selectors.Cursor(last.updated_at, last.pk).encode()
+        page = page[:SEARCH_PAGE]
+    hits = _newest_hits(advisor, [c.pk for c in page], words)
+    return [(c, hits.get(c.pk)) for c in page], next_cursor
+
+
+def _newest_hits(advisor: Advisor, conversation_ids: list[int], words: list[str]) -> dict[int, Message]:
+    """The newest matching item of each conversation: per conversation, a walk back over its items that stops at
+    the first match (the stored search_vector makes each check cheap), then those items; two queries."""
+    if not conversation_ids:
+        return {}
+    newest = (_items(advisor).filter(_message_match(words), conversation_id=OuterRef("pk"))
+              .order_by("-seq").values("pk")[:1])
+    firsts = [pk for pk in Conversation.objects.filter(_any_of("pk", conversation_ids)).values_list(
+        Subquery(newest), flat=True) if pk is not None]
+    return {m.conversation_id: m for m in Message.objects.select_related("advisor__user").filter(pk__in=firsts)}
+
+
+# ------------------------------------------------------------------------------ transcripts
+
+
+def transcript_items(*, conversation_id: int, notes: bool) -> list[Message]:
+    """Every item of the conversation in order; notes only when `notes` (a licensed advisor's transcript)."""
+    items = Message.objects.filter(conversation_id=conversation_id).select_related("advisor__user").order_by("seq")
+    if not notes:
+        items = items.exclude(kind=Message.Kind.NOTE)
+    return list(items)
+
+
+def labelled(*, account_id: int, name: str) -> QuerySet:
+    """The ids of the conversations that carry the account's label `name` (the list's `label=` filter), as a
+    subquery on the (label, conversation) unique index."""
+    return ConversationLabel.objects.filter(label__account_id=account_id, label__name=name).values("conversation_id")

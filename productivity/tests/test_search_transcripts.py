@@ -1,0 +1,180 @@
+"""Search and transcripts (CONTRACT section 7): scope, the license and chatbot-lead rules, accents and case,
+words in any order; transcripts with notes only for licensed advisors; the widget's e-mailed transcript."""
+import pytest
+from django.core import mail
+from rest_framework.test import APIClient
+
+from conversations import services
+from conversations.models import Conversation, Visitor
+from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session
+
+SEARCH = "/api/inbox/search"
+
+
+@pytest.fixture(params=["listed", "walked"])
+def search_path(request, monkeypatch):
+    """Both ways the search finds items on PostgreSQL: the index's hits listed (rare words), or a walk over the
+    newest conversations (common words, past LISTED_HITS). SQLite always scans."""
+    from productivity import selectors
+
+    if request.param == "walked":
+        monkeypatch.setattr(selectors, "LISTED_HITS", 0)
+    return request.param
+CONVERSATIONS = "/api/inbox/conversations"
+
+
+def ids(response) -> list[int]:
+    assert response.status_code == 200, response.content
+    return [r["conversation"]["id"] for r in response.json()["results"]]
+
+
+def test_item_texts_match_whatever_the_accents_case_and_word_order(demo, api_as, search_path):
+    conversation = escalated()
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="Votre commande n°4521 est expédiée à Besançon")
+    other = escalated(first_name="Paul")
+    services.advisor_message_send(conversation_id=other.pk, advisor=demo.advisors["alice"], client_id=new_id(),
+                                  text="Rien à voir")
+    alice = api_as("alice")
+    for q in ("EXPEDIEE besancon", "besançon expédiée", "Commande 4521", "expe BESAN"):
+        response = alice.get(SEARCH, {"q": q})
+        assert ids(response) == [conversation.pk], q
+        hit = response.json()["results"][0]
+        assert "4521" in hit["message"]["text"] and hit["conversation"]["id"] == conversation.pk
+    assert ids(alice.get(SEARCH, {"q": "besancon paris"})) == []  # every word must match
+    assert alice.get(SEARCH, {"q": "  ?! "}).status_code == 400
+
+
+def test_notes_names_and_variables_match_only_for_licensed_advisors(demo, api_as, search_path):
+    conversation = escalated(first_name="Élodie", company="Zanzibar")
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="secret tangerine", note=True)
+    alice, carol = api_as("alice"), api_as("carol")  # both see the shop; carol has no license
+    assert ids(alice.get(SEARCH, {"q": "tangerine"})) == [conversation.pk]
+    assert alice.get(SEARCH, {"q": "tangerine"}).json()["results"][0]["message"]["kind"] == "note"
+    # a variable no item repeats: only the visitor matches (no message); words any order, accents ignored
+    Visitor.objects.filter(pk=conversation.visitor_id).update(
+        variables={"PRENOM": "Élodie", "SOCIETE": "Zanzibar", "EMAIL": "zorro.ferme@example.com"})
+    named = alice.get(SEARCH, {"q": "FERMÉ zorro"})
+    assert ids(named) == [conversation.pk] and named.json()["results"][0]["message"] is None
+    assert named.json()["results"][0]["conversation"]["visitor"]["name"] == "Élodie (Zanzibar)"
+    for q in ("tangerine", "zorro"):
+        assert ids(carol.get(SEARCH, {"q": q})) == [], q
+    # the bot's visible text "Nice to meet you, Élodie!" is an item: carol may find that one
+    assert carol.get(SEARCH, {"q": "elodie"}).json()["results"][0]["message"]["sender"] == "bot"
+    # carol finds what she may see, with the conversation as she sees it
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["carol"],
+                                  client_id=new_id(), text="public clementine")
+    found = carol.get(SEARCH, {"q": "clementine"})
+    assert ids(found) == [conversation.pk]
+    assert found.json()["results"][0]["conversation"]["visitor"]["variables"] == {}
+    assert found.json()["results"][0]["conversation"]["visitor"]["name"] == f"Visitor #{conversation.visitor_id}"
+
+
+def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_as, search_path):
+    shop, blog = escalated(first_name="Quentin"), escalated("demo-blog", first_name="Quentin")
+    bot_led = Visitor.objects.get(pk=start_session()["visitor"]["id"])
+    services.visitor_message_send(visitor=bot_led, client_id=new_id(), text="Quentin")  # the bot has the lead
+    bot_conversation = Conversation.objects.get(visitor=bot_led)
+    assert bot_conversation.status == "bot"
+    everything = {shop.pk, blog.pk, bot_conversation.pk}
+    assert set(ids(api_as("alice").get(SEARCH, {"q": "quentin"}))) == everything  # sees the bot's conversations
+    assert set(ids(api_as("bob").get(SEARCH, {"q": "quentin"}))) == {shop.pk}  # shop only, no chatbot lead
+    assert set(ids(api_as("alice").get(SEARCH, {"q": "quentin", "site": "demo-blog"}))) == {blog.pk}
+    assert ids(api_as("bob").get(SEARCH, {"q": "quentin", "site": "demo-blog"})) == []
+
+
+def test_search_pages_newest_first_in_a_fixed_number_of_queries(demo, api_as, django_assert_max_num_queries,
+                                                               settings):
+    from productivity import selectors
+
+    made = []
+    for i in range(5):
+        conversation = escalated(first_name=f"Page{i}")
+        services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                      client_id=new_id(), text="walrus")
+        made.append(conversation.pk)
+    alice = api_as("alice")
+    original = selectors.SEARCH_PAGE
+    selectors.SEARCH_PAGE = 2
+    try:
+        seen, cursor = [], None
+        while True:
+            # auth, statistics (every 10 min), index hits (in a savepoint with SET LOCAL), ids, CONVs, two for hits
+            with django_assert_max_num_queries(9):
+                response = alice.get(SEARCH, {"q": "walrus", **({"cursor": cursor} if cursor else {})})
+            seen += ids(response)
+            cursor = response.json()["next"]
+            if not cursor:
+                break
+    finally:
+        selectors.SEARCH_PAGE = original
+    assert seen == list(reversed(made))
+    assert alice.get(SEARCH, {"q": "walrus", "cursor": "garbage"}).status_code == 400
+
+
+def test_transcript_marks_notes_and_keeps_them_from_unlicensed_advisors(demo, api_as):
+    conversation = escalated()
+    alice = demo.advisors["alice"]
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=alice, client_id=new_id(),
+                                  text="Hello <b>there</b>")
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=alice, client_id=new_id(),
+                                  text="private remark", note=True)
+    path = f"{CONVERSATIONS}/{conversation.pk}/transcript"
+    text = api_as("alice").get(path, {"format": "txt"})
+    assert text.status_code == 200 and text["Content-Type"].startswith("text/plain")
+    body = text.content.decode()
+    assert "Note by Alice: private remark" in body and "Alice: Hello <b>there</b>" in body
+    assert "Jean (ACME)" in body
+    html = api_as("alice").get(path, {"format": "html"}).content.decode()
+    assert 'class="note"' in html and "private remark" in html and "&lt;b&gt;there" in html
+    for fmt in ("txt", "html"):
+        hidden = api_as("carol").get(path, {"format": fmt}).content.decode()
+        assert "private remark" not in hidden and "Hello" in hidden and "Jean (ACME)" not in hidden
+    assert api_as("alice").get(path, {"format": "pdf"}).status_code == 400
+    blog = escalated("demo-blog")
+    assert api_as("bob").get(f"{CONVERSATIONS}/{blog.pk}/transcript").status_code == 404
+
+
+def _widget(token: str | None) -> APIClient:
+    client = APIClient()
+    if token:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ORIGIN=ORIGIN)
+    return client
+
+
+def test_the_visitor_gets_the_transcript_by_email_once_closed_without_notes_three_an_hour(
+        demo, django_capture_on_commit_callbacks):
+    session = start_session()
+    visitor = Visitor.objects.get(pk=session["visitor"]["id"])
+    for text in ("Jean", "ACME"):
+        services.visitor_message_send(visitor=visitor, client_id=new_id(), text=text)
+    conversation = Conversation.objects.get(visitor=visitor)
+    alice = demo.advisors["alice"]
+    services.conversation_take(conversation_id=conversation.pk, advisor=alice)
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=alice, client_id=new_id(),
+                                  text="Here is your answer")
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=alice, client_id=new_id(),
+                                  text="internal only", note=True)
+    client = _widget(session["token"])
+    assert _widget(None).post("/api/widget/transcript", {"email": "jean@example.com"}, format="json").status_code == 401
+    early = client.post("/api/widget/transcript", {"email": "jean@example.com"}, format="json")
+    assert early.status_code == 409 and not mail.outbox
+    services.conversation_close(conversation_id=conversation.pk, advisor=alice)
+    assert client.post("/api/widget/transcript", {"email": "nope"}, format="json").status_code == 400
+    mail.outbox.clear()
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/api/widget/transcript", {"email": "jean@example.com"}, format="json")
+        assert response.status_code == 202
+    assert len(mail.outbox) == 3
+    sent = mail.outbox[0]
+    assert sent.to == ["jean@example.com"]
+    assert "Here is your answer" in sent.body and "You: Jean" in sent.body
+    assert "internal only" not in sent.body and "internal only" not in sent.alternatives[0][0]
+    refused = client.post("/api/widget/transcript", {"email": "jean@example.com"}, format="json")
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert len(mail.outbox) == 3
+    other_origin = APIClient()
+    other_origin.credentials(HTTP_AUTHORIZATION=f"Bearer {session['token']}", HTTP_ORIGIN="https://evil.example")
+    assert other_origin.post("/api/widget/transcript", {"email": "x@example.com"}, format="json").status_code == 403
