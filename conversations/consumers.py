@@ -178,6 +178,11 @@ class JsonSocket(AsyncWebsocketConsumer):
     async def layer_tick(self, event) -> None:
         """A sequenced group went quiet (livechat.realtime): sockets that track its numbering override this."""
 
+    async def realtime_batch(self, message) -> None:
+        """Events that left for a group together during a burst (livechat.realtime): each in order, as if alone."""
+        for event in message["events"]:
+            await self.dispatch(event)
+
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data
         size = len(raw) if bytes_data is not None or len(raw) * 4 <= LIMITS["FRAME_MAX_BYTES"] else len(raw.encode())

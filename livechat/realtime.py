@@ -38,6 +38,17 @@ BACKLOG_MAX = 10_000
 # the repeats of that tick for a socket whose queue was still full the first time.
 TICK_DELAYS_S = (1.0, 4.0, 15.0)
 SEQUENCED_PREFIXES = ("site.", "advisor.")
+# Events waiting for one group leave together, as one layer message of this type, when more than one waits: a
+# group's events go one publish after the other (their order), so under a burst a group got one publish per turn
+# of a busy loop, whatever the layer could take, and every socket of the group woke once per event. Receivers
+# unpack it (conversations.consumers.JsonSocket.realtime_batch) and handle each event in order, as if alone.
+BATCH_TYPE = "realtime.batch"
+BATCH_MAX = 200
+
+
+def unbatched(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events a layer message carries: itself, or those of a batch, in order."""
+    return message["events"] if message.get("type") == BATCH_TYPE else [message]
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -193,13 +204,17 @@ class _LoopSender:
         waiting = self.per_group[group]
         try:
             while waiting:
-                event = waiting.popleft()
+                if len(waiting) == 1:
+                    message, count = waiting.popleft(), 1
+                else:  # what arrived while the last publish was on its way: one message, in order
+                    events = [waiting.popleft() for _ in range(min(len(waiting), BATCH_MAX))]
+                    message, count = {"type": BATCH_TYPE, "events": events}, len(events)
                 try:
-                    await get_channel_layer().group_send(group, event)
+                    await get_channel_layer().group_send(group, message)
                 except Exception:  # the layer is at-most-once by design; the stored item is what counts
                     logger.exception("broadcast to %s failed", group)
                 finally:
-                    self._sent(1)
+                    self._sent(count)
         finally:  # nothing runs on the loop between the last check of `waiting` and this: no event is stranded
             del self.per_group[group]
             if waiting:  # cancelled (the loop is shutting down): these are lost, like anything else in flight
