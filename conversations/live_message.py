@@ -11,7 +11,7 @@ that path takes it again).
 
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
-from contextlib import contextmanager
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
@@ -53,11 +53,6 @@ FROM conversation LEFT JOIN item ON true
 """
 
 
-@contextmanager
-def _nothing():
-    yield
-
-
 class Written:
     """What the statement stored: the item, its conversation (the columns it read and wrote; others load on
     access), and the last item the visitor could see before it."""
@@ -79,7 +74,7 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
                   "live": Conversation.Status.LIVE}
     try:
         # Inside a caller's transaction, a savepoint: the refusal below must not break that transaction.
-        with transaction.atomic() if connection.in_atomic_block else _nothing(), connection.cursor() as cursor:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
             cursor.execute(_SQL, parameters)
             row = cursor.fetchone()
     except IntegrityError:
