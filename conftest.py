@@ -16,6 +16,13 @@ def own_cache_keys(settings):
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Uploaded and re-encoded images go to this test's own directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def demo(db):
     """The demo data of CONTRACT section 2, as model objects: demo.sites["shop"], demo.advisors["alice"]."""
     from advisors.demo import seed_demo

@@ -12,12 +12,6 @@ from conversations.tests.test_inbox_counts import assert_counts_exact, escalated
 CHANGELIST = "/admin/conversations/conversation/"
 
 
-@pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def admin_client(demo) -> Client:
     client = Client()
     client.force_login(demo.advisors["admin"].user)

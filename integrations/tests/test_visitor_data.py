@@ -12,22 +12,11 @@ from rest_framework.test import APIClient
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message, Visitor
 from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session, widget_socket
+from conversations.tests.test_deletion import admin_client
 from conversations.tests.test_images import png, upload
 from conversations.tests.test_inbox_counts import assert_counts_exact
 from integrations.models import AuditEntry, Delivery
 from integrations.tests.conftest import make_webhook
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def admin_client(demo) -> Client:
-    client = Client()
-    client.force_login(demo.advisors["admin"].user)
-    return client
 
 
 def visitor_with_everything(demo) -> tuple[str, Conversation, str]:
