@@ -7,7 +7,7 @@ PORT ?= 8000
 export HOST PORT
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test worker beat bench soak clean
+.PHONY: run test worker beat bench soak clean messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,7 @@ var/secret_key:
 
 run: $(VENV)/.runtime var/secret_key
 	mkdir -p var
+	$(BIN)/python -m livechat.catalogues
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py banner
@@ -48,6 +49,7 @@ run: $(VENV)/.runtime var/secret_key
 # The migration check compares models with migrations on the embedded database: the test run's DATABASE_URL names a
 # database that only its test copies exist of.
 test: $(VENV)/.dev var/secret_key node_modules/.installed
+	$(BIN)/python -m livechat.catalogues
 	status=0; \
 	$(BIN)/ruff check . || status=1; \
 	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run || status=1; \
@@ -78,3 +80,10 @@ beat: $(VENV)/.runtime var/secret_key
 
 clean:
 	rm -rf var
+
+# Gather the strings to translate into locale/<lang>/LC_MESSAGES/*.po (needs gettext: apt install gettext). Then
+# translate the new entries; `make run`/`make test` compile the catalogues. The README says how to add a language.
+IGNORE := --ignore=node_modules --ignore=var --ignore=media --ignore=docs --ignore=bench
+messages: $(VENV)/.dev
+	$(BIN)/python manage.py makemessages --all --no-location --no-obsolete $(IGNORE)
+	$(BIN)/python manage.py makemessages --all --no-location --no-obsolete -d djangojs $(IGNORE) --ignore=widget

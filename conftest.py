@@ -5,6 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from livechat.catalogues import compile_stale
+
+
+def pytest_configure(config):
+    compile_stale()  # the French tests need the compiled catalogues, also when pytest runs without make
+
 
 @pytest.fixture(autouse=True)
 def own_cache_keys(settings):

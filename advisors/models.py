@@ -69,6 +69,10 @@ class Advisor(models.Model):
     sees_chatbot = models.BooleanField("show discussions where the chatbot has the lead", default=False)
     email_on_escalation = models.BooleanField("e-mail me when a visitor asks for a human", default=True)
     sound = models.BooleanField("sound on new visitor messages", default=True)
+    # "" follows the browser (Accept-Language); otherwise one of settings.LANGUAGES, for the inbox, the login's
+    # aftermath, the admin and the e-mails sent to this advisor.
+    language = models.CharField("language", max_length=8, blank=True, default="", choices=settings.LANGUAGES,
+                                help_text="Empty: the browser's language.")
     sites = models.ManyToManyField(Site, blank=True, related_name="advisors")
 
     class Meta:

@@ -1,4 +1,5 @@
 """Reads about accounts and advisors: the license count and the advisors of a site, each rule written once."""
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from advisors.models import Account, Advisor
@@ -67,3 +68,22 @@ def advisor_is_staff(advisor: Advisor) -> bool:
     """"Staff" (CONTRACT section 7): the account's owner, or a Django staff user."""
     user = advisor.user
     return user.is_active and (user.is_staff or advisor.account.owner_id == user.pk)
+
+
+def _language_key(user_id: int) -> str:
+    return f"advisor-language:{user_id}"
+
+
+def advisor_language_for_user(user_id: int) -> str:
+    """The language a signed-in user chose as an advisor ("" = the browser's), read through the cache: every page
+    and API call of a browser session asks, and it changes only when that advisor picks another."""
+    key = _language_key(user_id)
+    language = cache.get(key)
+    if language is None:
+        language = Advisor.objects.filter(user_id=user_id).values_list("language", flat=True).first() or ""
+        cache.set(key, language, 3600)
+    return language
+
+
+def advisor_language_forget(user_id: int) -> None:
+    cache.delete(_language_key(user_id))

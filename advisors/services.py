@@ -99,8 +99,14 @@ def advisor_scope_changed(*, advisor: Advisor, by=None) -> None:
 
 
 def advisor_update_preferences(*, advisor: Advisor, name: str | None = None,
-                               email_on_escalation: bool | None = None, sound: bool | None = None) -> Advisor:
+                               email_on_escalation: bool | None = None, sound: bool | None = None,
+                               language: str | None = None) -> Advisor:
     fields = []
+    if language is not None:
+        if language and language not in dict(settings.LANGUAGES):
+            raise ValueError(f"Unknown language {language!r}.")
+        advisor.language = language
+        fields.append("language")
     if name is not None:
         advisor.display_name = name
         fields.append("display_name")
@@ -112,6 +118,9 @@ def advisor_update_preferences(*, advisor: Advisor, name: str | None = None,
         fields.append("sound")
     if fields:
         advisor.save(update_fields=fields)
+        if "language" in fields:
+            user_id = advisor.user_id
+            transaction.on_commit(lambda: selectors.advisor_language_forget(user_id))
     return advisor
 
 

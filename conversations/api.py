@@ -1,5 +1,7 @@
 """The inbox REST API of CONTRACT section 5: thin views over selectors (reads) and services (writes)."""
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.utils import translation
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -80,6 +82,9 @@ class InboxApi(APIView):
         self.advisor = selectors.advisor_for_user(request.user)
         if self.advisor is None:
             raise Forbidden("This account is not an advisor.")
+        if self.advisor.language:  # a token client has no session for AdvisorLanguageMiddleware to read
+            translation.activate(self.advisor.language)
+            request.LANGUAGE_CODE = self.advisor.language
 
 
     def conversation(self, conversation_id):
@@ -109,6 +114,9 @@ class MeApi(InboxApi):
         email_on_escalation = serializers.BooleanField(required=False)
         sound = serializers.BooleanField(required=False)
         status = serializers.ChoiceField(choices=["online", "away"], required=False)
+        # "" goes back to the browser's language
+        language = serializers.ChoiceField(choices=[code for code, _ in settings.LANGUAGES], allow_blank=True,
+                                           required=False)
 
     @extend_schema(responses={200: schema.MeSerializer})
     def get(self, request):
@@ -137,6 +145,7 @@ class MeApi(InboxApi):
                       for s in sorted(advisor.site_by_id.values(), key=lambda site: site.name)],
             "email_on_escalation": advisor.email_on_escalation,
             "sound": advisor.sound,
+            "language": advisor.language,
             "status": routing_selectors.advisor_status(advisor),
             "capacity": routing_selectors.advisor_rules(advisor).capacity,
         }

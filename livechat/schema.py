@@ -113,6 +113,7 @@ class MeSerializer(serializers.Serializer):
     sites = SiteRefSerializer(many=True)
     email_on_escalation = serializers.BooleanField()
     sound = serializers.BooleanField()
+    language = serializers.ChoiceField(choices=["", "en", "fr"], help_text="\"\": the browser's language.")
     status = serializers.ChoiceField(choices=["online", "away", "offline"])
     capacity = serializers.IntegerField()
 

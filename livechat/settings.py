@@ -128,9 +128,11 @@ SILENCED_SYSTEM_CHECKS = ["models.W040"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "advisors.middleware.AdvisorLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -149,6 +151,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -291,7 +294,12 @@ LOGIN_SLOW_AFTER = _setting("LOGIN_SLOW_AFTER", lambda: _at_least(1, env.int("LO
 
 # ------------------------------------------------------------------------------ i18n, static, media
 
-LANGUAGE_CODE = "en-us"
+# English and French (CONTRACT section 7, "Languages"). The browser's Accept-Language picks one (LocaleMiddleware);
+# an advisor's own choice wins over it (advisors.middleware.AdvisorLanguageMiddleware). Catalogues: locale/, compiled
+# by `python -m livechat.catalogues` (make run and make test do it); the README says how to add a language.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -5,9 +5,11 @@ from drf_spectacular.views import SpectacularAPIView
 
 from conversations import pages
 from livechat.health import healthz
+from livechat.i18n import InboxCatalogue
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("jsi18n/", InboxCatalogue.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("accounts/login/", pages.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

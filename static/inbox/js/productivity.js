@@ -90,7 +90,11 @@ export class CannedPicker {
     textarea.setAttribute("aria-controls", list.id);
     textarea.addEventListener("input", () => this.update());
     textarea.addEventListener("click", () => this.update());
-    textarea.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // Close a little after the focus leaves (a click on an option lands first), unless it came back meanwhile: an
+    // advisor who clicks the note switch and types "/" at once must not lose the list that typing opened.
+    textarea.addEventListener("blur", () => setTimeout(() => {
+      if (document.activeElement !== textarea) this.close();
+    }, 150));
     // Capture on the form: the composer's own Enter (send) and Escape listeners on the textarea never see a key
     // the open list used.
     form.addEventListener("keydown", (event) => this.onKey(event), true);
