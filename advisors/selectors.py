@@ -81,7 +81,7 @@ def advisor_language_for_user(user_id: int) -> str:
     language = cache.get(key)
     if language is None:
         language = Advisor.objects.filter(user_id=user_id).values_list("language", flat=True).first() or ""
-        cache.set(key, language, 3600)
+        cache.set(key, language, 24 * 3600)
     return language
 
 

@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from advisors import selectors
 from advisors.models import Account, Advisor, Invitation, Site
@@ -20,8 +22,8 @@ INVITATION_MAX_AGE = timedelta(days=7)
 class LicenseQuotaExceeded(Exception):
     def __init__(self, account: Account):
         super().__init__(
-            f"All {account.license_quota} Livechat Premium licenses of {account.name} are granted; "
-            "revoke one or raise the quota first."
+            _("All %(quota)s Livechat Premium licenses of %(account)s are granted; revoke one or raise the quota "
+              "first.") % {"quota": account.license_quota, "account": account.name}
         )
 
 
@@ -29,14 +31,16 @@ class QuotaBelowGranted(Exception):
     def __init__(self, account: Account, granted: int):
         self.granted = granted
         super().__init__(
-            f"{account.name} has granted {granted} Livechat Premium license{'s' if granted != 1 else ''}: "
-            f"the quota cannot be lower. Revoke licenses first."
+            ngettext("%(account)s has granted %(granted)s Livechat Premium license: the quota cannot be lower. "
+                     "Revoke licenses first.",
+                     "%(account)s has granted %(granted)s Livechat Premium licenses: the quota cannot be lower. "
+                     "Revoke licenses first.", granted) % {"account": account.name, "granted": granted}
         )
 
 
 class QuotaNotYours(PermissionDenied):
     def __init__(self):
-        super().__init__("The license quota is set by the platform operator.")
+        super().__init__(_("The license quota is set by the platform operator."))
 
 
 class InvitationInvalid(Exception):
@@ -192,7 +196,8 @@ def invitation_create(*, account: Account, email: str, invited_by=None, display_
         invitation = Invitation.objects.create(account=account, email=email, invited_by=invited_by,
                                                display_name=display_name, licensed=licensed)
         invitation.sites.set(sites)
-        transaction.on_commit(lambda: invitation_send.delay(invitation.pk))
+        language = translation.get_language()  # the inviter's: the e-mail is worded in it
+        transaction.on_commit(lambda: invitation_send.delay(invitation.pk, language=language))
     return InvitationLink(invitation, invitation_url(invitation))
 
 
@@ -203,18 +208,18 @@ def invitation_url(invitation: Invitation) -> str:
 def invitation_from_token(token: str) -> Invitation:
     """The pending invitation a link names; InvitationInvalid if forged, expired or already used. Nothing but "not
     valid" is said until the secret matches, and the expiry counts from the row's creation, not from the link."""
-    pk, _, secret = token.partition(".")
+    pk, _dot, secret = token.partition(".")
     invitation = None
     if pk.isascii() and pk.isdigit() and secret:
         invitation = Invitation.objects.filter(pk=int(pk)).select_related("account").first()
     # Compared in constant time, so the answer's timing tells nothing about how much of a guess was right.
     if invitation is None or not invitation.secret or not hmac.compare_digest(invitation.secret.encode(),
                                                                                 secret.encode()):
-        raise InvitationInvalid("This invitation link is not valid.")
+        raise InvitationInvalid(_("This invitation link is not valid."))
     if invitation.accepted_at is not None:
-        raise InvitationInvalid("This invitation has already been used.")
+        raise InvitationInvalid(_("This invitation has already been used."))
     if invitation_expired(invitation):
-        raise InvitationInvalid("This invitation has expired; ask your administrator for a new one.")
+        raise InvitationInvalid(_("This invitation has expired; ask your administrator for a new one."))
     return invitation
 
 
@@ -228,7 +233,7 @@ def invitation_accept(*, token: str, username: str, password: str) -> Advisor:
         invitation = invitation_from_token(token)
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at is not None:  # a second tab raced us to it
-            raise InvitationInvalid("This invitation has already been used.")
+            raise InvitationInvalid(_("This invitation has already been used."))
         advisor = advisor_create(account=invitation.account, username=username, email=invitation.email,
                                  display_name=invitation.display_name or username, password=password,
                                  sites=list(invitation.sites.all()))

@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils import translation
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -54,14 +55,14 @@ class TokenApi(APIView):
         user = authenticate(request, **data.validated_data)
         if user is None or not user.is_active:
             security.login_attempt_failed(username=username, address=address)
-            raise ApiError(400, "invalid_credentials", "Unable to log in with these credentials.")
+            raise ApiError(400, "invalid_credentials", _("Unable to log in with these credentials."))
         security.login_attempt_succeeded(username=username)
         return Response({"token": token_issue(user=user).key})
 
     @extend_schema(request=None, responses={204: None, 401: schema.ErrorSerializer})
     def delete(self, request):
         if request.user is None:
-            raise NotAuthenticated("Send the token to revoke: Authorization: Token ….")
+            raise NotAuthenticated(_("Send the token to revoke: Authorization: Token …."))
         if isinstance(request.auth, Token):
             token_revoke(token=request.auth)
         else:  # a browser session: its user's token, if any
@@ -81,7 +82,7 @@ class InboxApi(APIView):
         refuse_nul_in_query(request)
         self.advisor = selectors.advisor_for_user(request.user)
         if self.advisor is None:
-            raise Forbidden("This account is not an advisor.")
+            raise Forbidden(_("This account is not an advisor."))
         if self.advisor.language:  # a token client has no session for AdvisorLanguageMiddleware to read
             translation.activate(self.advisor.language)
             request.LANGUAGE_CODE = self.advisor.language
@@ -103,7 +104,8 @@ def _int_param(request, name: str, default: int | None, *, low: int = 0, high: i
     try:
         value = int(raw)
     except ValueError:
-        raise Refused(f"{name} must be a whole number.", fields={name: ["Not a whole number."]}) from None
+        raise Refused(_("%(name)s must be a whole number.") % {"name": name},
+                      fields={name: [_("Not a whole number.")]}) from None
     value = max(low, value)
     return min(value, high) if high is not None else value
 

@@ -3,6 +3,8 @@ socket consumers) only translate them: REST answers `{"code", "detail", "fields"
 an `error` frame with `code`."""
 from enum import Enum
 
+from django.utils.translation import gettext as _
+
 
 class ErrorCode(str, Enum):
     """Every code a refusal carries. A `str` subclass: `Refused(detail, code="closed")` with a plain string still
@@ -73,5 +75,6 @@ def refuse_nul(value: str, field: str) -> str:
     PostgreSQL refuses them in text, and a query that fails there reads as an outage (503, `unavailable`, which
     the widget would resend forever)."""
     if "\x00" in value:
-        raise Refused(f"{field} must not contain NUL characters.", fields={field: ["NUL characters are not allowed."]})
+        raise Refused(_("%(field)s must not contain NUL characters.") % {"field": field},
+                      fields={field: [_("NUL characters are not allowed.")]})
     return value

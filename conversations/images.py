@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
 from conversations.errors import Refused
@@ -38,11 +39,12 @@ class ProcessedImage:
 
 def _too_large() -> Refused:
     limit = settings.LIVECHAT["IMAGE_MAX_BYTES"] // (1024 * 1024)
-    return Refused(f"The image is larger than {limit} MB.", code="too_large", status=413)
+    return Refused(_("The image is larger than %(limit)s MB.") % {"limit": limit}, code="too_large", status=413)
 
 
 def _unsupported(reason: str) -> Refused:
-    return Refused(f"{reason} Send a JPEG, PNG, GIF or WebP image.", code="unsupported_media_type", status=415)
+    return Refused(_("%(reason)s Send a JPEG, PNG, GIF or WebP image.") % {"reason": reason},
+                   code="unsupported_media_type", status=415)
 
 
 def _max_pixels(image_format: str) -> int:
@@ -56,7 +58,7 @@ def gif_frame_count(data: bytes, *, max_frames: int) -> int:
     """The number of frames of a GIF, read from its block structure without decoding a pixel; Refused as soon as
     it passes `max_frames`, or when the structure is broken. Cost: one step per block, at most GIF_MAX_SUB_BLOCKS."""
     if len(data) < 13:
-        raise _unsupported("The GIF is truncated.")
+        raise _unsupported(_("The GIF is truncated."))
     flags = data[10]
     position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
     frames = blocks = 0
@@ -65,14 +67,14 @@ def gif_frame_count(data: bytes, *, max_frames: int) -> int:
         nonlocal blocks
         while True:
             if at >= len(data):
-                raise _unsupported("The GIF is truncated.")
+                raise _unsupported(_("The GIF is truncated."))
             size = data[at]
             at += 1 + size
             if size == 0:
                 return at
             blocks += 1
             if blocks > GIF_MAX_SUB_BLOCKS:
-                raise _unsupported("The GIF is not well formed.")
+                raise _unsupported(_("The GIF is not well formed."))
 
     while position < len(data):
         introducer = data[position]
@@ -83,9 +85,9 @@ def gif_frame_count(data: bytes, *, max_frames: int) -> int:
         elif introducer == 0x2C:  # image descriptor: 9 bytes, local colour table, LZW code size, sub-blocks
             frames += 1
             if frames > max_frames:
-                raise _unsupported(f"The animation has more than {max_frames} frames.")
+                raise _unsupported(_("The animation has more than %(max)s frames.") % {"max": max_frames})
             if position + 10 > len(data):
-                raise _unsupported("The GIF is truncated.")
+                raise _unsupported(_("The GIF is truncated."))
             local = data[position + 9]
             position += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
             position = skip_sub_blocks(position + 1)
@@ -98,7 +100,7 @@ def image_process(upload) -> ProcessedImage:
     """Verify and re-encode an uploaded file; Refused (413 or 415) when it is not an acceptable image."""
     limits = settings.LIVECHAT
     if upload is None:
-        raise Refused("An image file is required.", fields={"image": ["This field is required."]})
+        raise Refused(_("An image file is required."), fields={"image": [_("This field is required.")]})
     if upload.size > limits["IMAGE_MAX_BYTES"]:
         raise _too_large()
     data = upload.read(limits["IMAGE_MAX_BYTES"] + 1)
@@ -111,27 +113,28 @@ def image_process(upload) -> ProcessedImage:
             image_format = probe.format
             width, height = probe.size
             if image_format not in FORMATS:
-                raise _unsupported(f"{image_format or 'This'} files are not accepted.")
+                raise _unsupported(_("%(format)s files are not accepted.") % {"format": image_format}
+                                   if image_format else _("This kind of file is not accepted."))
             if width * height > _max_pixels(image_format):  # checked before decoding a single pixel
-                raise _unsupported("The image has too many pixels.")
+                raise _unsupported(_("The image has too many pixels."))
             probe.verify()
         frames = 1
         # Start-of-scan markers: entropy-coded data stuffs every 0xFF, so only a real marker (or one in an embedded
         # thumbnail, which only overcounts) reads FF DA.
         if image_format == "JPEG" and data.count(b"\xff\xda") > JPEG_MAX_SCANS:
-            raise _unsupported(f"The JPEG has more than {JPEG_MAX_SCANS} scans.")
+            raise _unsupported(_("The JPEG has more than %(max)s scans.") % {"max": JPEG_MAX_SCANS})
         if image_format == "GIF":
             frames = gif_frame_count(data, max_frames=limits["IMAGE_MAX_FRAMES"])
             # Pillow composites every frame onto the whole canvas: that is the work, whatever the frame's own size.
             if frames > 1 and width * height * frames > limits["IMAGE_MAX_ANIMATION_PIXELS"]:
-                raise _unsupported("The animation has too many pixels.")
+                raise _unsupported(_("The animation has too many pixels."))
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             out = _reencode(image, image_format, frames)
     except Refused:
         raise
     except Exception as error:  # noqa: BLE001  whatever a hostile file makes Pillow raise (OverflowError, MemoryError…)
         logger.info("image refused: %s: %s", type(error).__name__, error)
-        raise _unsupported("The file is not an image we can read.") from None  # plain words: no class name
+        raise _unsupported(_("The file is not an image we can read.")) from None  # plain words: no class name
     name = f"{secrets.token_urlsafe(24)}.{FORMATS[image_format]}"
     return ProcessedImage(ContentFile(out, name=name), width, height)
 

@@ -13,6 +13,8 @@ class Visitor(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     online_sockets = models.IntegerField(default=0)
+    # The widget's language when the visitor last came (its Accept-Language): e-mails to the visitor use it.
+    language = models.CharField(max_length=8, default="en", editable=False)
 
     def __str__(self) -> str:
         return f"Visitor #{self.pk}"

@@ -4,6 +4,8 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from advisors.mailing import email_send_once, header_line
 from advisors.models import Advisor
@@ -54,11 +56,12 @@ def escalation_emails_send(*, conversation_id: int, waiting_since: str, reminder
             "advisor": advisor.display_name,
             "reminder": reminder,
         }
-        subject = header_line(f"Still waiting: {context['visitor']} on {context['site']}" if reminder
-                              else f"[{context['site']}] {context['visitor']} asks for a human")
-        message = EmailMultiAlternatives(subject=subject, to=[advisor.email],
-                                         body=render_to_string("conversations/escalation_email.txt", context))
-        message.attach_alternative(render_to_string("conversations/escalation_email.html", context), "text/html")
+        with translation.override(advisor.language or settings.LANGUAGE_CODE):  # the advisor's, not the worker's
+            subject = header_line(_("Still waiting: %(visitor)s on %(site)s") % context if reminder
+                                  else _("[%(site)s] %(visitor)s asks for a human") % context)
+            message = EmailMultiAlternatives(subject=subject, to=[advisor.email],
+                                             body=render_to_string("conversations/escalation_email.txt", context))
+            message.attach_alternative(render_to_string("conversations/escalation_email.html", context), "text/html")
         if email_send_once(kind=kind, key=f"conversation:{conversation.pk}:{waiting_since}", message=message):
             sent += 1
     return sent

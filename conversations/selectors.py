@@ -12,6 +12,7 @@ from django.db.models import Aggregate, F, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from advisors.models import Advisor, Site
@@ -189,9 +190,9 @@ def _conversation_pk(conversation_id) -> int:
     try:
         pk = int(conversation_id)
     except (TypeError, ValueError, OverflowError):
-        raise NotFound("No such conversation.") from None
+        raise NotFound(_("No such conversation.")) from None
     if not 0 < pk < 2**63:  # past a bigint, PostgreSQL would refuse the query itself (a 503, not a 404)
-        raise NotFound("No such conversation.")
+        raise NotFound(_("No such conversation."))
     return pk
 
 
@@ -209,7 +210,7 @@ def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = 
         conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
                         .filter(_visible_to(advisor), pk=pk).first())
     if conversation is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(_("No such conversation."))
     return conversation if for_write else _with_sites([conversation], advisor)[0]
 
 
@@ -246,7 +247,8 @@ class Cursor:
                 raise ValueError
             return cls(updated_at, pk)
         except (ValueError, TypeError, json.JSONDecodeError):
-            raise Refused("The cursor is not valid.", fields={"cursor": ["Not a cursor this API gave."]}) from None
+            raise Refused(_("The cursor is not valid."),
+                          fields={"cursor": [_("Not a cursor this API gave.")]}) from None
 
 
 def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all", assigned_to: str | None = None,
@@ -254,11 +256,13 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
                       limit: int = 25) -> tuple[list[Conversation], str | None]:
     """One page, newest activity first, by keyset on (updated_at, id): one query whatever the page."""
     if box not in BOXES:
-        raise Refused(f"box must be one of {', '.join(BOXES)}.", fields={"box": ["Unknown box."]})
+        raise Refused(_("box must be one of %(boxes)s.") % {"boxes": ", ".join(BOXES)},
+                      fields={"box": [_("Unknown box.")]})
     if filter not in FILTERS:
-        raise Refused(f"filter must be one of {', '.join(FILTERS)}.", fields={"filter": ["Unknown filter."]})
+        raise Refused(_("filter must be one of %(filters)s.") % {"filters": ", ".join(FILTERS)},
+                      fields={"filter": [_("Unknown filter.")]})
     if box == "chatbot" and Status.BOT in statuses_hidden_from(sees_chatbot=advisor.sees_chatbot):
-        raise Forbidden("You do not see the discussions where the chatbot has the lead.")
+        raise Forbidden(_("You do not see the discussions where the chatbot has the lead."))
     site_ids = _site_ids_in_scope(advisor, site_key)
     if not site_ids:
         return [], None

@@ -10,7 +10,9 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from PIL import Image as PILImage
 from redis.exceptions import RedisError
 
@@ -96,8 +98,8 @@ CLIENT_ID_MAX = 64
 def client_id_clean(value) -> str:
     """The client_id rule for every send, REST and socket: a string of 1 to 64 characters."""
     if not isinstance(value, str) or not 0 < len(value) <= CLIENT_ID_MAX:
-        raise Refused(f"client_id is required: a string of at most {CLIENT_ID_MAX} characters.",
-                      fields={"client_id": [f"Required, at most {CLIENT_ID_MAX} characters."]})
+        raise Refused(_("client_id is required: a string of at most %(max)s characters.") % {"max": CLIENT_ID_MAX},
+                      fields={"client_id": [_("Required, at most %(max)s characters.") % {"max": CLIENT_ID_MAX}]})
     return refuse_nul(value, "client_id")
 
 
@@ -107,11 +109,11 @@ def message_text_clean(value, *, required: bool = True) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise Refused("A message needs a non-empty `text`.", fields={"text": ["This field is required."]})
+        raise Refused(_("A message needs a non-empty `text`."), fields={"text": [_("This field is required.")]})
     limit = settings.LIVECHAT["MESSAGE_MAX_CHARS"]
     if len(value) > limit:
-        raise Refused(f"A message has at most {limit} characters.", code=ErrorCode.TOO_LONG,
-                      fields={"text": [f"At most {limit} characters."]})
+        raise Refused(_("A message has at most %(limit)s characters.") % {"limit": limit}, code=ErrorCode.TOO_LONG,
+                      fields={"text": [_("At most %(limit)s characters.") % {"limit": limit}]})
     return refuse_nul(value, "text")
 
 
@@ -171,8 +173,11 @@ class _Timeline:
             setattr(self.conversation, name, value)
             self.dirty.add("assigned" if name == "assigned" else name)
 
-    def event(self, text: str) -> Message:
-        return self.append(kind=Kind.EVENT, sender=Sender.SYSTEM, text=text)
+    def event(self, words: Callable[[], str]) -> Message:
+        """A visible line ("Alice joined the conversation"), worded in the visitor's language: it is stored once
+        and shown as stored, in the widget and in the inbox."""
+        with translation.override(_load_related(self.conversation).visitor.language):
+            return self.append(kind=Kind.EVENT, sender=Sender.SYSTEM, text=words())
 
     def save(self, *, reader: tuple[Advisor, int] | None = None) -> None:
         """`reader`: the advisor whose read position this write moves too (a reply), and to what."""
@@ -251,7 +256,7 @@ def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | 
         if mine and visible:
             own = pk
         elif not (visible and advisor is not None and sender == Sender.ADVISOR and not mine):
-            raise Conflict("This client_id names another item; send with a new client_id.")
+            raise Conflict(_("This client_id names another item; send with a new client_id."))
     return Message.objects.select_related("advisor__user").get(pk=own) if own is not None else None
 
 
@@ -309,7 +314,7 @@ def _route(timeline: _Timeline, *, assign_to: str | None = None) -> None:
     route = routing.escalation_route(conversation=conversation, assign_to=assign_to)
     if route.advisor is not None:
         timeline.set(assigned=route.advisor)
-        timeline.event(f"{route.advisor.display_name} joined the conversation")
+        timeline.event(lambda: _("%(name)s joined the conversation") % {"name": route.advisor.display_name})
     routing.escalation_follow_up(timeline, route)
     _notify_on_commit(conversation)
 
@@ -341,16 +346,32 @@ def _wait_for_human(timeline: _Timeline, *, notify: bool) -> None:
 # ------------------------------------------------------------------------------ visitors
 
 
+def visitor_language(language: str | None = None) -> str:
+    """One of settings.LANGUAGES: the one given, else the active one (the widget's Accept-Language), else the
+    default."""
+    known = dict(settings.LANGUAGES)
+    for candidate in (language, translation.get_language()):
+        if candidate:
+            code = candidate.split("-")[0].lower()
+            if code in known:
+                return code
+    return settings.LANGUAGE_CODE
+
+
 def visitor_session_start(*, site: Site, token: str | None = None, page: str = "",
-                          address: str | None = None) -> Session:
+                          address: str | None = None, language: str | None = None) -> Session:
     """Resume the visitor a token names (a new session after 30 idle minutes), or start a new one.
 
     A new visitor, whatever the token said (none, made up, expired, another site's), takes a slot of the
-    per-address limit when `address` is given: RateLimited past it, and nothing is created."""
+    per-address limit when `address` is given: RateLimited past it, and nothing is created.
+    `language` (default: the request's) is kept for what reaches the visitor later by e-mail."""
     now = timezone.now()
+    language = visitor_language(language)
     visitor = selectors.visitor_for_token(token=token, site=site) if token else None
     if visitor is not None:
         changes = {"last_seen_at": now}
+        if language != visitor.language:
+            changes["language"] = visitor.language = language
         new_session = visitor.last_seen_at < now - timedelta(seconds=settings.LIVECHAT["SESSION_IDLE_S"])
         if new_session:
             changes["sessions"] = F("sessions") + 1
@@ -377,10 +398,11 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
         wait = ratelimit.hit(f"sessions:{address}", window_s=60,
                              limit=settings.LIVECHAT["SESSIONS_PER_ADDRESS_PER_MINUTE"])
         if wait is not None:
-            raise RateLimited("Too many new visitors from this address.", retry_after=wait)
+            raise RateLimited(_("Too many new visitors from this address."), retry_after=wait)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        visitor = Visitor.objects.create(site=site, token_hash=token_hash(token), last_seen_at=now, page=page)
+        visitor = Visitor.objects.create(site=site, token_hash=token_hash(token), last_seen_at=now, page=page,
+                                         language=language)
         conversation = Conversation.objects.create(site=site, visitor=visitor, updated_at=now)
         timeline = _Timeline(conversation)
         if site.mode == "livechat":
@@ -448,7 +470,7 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent
 def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Sent:
     """A button press is stored as the visitor's text (the label), then the bot follows the button."""
     if not isinstance(button, str):
-        raise Refused("A button frame needs the button's `id`.", fields={"button": ["This field is required."]})
+        raise Refused(_("A button frame needs the button's `id`."), fields={"button": [_("This field is required.")]})
 
     def write(timeline: _Timeline) -> None:
         conversation = _load_related(timeline.conversation)
@@ -458,7 +480,7 @@ def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Se
         except engine.FlowInvalid:
             label = None
         if label is None:
-            raise Refused(f"Unknown button {button!r}.")
+            raise Refused(_("Unknown button %(button)r.") % {"button": button})
         if conversation.status == Status.CLOSED:
             _reopen_for_visitor(timeline)
         timeline.append(kind=Kind.TEXT, sender=Sender.VISITOR, text=label, client_id=client_id)
@@ -473,7 +495,7 @@ def visitor_back_to_bot(*, visitor: Visitor, client_id: str) -> Sent:
     def write(timeline: _Timeline) -> None:
         conversation = timeline.conversation
         if conversation.status != Status.LIVE or not conversation.back_to_bot_label:
-            raise Refused("The chatbot can take over only while an advisor has the lead and the flow offers it.")
+            raise Refused(_("The chatbot can take over only while an advisor has the lead and the flow offers it."))
         timeline.append(kind=Kind.TEXT, sender=Sender.VISITOR, text=conversation.back_to_bot_label,
                         client_id=client_id)
         timeline.set(status=Status.BOT, assigned=None, waiting_since=None, back_to_bot_label="")
@@ -515,18 +537,18 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
     client_id = client_id_clean(client_id)
     text = message_text_clean(text, required=image is None)
     if note and not selectors.advisor_sees_notes(advisor):
-        raise Forbidden("Notes need a Livechat Premium license.")
+        raise Forbidden(_("Notes need a Livechat Premium license."))
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:
             return Sent([repeated], created=False, conversation=conversation)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it to reply.", code=ErrorCode.CLOSED)
+            raise Conflict(_("The conversation is closed; reopen it to reply."), code=ErrorCode.CLOSED)
         timeline = _Timeline(conversation)
         if not note:
             if conversation.assigned_id is None:
                 timeline.set(assigned=advisor)
-                timeline.event(f"{advisor.display_name} joined the conversation")
+                timeline.event(lambda: _("%(name)s joined the conversation") % {"name": advisor.display_name})
             timeline.set(status=Status.LIVE, waiting_since=None)
         kind = Kind.NOTE if note else (Kind.IMAGE if image is not None else Kind.TEXT)
         message = timeline.append(kind=kind, sender=Sender.ADVISOR, text=text, client_id=client_id, advisor=advisor,
@@ -543,15 +565,16 @@ def conversation_take(*, conversation_id: int, advisor: Advisor) -> Conversation
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if conversation.assigned_id not in (None, advisor.pk):
-            raise Conflict(f"{_load_related(conversation).assigned.display_name} already has this conversation.",
+            raise Conflict(_("%(name)s already has this conversation.")
+                           % {"name": _load_related(conversation).assigned.display_name},
                            code=ErrorCode.ASSIGNED)
         if conversation.status == Status.CLOSED:
-            raise Conflict("The conversation is closed; reopen it first.", code=ErrorCode.CLOSED)
+            raise Conflict(_("The conversation is closed; reopen it first."), code=ErrorCode.CLOSED)
         if conversation.assigned_id == advisor.pk and conversation.status == Status.LIVE:
             return conversation
         timeline = _Timeline(conversation)
         timeline.set(assigned=advisor, status=Status.LIVE)
-        timeline.event(f"{advisor.display_name} joined the conversation")
+        timeline.event(lambda: _("%(name)s joined the conversation") % {"name": advisor.display_name})
         timeline.save()
         advisor_record_activity(advisor_id=advisor.pk)
     return conversation
@@ -564,8 +587,8 @@ def conversation_assign(*, conversation_id: int, by: Advisor, username: str | No
         if username:
             target = advisor_of_site(username=username, site_id=conversation.site_id, account_id=by.account_id)
             if target is None:
-                raise Refused("No advisor of this site has that username.",
-                              fields={"advisor": ["Not an advisor of this conversation's site."]})
+                raise Refused(_("No advisor of this site has that username."),
+                              fields={"advisor": [_("Not an advisor of this conversation's site.")]})
         if conversation.assigned_id == (target.pk if target else None):
             return conversation
         timeline = _Timeline(conversation)
@@ -573,7 +596,7 @@ def conversation_assign(*, conversation_id: int, by: Advisor, username: str | No
         if target is not None:
             if conversation.status == Status.BOT:
                 timeline.set(status=Status.LIVE)
-            timeline.event(f"{target.display_name} joined the conversation")
+            timeline.event(lambda: _("%(name)s joined the conversation") % {"name": target.display_name})
         timeline.save()
         advisor_record_activity(advisor_id=by.pk)
     return conversation
@@ -597,8 +620,11 @@ def conversation_close(*, conversation_id: int, advisor: Advisor | None, idle_mi
                  and _load_related(conversation).site.csat_enabled)
         timeline.set(status=Status.CLOSED, closed_at=timezone.now(), waiting_since=None, awaiting_email=False,
                      rating_asked=asked)
-        timeline.event(f"{advisor.display_name} closed the conversation" if advisor is not None
-                       else f"Closed after {idle_min} minute{'s' if idle_min != 1 else ''} without activity")
+        timeline.event(lambda: _("%(name)s closed the conversation") % {"name": advisor.display_name}
+                       if advisor is not None
+                       else ngettext("Closed after %(minutes)s minute without activity",
+                                     "Closed after %(minutes)s minutes without activity", idle_min)
+                       % {"minutes": idle_min})
         timeline.save()
         if advisor is not None:
             advisor_record_activity(advisor_id=advisor.pk)
@@ -612,7 +638,7 @@ def conversation_reopen(*, conversation_id: int, advisor: Advisor) -> Conversati
             return conversation
         timeline = _Timeline(conversation)
         timeline.set(status=Status.LIVE, closed_at=None)
-        timeline.event(f"{advisor.display_name} reopened the conversation")
+        timeline.event(lambda: _("%(name)s reopened the conversation") % {"name": advisor.display_name})
         timeline.save()
         advisor_record_activity(advisor_id=advisor.pk)
     return conversation

@@ -8,6 +8,7 @@ size said. Under ASGI the server and Django read the body before any view runs: 
 oversized body there, from its Content-Length or as soon as the stream passes the limit."""
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
 from livechat.api import ApiError
@@ -23,7 +24,7 @@ def upload_body_max_bytes() -> int:
 
 def too_large() -> ApiError:
     limit = settings.LIVECHAT["IMAGE_MAX_BYTES"] // (1024 * 1024)
-    return ApiError(413, "too_large", f"The image is larger than {limit} MB.")
+    return ApiError(413, "too_large", _("The image is larger than %(limit)s MB.") % {"limit": limit})
 
 
 def is_multipart(request) -> bool:
@@ -57,7 +58,7 @@ def announced_length(request) -> int:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise ApiError(400, "bad_request", "Content-Length is not a number.") from None
+        raise ApiError(400, "bad_request", _("Content-Length is not a number.")) from None
 
 
 class UploadGate:
@@ -78,7 +79,7 @@ class UploadGate:
         if announced_length(request) > upload_body_max_bytes():
             raise too_large()
         if (wait := self.upload_wait()) is not None:
-            raise exceptions.Throttled(wait=max(1, round(wait)), detail="Too many uploads; wait a little.")
+            raise exceptions.Throttled(wait=max(1, round(wait)), detail=_("Too many uploads; wait a little."))
 
     def authenticate_sender(self) -> None:
         """Resolve who sends (401/403), from the headers only."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 EXCERPT_BYTES = 2048
 
@@ -50,20 +51,21 @@ def resolve(url: str, *, allow_private: bool | None = None) -> Target:
         allow_private = settings.WEBHOOK_ALLOW_PRIVATE
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AddressRefused("A webhook URL starts with http:// or https:// and names a host.")
+        raise AddressRefused(_("A webhook URL starts with http:// or https:// and names a host."))
     if parts.username or parts.password:
-        raise AddressRefused("A webhook URL carries no user name or password.")
+        raise AddressRefused(_("A webhook URL carries no user name or password."))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise AddressRefused("The URL's port is not valid.") from None
+        raise AddressRefused(_("The URL's port is not valid.")) from None
     addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(parts.hostname, port,
                                                                              type=socket.SOCK_STREAM)))
     if not allow_private:
         for address in addresses:
             if not public_address(address):
-                raise AddressRefused(f"{parts.hostname} resolves to {address}, a private, loopback or link-local "
-                                     "address (WEBHOOK_ALLOW_PRIVATE=1 allows it).")
+                raise AddressRefused(_("%(host)s resolves to %(address)s, a private, loopback or link-local address "
+                                       "(WEBHOOK_ALLOW_PRIVATE=1 allows it).") % {"host": parts.hostname,
+                                                                                  "address": address})
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, parts.hostname, port, path, addresses[0])
 

@@ -1,6 +1,7 @@
 """REST error shape of the contract: {"code", "detail", "fields"?} with the HTTP status."""
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
@@ -61,7 +62,7 @@ def exception_handler(exc, context):
             response["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
     if isinstance(exc, DatabaseError):  # nothing was stored; the client sends it again later
-        return error_response(503, "unavailable", "The database is unavailable; nothing was stored, try again.")
+        return error_response(503, "unavailable", _("The database is unavailable; nothing was stored, try again."))
     if isinstance(exc, ApiError):
         return error_response(exc.status_code, exc.code, str(exc.detail), exc.fields)
     response = drf_exception_handler(exc, context)
@@ -70,7 +71,7 @@ def exception_handler(exc, context):
     code = _CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "The request is not valid.", fields)
+        return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", _("The request is not valid."), fields)
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         code = "unauthorized"
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else str(response.data)

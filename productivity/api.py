@@ -1,6 +1,7 @@
 """The inbox and widget endpoints of CONTRACT section 7 ("Canned responses and labels", "Search and transcripts"):
 thin views over productivity.selectors and productivity.services; conversations through the one access check."""
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
@@ -119,7 +120,7 @@ class SearchApi(InboxApi):
     def get(self, request):
         params = request.query_params
         if len(params.get("q", "")) > 200:
-            raise Refused("q is limited to 200 characters.", fields={"q": ["At most 200 characters."]})
+            raise Refused(_("q is limited to 200 characters."), fields={"q": [_("At most 200 characters.")]})
         found, next_cursor = selectors.search(advisor=self.advisor, q=params.get("q"),
                                               site_key=params.get("site") or None,
                                               cursor=params.get("cursor") or None)
@@ -145,7 +146,7 @@ class TranscriptApi(InboxApi):
     def get(self, request, conversation_id: int):
         kind = request.query_params.get("format", "txt")
         if kind not in ("txt", "html"):
-            raise Refused("format must be txt or html.", fields={"format": ["txt or html."]})
+            raise Refused(_("format must be txt or html."), fields={"format": [_("txt or html.")]})
         conversation = self.conversation(conversation_id)
         licensed = self.advisor.licensed
         items = selectors.transcript_items(conversation_id=conversation.pk,

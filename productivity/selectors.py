@@ -7,6 +7,7 @@ import time
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.utils.translation import gettext as _
 
 from advisors.models import Advisor
 from conversations import selectors as conversation_selectors
@@ -36,11 +37,11 @@ def canned_for_advisor(*, advisor: Advisor, canned_id) -> CannedResponse:
     try:
         pk = int(canned_id)
     except (TypeError, ValueError):
-        raise NotFound("No such canned response.") from None
+        raise NotFound(_("No such canned response.")) from None
     found = CannedResponse.objects.filter(Q(owner__isnull=True) | Q(owner=advisor), account_id=advisor.account_id,
                                           pk=pk).first()
     if found is None:
-        raise NotFound("No such canned response.")
+        raise NotFound(_("No such canned response."))
     return found
 
 
@@ -197,7 +198,7 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
 when the index statistics are read again, every ten minutes)."""
     words = search_words(q)
     if not words:
-        raise Refused("q must contain at least one word.", fields={"q": ["Type a word to search for."]})
+        raise Refused(_("q must contain at least one word."), fields={"q": [_("Type a word to search for.")]})
     visible = conversation_selectors.conversations_visible_to(advisor=advisor, site_key=site_key)
     if cursor:
         after = conversation_selectors.Cursor.decode(cursor)

@@ -5,6 +5,7 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from advisors.models import Advisor
 from advisors.selectors import advisor_is_staff
@@ -23,25 +24,25 @@ TRANSCRIPTS_PER_HOUR = 3
 
 def _shortcut_clean(value) -> str:
     if not isinstance(value, str) or not _SHORTCUT.match(value):
-        raise Refused("shortcut must be 1-32 of a-z 0-9 - _.", fields={"shortcut": ["1-32 of a-z 0-9 - _."]})
+        raise Refused(_("shortcut must be 1-32 of a-z 0-9 - _."), fields={"shortcut": [_("1-32 of a-z 0-9 - _.")]})
     return value
 
 
 def _text_clean(value) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise Refused("text is required.", fields={"text": ["Required."]})
+        raise Refused(_("text is required."), fields={"text": [_("Required.")]})
     refuse_nul(value, "text")
     if len(value) > MAX_TEXT:
-        raise Refused(f"text is limited to {MAX_TEXT} characters.", code="too_long",
-                      fields={"text": [f"At most {MAX_TEXT} characters."]})
+        raise Refused(_("text is limited to %(max)s characters.") % {"max": MAX_TEXT}, code="too_long",
+                      fields={"text": [_("At most %(max)s characters.") % {"max": MAX_TEXT}]})
     return value
 
 
 def _may_write(advisor: Advisor, canned: CannedResponse) -> None:
     if canned.owner_id is None and not advisor_is_staff(advisor):
-        raise Forbidden("Only staff manage the account's canned responses.")
+        raise Forbidden(_("Only staff manage the account's canned responses."))
     if canned.owner_id is not None and canned.owner_id != advisor.pk:
-        raise NotFound("No such canned response.")
+        raise NotFound(_("No such canned response."))
 
 
 def _save(canned: CannedResponse, **kwargs) -> CannedResponse:
@@ -49,14 +50,14 @@ def _save(canned: CannedResponse, **kwargs) -> CannedResponse:
         with transaction.atomic():
             canned.save(**kwargs)
     except IntegrityError:
-        raise Conflict(f"/{canned.shortcut} is already taken in this scope.",
-                       fields={"shortcut": ["Already taken."]}) from None
+        raise Conflict(_("/%(shortcut)s is already taken in this scope.") % {"shortcut": canned.shortcut},
+                       fields={"shortcut": [_("Already taken.")]}) from None
     return canned
 
 
 def canned_create(*, advisor: Advisor, shortcut, text, scope) -> CannedResponse:
     if scope not in ("account", "personal"):
-        raise Refused("scope must be account or personal.", fields={"scope": ["account or personal."]})
+        raise Refused(_("scope must be account or personal."), fields={"scope": [_("account or personal.")]})
     canned = CannedResponse(account_id=advisor.account_id, owner=advisor if scope == "personal" else None,
                             shortcut=_shortcut_clean(shortcut), text=_text_clean(text))
     _may_write(advisor, canned)
@@ -83,26 +84,26 @@ def canned_delete(*, advisor: Advisor, canned: CannedResponse) -> None:
 
 def label_create(*, advisor: Advisor, name, color="#64748b") -> Label:
     if not advisor_is_staff(advisor):
-        raise Forbidden("Only staff manage the account's labels.")
+        raise Forbidden(_("Only staff manage the account's labels."))
     if not isinstance(name, str) or not _LABEL.match(name.strip()):
-        raise Refused("name must be 1-40 characters, without / or control characters.",
-                      fields={"name": ["1-40 characters, no /."]})
+        raise Refused(_("name must be 1-40 characters, without / or control characters."),
+                      fields={"name": [_("1-40 characters, no /.")]})
     if not isinstance(color, str) or not _COLOR.match(color):
-        raise Refused("color must be #rrggbb.", fields={"color": ["#rrggbb."]})
+        raise Refused(_("color must be #rrggbb."), fields={"color": [_("#rrggbb.")]})
     try:
         with transaction.atomic():
             return Label.objects.create(account_id=advisor.account_id, name=name.strip(), color=color.lower())
     except IntegrityError:
-        raise Conflict("The account already has this label.", fields={"name": ["Already exists."]}) from None
+        raise Conflict(_("The account already has this label."), fields={"name": [_("Already exists.")]}) from None
 
 
 def label_delete(*, advisor: Advisor, name: str) -> None:
     """Deletes the label and takes it off every conversation that carried it (each announced to the inbox)."""
     if not advisor_is_staff(advisor):
-        raise Forbidden("Only staff manage the account's labels.")
+        raise Forbidden(_("Only staff manage the account's labels."))
     label = Label.objects.filter(account_id=advisor.account_id, name=name).first()
     if label is None:
-        raise NotFound("No such label.")
+        raise NotFound(_("No such label."))
     label_delete_any(label=label)
 
 
@@ -144,12 +145,13 @@ def conversation_labels_change(*, advisor: Advisor, conversation_id: int, add=()
     account does not have is refused (400) and changes nothing."""
     for names, field in ((add, "add"), (remove, "remove")):
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names) or len(names) > 50:
-            raise Refused(f"{field} must be a list of label names.", fields={field: ["A list of names."]})
+            raise Refused(_("%(field)s must be a list of label names.") % {"field": field},
+                          fields={field: [_("A list of names.")]})
     wanted = set(add) | set(remove)
     labels = {label.name: label for label in Label.objects.filter(account_id=advisor.account_id, name__in=wanted)}
     unknown = sorted(wanted - labels.keys())
     if unknown:
-        raise Refused(f"No such label: {', '.join(unknown)}.", fields={"labels": unknown})
+        raise Refused(_("No such label: %(labels)s.") % {"labels": ", ".join(unknown)}, fields={"labels": unknown})
     with transaction.atomic():
         Conversation.objects.select_for_update().filter(pk=conversation_id).values_list("pk", flat=True).first()
         ConversationLabel.objects.filter(conversation_id=conversation_id,
@@ -168,10 +170,10 @@ def transcript_request(*, visitor, email: str) -> TranscriptRequest:
     TRANSCRIPTS_PER_HOUR an hour per visitor (429). The e-mail leaves from a task, on commit; it never has a note."""
     conversation = visitor.conversation
     if conversation.status != Conversation.Status.CLOSED:
-        raise Conflict("A transcript can be sent once the conversation is closed.", code="conflict")
+        raise Conflict(_("A transcript can be sent once the conversation is closed."), code="conflict")
     wait = ratelimit.hit(f"transcript:{visitor.pk}", limit=TRANSCRIPTS_PER_HOUR, window_s=3600)
     if wait is not None:
-        raise RateLimited("At most 3 transcripts an hour.", retry_after=wait)
+        raise RateLimited(_("At most 3 transcripts an hour."), retry_after=wait)
     with transaction.atomic():
         request = TranscriptRequest.objects.create(conversation=conversation, email=email,
                                                    upto_seq=conversation.last_seq)

@@ -1,6 +1,8 @@
 """A conversation as a document: plain text or HTML, for an advisor's download or the visitor's e-mail. Who sees
 notes is the caller's decision (selectors.transcript_items(notes=...)); a note is always marked as one."""
+from django.utils import translation
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message
 from conversations.presenters import message_image_url, timestamp, visitor_name
@@ -8,26 +10,26 @@ from conversations.presenters import message_image_url, timestamp, visitor_name
 
 def _who(message: Message, *, visitor_label: str) -> str:
     if message.kind == Message.Kind.NOTE:
-        author = message.advisor.display_name if message.advisor else "Bot"
-        return f"Note by {author}"
+        author = message.advisor.display_name if message.advisor else _("Bot")
+        return _("Note by %(author)s") % {"author": author}
     if message.sender == Message.Sender.VISITOR:
         return visitor_label
     if message.sender == Message.Sender.ADVISOR:
-        return message.advisor.display_name if message.advisor else "Advisor"
+        return message.advisor.display_name if message.advisor else _("Advisor")
     if message.sender == Message.Sender.BOT:
-        return "Bot"
+        return _("Bot")
     return "—"
 
 
 def _body(message: Message) -> str:
     parts = [message.text] if message.text else []
     if url := message_image_url(message):
-        parts.append(f"[image] {url}")
+        parts.append(f"[{_('image')}] {url}")
     return "\n".join(parts)
 
 
 def title_of(conversation: Conversation) -> str:
-    return f"Conversation #{conversation.pk} — {conversation.site.name}"
+    return _("Conversation #%(number)s — %(site)s") % {"number": conversation.pk, "site": conversation.site.name}
 
 
 def as_text(conversation: Conversation, items: list[Message], *, visitor_label: str) -> str:
@@ -52,11 +54,12 @@ def as_html(conversation: Conversation, items: list[Message], *, visitor_label: 
         css = "note" if message.kind == Message.Kind.NOTE else message.sender
         text = escape(message.text).replace("\n", "<br>")
         image = message_image_url(message)
-        picture = f'<br><a href="{escape(image)}">[image]</a>' if image else ""
+        picture = f'<br><a href="{escape(image)}">[{escape(_("image"))}]</a>' if image else ""
         rows.append(f'<li class="{css}"><time>{stamp}</time> <b>{escape(_who(message, visitor_label=visitor_label))}'
                     f"</b>: {text}{picture}</li>")
     title = escape(title_of(conversation))
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>'
+    language = escape(translation.get_language() or "en")
+    return (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{title}</title><style>'
             "body{font:14px/1.5 system-ui,sans-serif;max-width:720px;margin:2em auto;color:#111}"
             "ul{list-style:none;padding:0}li{margin:.4em 0;padding:.3em .6em;border-radius:6px}"
             "time{color:#666;font-size:12px}.note{background:#fef3c7}.event{color:#666;text-align:center}"

@@ -2,6 +2,7 @@
 import csv
 import io
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import renderers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
@@ -54,7 +55,7 @@ class FormatChoice(BaseContentNegotiation):
         for renderer in renderers:
             if renderer.format == wanted:
                 return renderer, renderer.media_type
-        raise Refused("format is json or csv.", fields={"format": ["json or csv."]})
+        raise Refused(_("format is json or csv."), fields={"format": [_("json or csv.")]})
 
 
 class ReportApi(InboxApi):

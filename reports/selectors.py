@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import Aggregate, Avg, Count, FloatField, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from advisors.models import Advisor
 from advisors.selectors import advisor_is_staff
@@ -62,7 +63,8 @@ def _day(value: str | None, name: str, default: date) -> date:
     try:
         return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("bad")
     except ValueError:
-        raise Refused(f"{name} is a date, YYYY-MM-DD.", fields={name: ["A date, YYYY-MM-DD."]}) from None
+        raise Refused(_("%(name)s is a date, YYYY-MM-DD.") % {"name": name},
+                      fields={name: [_("A date, YYYY-MM-DD.")]}) from None
 
 
 def report_scope(*, advisor: Advisor, date_from: str | None = None, date_to: str | None = None,
@@ -74,13 +76,14 @@ def report_scope(*, advisor: Advisor, date_from: str | None = None, date_to: str
     end = _day(date_to, "to", today)
     start = _day(date_from, "from", end - timedelta(days=29))
     if start > end:
-        raise Refused("from is after to.", fields={"from": ["On or before `to`."]})
+        raise Refused(_("from is after to."), fields={"from": [_("On or before `to`.")]})
     if (end - start).days + 1 > MAX_DAYS:
-        raise Refused(f"A report covers at most {MAX_DAYS} days.", fields={"to": [f"At most {MAX_DAYS} days."]})
+        raise Refused(_("A report covers at most %(max)s days.") % {"max": MAX_DAYS},
+                      fields={"to": [_("At most %(max)s days.") % {"max": MAX_DAYS}]})
     if site_key:
         site_id = advisor.site_id_by_key.get(site_key)
         if site_id is None:
-            raise NotFound("None of your sites has this key.")
+            raise NotFound(_("None of your sites has this key."))
         site_ids = [site_id]
     else:
         site_ids = list(advisor.site_ids)
@@ -90,12 +93,12 @@ def report_scope(*, advisor: Advisor, date_from: str | None = None, date_to: str
         if username == advisor.username:
             subject = advisor
         elif not staff:
-            raise Forbidden("Only staff see other advisors' figures.")
+            raise Forbidden(_("Only staff see other advisors' figures."))
         else:
             subject = Advisor.objects.select_related("user").filter(account_id=advisor.account_id,
                                                                     user__username=username).first()
             if subject is None:
-                raise NotFound("No advisor of your account has this username.")
+                raise NotFound(_("No advisor of your account has this username."))
     return Scope(account_id=advisor.account_id, site_ids=site_ids, advisor=subject, timezone=tz, start=start, end=end)
 
 

@@ -1,4 +1,5 @@
 """`GET` / `PATCH /api/inbox/sites/{key}` (CONTRACT section 7): a site's routing, for staff of that site."""
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -34,9 +35,9 @@ class SiteRoutingApi(InboxApi):
     def site(self, key: str) -> Site:
         site_id = self.advisor.site_id_by_key.get(key)
         if site_id is None:
-            raise NotFound("No such site.")
+            raise NotFound(_("No such site."))
         if not advisor_is_staff(self.advisor):
-            raise Forbidden("Only staff change a site's routing.")
+            raise Forbidden(_("Only staff change a site's routing."))
         return Site.objects.select_related("routing").get(pk=site_id)
 
     @extend_schema(responses={200: SiteRoutingSerializer, **schema.ERRORS})
@@ -48,6 +49,6 @@ class SiteRoutingApi(InboxApi):
     def patch(self, request, key: str):
         site = self.site(key)
         if not isinstance(request.data, dict):
-            raise Refused("A JSON object of the fields to change.")
+            raise Refused(_("A JSON object of the fields to change."))
         services.site_routing_update(site=site, **{k: v for k, v in request.data.items() if k not in ("key", "name")})
         return Response(site_routing_dict(site))

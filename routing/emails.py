@@ -1,6 +1,8 @@
 """The e-mail a visitor who left gets with the advisors' replies (never a note), plain text and HTML."""
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from advisors.mailing import email_send_once
 from advisors.models import Notification
@@ -41,8 +43,10 @@ def visitor_replies_send(*, conversation_id: int) -> int:
                      "image_url": message_image_url(m) if m.kind == Message.Kind.IMAGE else None} for m in replies],
         "page": visitor.page or "",
     }
-    message = EmailMultiAlternatives(subject=f"[{context['site']}] A reply to your message", to=[address],
-                                     body=render_to_string("routing/replies_email.txt", context))
-    message.attach_alternative(render_to_string("routing/replies_email.html", context), "text/html")
+    with translation.override(visitor.language):  # the widget's language, not the worker's
+        context["LANGUAGE_CODE"] = visitor.language
+        message = EmailMultiAlternatives(subject=_("[%(site)s] A reply to your message") % context, to=[address],
+                                         body=render_to_string("routing/replies_email.txt", context))
+        message.attach_alternative(render_to_string("routing/replies_email.html", context), "text/html")
     email_send_once(kind=KIND, key=_key(conversation_id, replies[-1].seq), message=message)
     return len(replies)

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from advisors.models import Advisor, Site
 from advisors.selectors import advisor_of_site
@@ -22,7 +23,7 @@ from conversations.errors import Refused
 from conversations.models import Conversation, Message, Visitor
 from conversations.presenters import timestamp
 from routing import presence, selectors
-from routing.models import AdvisorRouting, SiteRouting
+from routing.models import DEFAULT_AWAY_MESSAGE, AdvisorRouting, SiteRouting
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +39,16 @@ def advisor_availability_set(*, advisor: Advisor, status: str | None = None, cap
                              ) -> AdvisorRouting:
     """`status`: "online" or "away" (offline is never chosen: it is the absence of an inbox socket)."""
     if status not in (None, selectors.ONLINE, selectors.AWAY):
-        raise Refused("status is online or away.", fields={"status": ["online or away"]})
+        raise Refused(_("status is online or away."), fields={"status": [_("online or away")]})
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
-        raise Refused("capacity is a whole number, 0 or more (0: no limit).", fields={"capacity": ["0 or more"]})
+        raise Refused(_("capacity is a whole number, 0 or more (0: no limit)."), fields={"capacity": [_("0 or more")]})
     changes = {}
     if status is not None:
         changes["away"] = status == selectors.AWAY
     if capacity is not None:
         changes["capacity"] = capacity
     with transaction.atomic():
-        rules, _ = AdvisorRouting.objects.update_or_create(advisor=advisor, defaults=changes)
+        rules, _created = AdvisorRouting.objects.update_or_create(advisor=advisor, defaults=changes)
     advisor.routing = rules
     return rules
 
@@ -63,16 +64,17 @@ def hours_clean(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) - {"timezone", "intervals"}:
-        raise Refused("hours is null or {timezone, intervals}.", fields={"hours": ["null or {timezone, intervals}"]})
+        raise Refused(_("hours is null or {timezone, intervals}."),
+                      fields={"hours": [_("null or {timezone, intervals}")]})
     zone = value.get("timezone")
     try:
         ZoneInfo(zone if isinstance(zone, str) and zone else "?")
     except (ZoneInfoNotFoundError, ValueError):
-        raise Refused(f"Unknown time zone {zone!r}.", fields={"hours": ["timezone: an IANA name such as Europe/Paris"]}
-                      ) from None
+        raise Refused(_("Unknown time zone %(zone)r.") % {"zone": zone},
+                      fields={"hours": [_("timezone: an IANA name such as Europe/Paris")]}) from None
     intervals = value.get("intervals")
     if not isinstance(intervals, list) or len(intervals) > 50:
-        raise Refused("hours.intervals is a list.", fields={"hours": ["intervals: a list of at most 50"]})
+        raise Refused(_("hours.intervals is a list."), fields={"hours": [_("intervals: a list of at most 50")]})
     clean = []
     for interval in intervals:
         ok = (isinstance(interval, dict) and set(interval) == {"day", "start", "end"}
@@ -81,8 +83,8 @@ def hours_clean(value) -> dict | None:
               and all(isinstance(interval[k], str) and _TIME.match(interval[k]) for k in ("start", "end"))
               and interval["start"] < interval["end"] and interval["start"] != "24:00")
         if not ok:
-            raise Refused("Each interval is {day: 0-6 (Monday 0), start: HH:MM, end: HH:MM}, start before end.",
-                          fields={"hours": [f"bad interval {interval!r}"[:200]]})
+            raise Refused(_("Each interval is {day: 0-6 (Monday 0), start: HH:MM, end: HH:MM}, start before end."),
+                          fields={"hours": [(_("bad interval %(interval)r") % {"interval": interval})[:200]]})
         clean.append({"day": interval["day"], "start": interval["start"], "end": interval["end"]})
     return {"timezone": zone, "intervals": clean}
 
@@ -91,24 +93,26 @@ def site_routing_update(*, site: Site, **changes) -> SiteRouting:
     """Staff change a site's routing (the admin and PATCH /api/inbox/sites/{key}); checked here for both."""
     unknown = set(changes) - set(SITE_FIELDS)
     if unknown:
-        raise Refused(f"Unknown fields: {', '.join(sorted(unknown))}.", fields={k: ["unknown"] for k in unknown})
+        raise Refused(_("Unknown fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+                      fields={k: [_("unknown")] for k in unknown})
     if "assignment" in changes and changes["assignment"] not in SiteRouting.Assignment.values:
-        raise Refused("assignment is manual or round_robin.", fields={"assignment": ["manual or round_robin"]})
+        raise Refused(_("assignment is manual or round_robin."), fields={"assignment": [_("manual or round_robin")]})
     if "hours" in changes:
         changes["hours"] = hours_clean(changes["hours"])
     if "away_message" in changes:
         message = changes["away_message"]
         if not isinstance(message, str) or not message.strip() or len(message) > 1000:
-            raise Refused("away_message is a text of 1 to 1000 characters.", fields={"away_message": ["1-1000"]})
+            raise Refused(_("away_message is a text of 1 to 1000 characters."), fields={"away_message": [_("1-1000")]})
     for name, high in (("handoff_timeout_s", 86400), ("idle_close_min", 10080)):
         value = changes.get(name)
         if name in changes and not (value is None and name == "idle_close_min") and (
                 isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high):
-            raise Refused(f"{name} is a whole number from 0 to {high}.", fields={name: [f"0 to {high}"]})
+            raise Refused(_("%(name)s is a whole number from 0 to %(high)s.") % {"name": name, "high": high},
+                          fields={name: [_("0 to %(high)s") % {"high": high}]})
     if changes.get("idle_close_min") == 0:
         changes["idle_close_min"] = None
     with transaction.atomic():
-        rules, _ = SiteRouting.objects.update_or_create(site=site, defaults=changes)
+        rules, _created = SiteRouting.objects.update_or_create(site=site, defaults=changes)
     site.routing = rules
     return rules
 
@@ -184,7 +188,12 @@ def away_send(timeline, rules: SiteRouting) -> None:
     """The site's away message from the bot, with an input for EMAIL, once per escalation (`waiting_since`)."""
     if _away_sent(timeline.conversation):
         return
-    timeline.append(kind=Message.Kind.TEXT, sender=Message.Sender.BOT, text=rules.away_message, input=EMAIL_INPUT)
+    text = rules.away_message
+    if text == DEFAULT_AWAY_MESSAGE:  # nobody wrote the site's own: ours, in the visitor's language
+        with translation.override(timeline.conversation.visitor.language):
+            text = _("Nobody from our team is available right now. Leave your e-mail address and we will answer you "
+                     "there.")
+    timeline.append(kind=Message.Kind.TEXT, sender=Message.Sender.BOT, text=text, input=EMAIL_INPUT)
     timeline.set(away_sent_at=timezone.now(), awaiting_email=True)
 
 
