@@ -13,6 +13,18 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """Django keeps the last request's language active in its thread: each test starts in the default one, so a
+    French request of an earlier test never words a later test's e-mails."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def own_cache_keys(settings):
     """Each test counts in cache keys of its own: rate limits (new visitors per address, sign-in failures, sends)
     taken by earlier tests of the same process, on Redis as in local memory, never refuse a later test's requests."""

@@ -24,7 +24,8 @@ def _who(message: Message, *, visitor_label: str) -> str:
 def _body(message: Message) -> str:
     parts = [message.text] if message.text else []
     if url := message_image_url(message):
-        parts.append(f"[{_('image')}] {url}")
+        label = _("image")
+        parts.append(f"[{label}] {url}")
     return "\n".join(parts)
 
 
@@ -54,7 +55,8 @@ def as_html(conversation: Conversation, items: list[Message], *, visitor_label: 
         css = "note" if message.kind == Message.Kind.NOTE else message.sender
         text = escape(message.text).replace("\n", "<br>")
         image = message_image_url(message)
-        picture = f'<br><a href="{escape(image)}">[{escape(_("image"))}]</a>' if image else ""
+        label = escape(_("image"))
+        picture = f'<br><a href="{escape(image)}">[{label}]</a>' if image else ""
         rows.append(f'<li class="{css}"><time>{stamp}</time> <b>{escape(_who(message, visitor_label=visitor_label))}'
                     f"</b>: {text}{picture}</li>")
     title = escape(title_of(conversation))
