@@ -131,7 +131,7 @@
     "b2bFail": "Impossible de revenir au chatbot.",
     "trMail": "vous@exemple.fr",
     "trLabel": "Votre e-mail pour recevoir la transcription",
-    "trSend": "Recevoir la transcription par e-mail",
+    "trSend": "M’envoyer la transcription",
     "trSent": "Envoyée ✓",
     "trMany": "Trop de demandes\u00a0; réessayez plus tard",
     "trFail": "Échec\u00a0; réessayez",
