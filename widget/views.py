@@ -89,6 +89,8 @@ DEMO_PRODUCTS = [
      "text": "A5, 160 pages of 100 g paper that takes fountain pens."},
 ]
 
+DEMO_LANGUAGES = ("en", "fr")  # the widget's (panel.js WORDS)
+
 
 @require_safe
 def demo(request):
@@ -99,5 +101,9 @@ def demo(request):
         product = DEMO_PRODUCTS[0]
     if page not in ("home", "product", "cart"):
         page = "home"
+    # ?lang=fr shows the French widget (the embed's data-lang); only a language the widget speaks gets through.
+    lang = request.GET.get("lang")
+    lang = lang if lang in DEMO_LANGUAGES else ""
     return render(request, "widget/demo.html", {"page": page, "product": product, "products": DEMO_PRODUCTS,
-                                                "site_key": "demo-shop"})
+                                                "site_key": "demo-shop", "lang": lang,
+                                                "lang_q": f"&lang={lang}" if lang else ""})

@@ -147,3 +147,24 @@ def test_demo_page_escapes_what_it_echoes(client):
 
     assert response.status_code == 200
     assert "<img src=x" not in response.content.decode() and "<script>alert" not in response.content.decode()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_demo_page_passes_its_lang_to_the_embed_and_keeps_it_in_its_links(client, lang):
+    response = client.get(f"/demo/?lang={lang}")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert f'<script src="/widget.js" data-site="demo-shop" data-lang="{lang}" async></script>' in html
+    assert f'href="?page=cart&amp;lang={lang}"' in html
+
+
+@pytest.mark.parametrize("lang", ["<script>alert(1)</script>", "de", "FR", "fr-FR", "fr\" onload=\"x", ""])
+def test_demo_page_ignores_any_other_lang(client, lang):
+    response = client.get("/demo/", {"lang": lang, "page": "cart"})
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert SNIPPET in html
+    assert "data-lang" not in html and "lang=" not in html.replace('<html lang="en">', "")
+    assert "<script>alert" not in html and "onload" not in html

@@ -24,19 +24,167 @@
   var TYPING_MS = 2000; // the server forwards at most one typing frame per 2 s anyway
   var SHOW_TYPING_MS = 4000;
   var SVG_NS = "http://www.w3.org/2000/svg";
-  var RATINGS = ["very bad", "bad", "OK", "good", "very good"];
   var ICONS = {
     send: "M3 20.5 21.5 12 3 3.5v6.6L15 12 3 13.9z",
     clip: "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V6a3 3 0 0 1 6 0v9.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V6a4.5 4.5 0 0 0-9 0v10.5a6 6 0 0 0 12 0v-10z",
     close: "M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"
   };
-  var STATUS = {
-    connecting: "Connecting…",
-    online: "Connected",
-    reconnecting: "Connection lost, reconnecting…",
-    offline: "Offline: your messages will be sent when you are back online",
-    unavailable: "Chat unavailable right now"
-  };
+  // What the visitor reads, by short id: English, and French under the same ids (English stands in for a missing
+  // one). {x} is filled in by t(). Strict JSON between "var WORDS = " and the next ";": widget/tests/test_i18n.py
+  // parses it. The bot's and advisors' texts are theirs and never go through here.
+  var WORDS = {"en": {
+    "open": "Open chat",
+    "close": "Close chat",
+    "unread1": "Open chat, {n} unread message",
+    "unreadN": "Open chat, {n} unread messages",
+    "chat": "Chat",
+    "chatWith": "Chat with {name}",
+    "minimize": "Minimize chat",
+    "messages": "Messages",
+    "connecting": "Connecting…",
+    "online": "Connected",
+    "reconnecting": "Connection lost, reconnecting…",
+    "offline": "Offline: your messages will be sent when you are back online",
+    "unavailable": "Chat unavailable right now",
+    "noStart": "The chat could not start. ",
+    "again": "Try again",
+    "waiting": "Waiting for an advisor…",
+    "closed": "Conversation closed",
+    "b2b": "Back to chatbot",
+    "b2bWait": "Could not go back to the chatbot: please wait a moment.",
+    "b2bFail": "Could not go back to the chatbot.",
+    "trMail": "you@example.com",
+    "trLabel": "Your e-mail for the transcript",
+    "trSend": "Email me the transcript",
+    "trSent": "Sent ✓",
+    "trMany": "Too many; try later",
+    "trFail": "Not sent; retry",
+    "preview": "Preview of the image to send",
+    "sendImg": "Send image",
+    "remove": "Remove",
+    "yourMsg": "Your message",
+    "write": "Write a message…",
+    "attach": "Attach an image",
+    "imgToSend": "Image to send",
+    "send": "Send",
+    "rateQ": "How was this conversation?",
+    "rates": "very bad|bad|OK|good|very good",
+    "rateOf": "{n} out of 5, {word}",
+    "comment": "A comment (optional)",
+    "commentLbl": "Comment (optional)",
+    "rateSend": "Send rating",
+    "rateFirst": "Choose a face from 1 to 5 first.",
+    "thanks": "Thank you for your rating.",
+    "rated": "This conversation was rated already.",
+    "rateFail": "Your rating could not be sent. ",
+    "rateNet": "Your rating could not be sent: check your connection.",
+    "someone": "Someone",
+    "typing": "{name} is typing…",
+    "you": "You",
+    "advisor": "Advisor",
+    "bot": "Bot",
+    "youSaid": "You said:",
+    "said": " said:",
+    "imgSent": "Image you sent",
+    "imgFrom": "Image from {name}",
+    "choices": "Choices",
+    "mailPh": "name@example.com",
+    "numPh": "A number, e.g. 42",
+    "mailHint": "Please type an e-mail address, e.g. name@example.com.",
+    "numHint": "Please type a number (digits only).",
+    "sending": "Sending…",
+    "later": "Not sent yet: will be sent when the chat is connected",
+    "notSent": "Not sent: {why}",
+    "tooLong": "the message is too long ({n} characters at most).",
+    "refused": "the message was refused.",
+    "badFile": "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.",
+    "notYet": "The chat is not connected yet: please try again in a moment.",
+    "youImg": "You sent an image",
+    "imgSending": "Image you are sending",
+    "retry": "Retry",
+    "imgBig": "Not sent: the image is too large (10 MB at most).",
+    "imgType": "Not sent: this file is not an image we can take (JPEG, PNG, GIF or WebP).",
+    "busy": "too many messages at once; wait a little.",
+    "serverNo": "the server did not take it.",
+    "noNet": "no connection.",
+    "msgLong": "Your message is too long: {max} characters at most ({n} now)."
+  }, "fr": {
+    "open": "Ouvrir la discussion",
+    "close": "Fermer la discussion",
+    "unread1": "Ouvrir la discussion, {n} message non lu",
+    "unreadN": "Ouvrir la discussion, {n} messages non lus",
+    "chat": "Discussion",
+    "chatWith": "Discussion avec {name}",
+    "minimize": "Réduire la discussion",
+    "messages": "Messages",
+    "connecting": "Connexion…",
+    "online": "Connecté",
+    "reconnecting": "Connexion perdue, reconnexion…",
+    "offline": "Hors ligne\u00a0: vos messages partiront dès votre retour en ligne",
+    "unavailable": "Discussion indisponible pour le moment",
+    "noStart": "La discussion n’a pas pu démarrer. ",
+    "again": "Réessayer",
+    "waiting": "En attente d’un conseiller…",
+    "closed": "Conversation terminée",
+    "b2b": "Revenir au chatbot",
+    "b2bWait": "Impossible de revenir au chatbot\u00a0: patientez un instant.",
+    "b2bFail": "Impossible de revenir au chatbot.",
+    "trMail": "vous@exemple.fr",
+    "trLabel": "Votre e-mail pour recevoir la transcription",
+    "trSend": "M’envoyer la transcription",
+    "trSent": "Envoyée ✓",
+    "trMany": "Trop de demandes\u00a0; réessayez plus tard",
+    "trFail": "Échec\u00a0; réessayez",
+    "preview": "Aperçu de l’image à envoyer",
+    "sendImg": "Envoyer l’image",
+    "remove": "Retirer",
+    "yourMsg": "Votre message",
+    "write": "Écrivez un message…",
+    "attach": "Joindre une image",
+    "imgToSend": "Image à envoyer",
+    "send": "Envoyer",
+    "rateQ": "Comment s’est passé cet échange\u00a0?",
+    "rates": "très mauvais|mauvais|correct|bon|très bon",
+    "rateOf": "{n} sur 5, {word}",
+    "comment": "Un commentaire (facultatif)",
+    "commentLbl": "Commentaire (facultatif)",
+    "rateSend": "Envoyer la note",
+    "rateFirst": "Choisissez d’abord un visage, de 1 à 5.",
+    "thanks": "Merci pour votre note.",
+    "rated": "Cette conversation a déjà été notée.",
+    "rateFail": "Votre note n’a pas pu être envoyée. ",
+    "rateNet": "Votre note n’a pas pu être envoyée\u00a0: vérifiez votre connexion.",
+    "someone": "Quelqu’un",
+    "typing": "{name} est en train d’écrire…",
+    "you": "Vous",
+    "advisor": "Conseiller",
+    "bot": "Chatbot",
+    "youSaid": "Vous avez dit\u00a0:",
+    "said": " a dit\u00a0:",
+    "imgSent": "Image que vous avez envoyée",
+    "imgFrom": "Image de {name}",
+    "choices": "Choix",
+    "mailPh": "nom@exemple.fr",
+    "numPh": "Un nombre, par ex. 42",
+    "mailHint": "Saisissez une adresse e-mail, par ex. nom@exemple.fr.",
+    "numHint": "Saisissez un nombre (chiffres uniquement).",
+    "sending": "Envoi…",
+    "later": "Pas encore envoyé\u00a0: partira dès que la discussion sera connectée",
+    "notSent": "Échec de l’envoi\u00a0: {why}",
+    "tooLong": "le message est trop long ({n} caractères au maximum).",
+    "refused": "le message a été refusé.",
+    "badFile": "Ce fichier n’est pas une image que nous pouvons envoyer\u00a0: JPEG, PNG, GIF ou WebP de moins de 10 Mo.",
+    "notYet": "La discussion n’est pas encore connectée\u00a0: réessayez dans un instant.",
+    "youImg": "Vous avez envoyé une image",
+    "imgSending": "Image en cours d’envoi",
+    "retry": "Réessayer",
+    "imgBig": "Échec de l’envoi\u00a0: l’image est trop lourde (10 Mo au maximum).",
+    "imgType": "Échec de l’envoi\u00a0: ce fichier n’est pas une image acceptée (JPEG, PNG, GIF ou WebP).",
+    "busy": "trop de messages à la fois\u00a0; patientez un peu.",
+    "serverNo": "le serveur ne l’a pas acceptée.",
+    "noNet": "pas de connexion.",
+    "msgLong": "Votre message est trop long\u00a0: {max} caractères au maximum ({n} actuellement)."
+  }};
   var CSS =
     ".p{position:fixed;right:20px;bottom:88px;z-index:1;width:370px;max-width:calc(100vw - 40px);" +
     "height:600px;max-height:calc(100vh - 108px);display:flex;flex-direction:column;overflow:hidden;" +
@@ -205,21 +353,31 @@
     if (last < text.length) parent.appendChild(d.createTextNode(text.slice(last)));
   }
 
-  function shortTime(t) {
+  // t(id, {x: …}) in the embed's language: its data-lang, else the browser's (the loader decides; a loader cached
+  // from before it did leaves inst.lang unset).
+  function words(lang) {
+    var own = WORDS[lang] || {};
+    return function (k, v) {
+      var text = own[k] || WORDS.en[k];
+      return v ? text.replace(/\{(\w+)\}/g, function (m, x) { return String(v[x]); }) : text;
+    };
+  }
+
+  function shortTime(t, loc) {
     var o = { hour: "2-digit", minute: "2-digit" };
     if (t.toDateString() !== new Date().toDateString()) {
       o.day = "numeric";
       o.month = "short";
     }
-    return t.toLocaleString([], o);
+    return t.toLocaleString(loc, o);
   }
 
-  function stamp(box, ts) {
+  function stamp(box, ts, loc) {
     var t = new Date(ts);
     if (!ts || isNaN(t.getTime())) return;
-    var e = el("time", null, shortTime(t));
+    var e = el("time", null, shortTime(t, loc));
     e.setAttribute("datetime", String(ts));
-    e.title = t.toLocaleString();
+    e.title = t.toLocaleString(loc);
     box.appendChild(e);
   }
 
@@ -250,6 +408,12 @@
     var site = inst.site;
     var base = inst.base;
     var S = store(site);
+    var nav = w.navigator.language || "";
+    var lang = /^fr/i.test(inst.lang || nav) ? "fr" : "en";
+    var t = words(lang);
+    // Dates in that language, in the browser's own variant of it when it has one (en-GB, fr-CA…).
+    var loc = nav.slice(0, 2).toLowerCase() === lang ? nav : lang;
+    inst.wrap.lang = lang;
     var st = {
       token: S.get("token"), siteInfo: null, conv: null, lastSeq: 0, ids: {}, seqs: {}, items: [],
       pending: {}, holds: {}, tries: {}, sent: {}, urls: {}, ws: null, authed: false, attempt: 0, timer: 0,
@@ -266,14 +430,14 @@
     panel.hidden = true;
     panel.id = "lcw-panel";
     panel.setAttribute("role", "dialog");
-    panel.setAttribute("aria-label", "Chat");
+    panel.setAttribute("aria-label", t("chat"));
     inst.btn.setAttribute("aria-controls", "lcw-panel");
 
     var header = el("header", "h");
     var av = el("span", "av");
     av.setAttribute("aria-hidden", "true");
     var titles = el("div", "tt");
-    var title = el("h2", null, "Chat");
+    var title = el("h2", null, t("chat"));
     var sub = el("p", "sub");
     sub.hidden = true;
     var status = el("p", "st");
@@ -285,7 +449,7 @@
     titles.appendChild(title);
     titles.appendChild(sub);
     titles.appendChild(status);
-    var closeBtn = button("x", "Minimize chat");
+    var closeBtn = button("x", t("minimize"));
     closeBtn.appendChild(icon("close"));
     header.appendChild(av);
     header.appendChild(titles);
@@ -294,13 +458,13 @@
     var log = el("div", "log");
     log.setAttribute("role", "log");
     log.setAttribute("aria-live", "polite");
-    log.setAttribute("aria-label", "Messages");
+    log.setAttribute("aria-label", t("messages"));
     log.tabIndex = 0;
 
     var typing = el("p", "ty");
     var bb = el("div", "bb");
     bb.hidden = true;
-    var b2bBtn = button(null, null, "Back to chatbot");
+    var b2bBtn = button(null, null, t("b2b"));
     bb.appendChild(b2bBtn);
     // A closed conversation: the visitor may ask for its transcript by e-mail (CONTRACT section 7; never a note).
     var tr = el("form", "tr");
@@ -308,25 +472,25 @@
     var trMail = el("input");
     trMail.type = "email";
     trMail.required = true;
-    trMail.placeholder = "you@example.com";
-    trMail.setAttribute("aria-label", "Your e-mail for the transcript");
-    var trBtn = el("button", null, "Email me the transcript");
+    trMail.placeholder = t("trMail");
+    trMail.setAttribute("aria-label", t("trLabel"));
+    var trBtn = el("button", null, t("trSend"));
     tr.appendChild(trMail);
     tr.appendChild(trBtn);
     tr.addEventListener("submit", function (e) {
       e.preventDefault();
       trBtn.disabled = true;
       api("POST", "/api/widget/transcript", { email: trMail.value }).then(function (r) {
-        trBtn.textContent = r.status === 202 ? "Sent ✓" : r.status === 429 ? "Too many; try later" : "Not sent; retry";
-      }, function () { trBtn.textContent = "Not sent; retry"; }).then(function () { trBtn.disabled = false; });
+        trBtn.textContent = t(r.status === 202 ? "trSent" : r.status === 429 ? "trMany" : "trFail");
+      }, function () { trBtn.textContent = t("trFail"); }).then(function () { trBtn.disabled = false; });
     });
 
     var preview = el("div", "pv");
     preview.hidden = true;
     var previewImg = el("img");
-    previewImg.alt = "Preview of the image to send";
-    var previewSend = button("ok", null, "Send image");
-    var previewCancel = button("no", null, "Remove");
+    previewImg.alt = t("preview");
+    var previewSend = button("ok", null, t("sendImg"));
+    var previewCancel = button("no", null, t("remove"));
     preview.appendChild(previewImg);
     preview.appendChild(previewSend);
     preview.appendChild(previewCancel);
@@ -340,24 +504,24 @@
 
     var form = el("form", "f");
     form.noValidate = true;
-    var label = el("label", "sr", "Your message");
+    var label = el("label", "sr", t("yourMsg"));
     label.htmlFor = "lcw-input";
     var input = el("textarea");
     input.id = "lcw-input";
     input.rows = 1;
-    input.placeholder = "Write a message…";
+    input.placeholder = t("write");
     input.setAttribute("aria-describedby", "lcw-hint");
-    var attach = button("ib", "Attach an image");
+    var attach = button("ib", t("attach"));
     attach.appendChild(icon("clip"));
     var file = el("input");
     file.type = "file";
     file.accept = IMAGE_TYPES.join(",");
     file.hidden = true;
     file.tabIndex = -1;
-    file.setAttribute("aria-label", "Image to send");
+    file.setAttribute("aria-label", t("imgToSend"));
     var send = el("button", "ib go");
     send.type = "submit";
-    send.setAttribute("aria-label", "Send");
+    send.setAttribute("aria-label", t("send"));
     send.appendChild(icon("send"));
     form.appendChild(label);
     form.appendChild(attach);
@@ -371,7 +535,8 @@
     rate.hidden = true;
     rate.noValidate = true;
     var faces = el("fieldset");
-    faces.appendChild(el("legend", null, "How was this conversation?"));
+    faces.appendChild(el("legend", null, t("rateQ")));
+    var rates = t("rates").split("|");
     ["😞", "🙁", "😐", "🙂", "😀"].forEach(function (face, i) {
       var r = el("input", "sr");
       r.type = "radio";
@@ -382,18 +547,18 @@
       var f = el("span", null, face);
       f.setAttribute("aria-hidden", "true");
       l.appendChild(f);
-      l.appendChild(el("span", "sr", (i + 1) + " out of 5, " + RATINGS[i]));
+      l.appendChild(el("span", "sr", t("rateOf", { n: i + 1, word: rates[i] })));
       l.htmlFor = r.id;
-      l.title = RATINGS[i];
+      l.title = rates[i];
       faces.appendChild(r);
       faces.appendChild(l);
     });
     var comment = el("textarea");
     comment.rows = 2;
     comment.maxLength = 1000;
-    comment.placeholder = "A comment (optional)";
-    comment.setAttribute("aria-label", "Comment (optional)");
-    var rateSend = el("button", "ok", "Send rating");
+    comment.placeholder = t("comment");
+    comment.setAttribute("aria-label", t("commentLbl"));
+    var rateSend = el("button", "ok", t("rateSend"));
     rateSend.type = "submit";
     var thanks = el("p");
     thanks.setAttribute("role", "status");
@@ -412,16 +577,16 @@
       if (st.status === s) return;
       st.status = s;
       panel.setAttribute("data-s", s);
-      statusText.textContent = STATUS[s];
+      statusText.textContent = t(s);
       b2bBtn.disabled = s !== "online" || !!st.b2b;
-      var note = s === "online" ? "Sending…" : "Not sent yet: will be sent when the chat is connected";
+      var note = t(s === "online" ? "sending" : "later");
       Object.keys(st.pending).forEach(function (cid) {
         var n = st.pending[cid].querySelector(".nt");
         if (n && !st.pending[cid].classList.contains("fail") &&
             !st.pending[cid].classList.contains("img")) n.textContent = note;
       });
       if (s === "unavailable" && !st.booted) {
-        showError("The chat could not start. ", "Try again", function () { clearError(); boot(); });
+        showError(t("noStart"), t("again"), function () { clearError(); boot(); });
       }
     }
 
@@ -443,9 +608,9 @@
     function applySite(info) {
       if (!info || typeof info !== "object") return;
       st.siteInfo = info;
-      var name = typeof info.name === "string" && info.name ? info.name : "Chat";
+      var name = typeof info.name === "string" && info.name ? info.name : t("chat");
       title.textContent = name;
-      panel.setAttribute("aria-label", "Chat with " + name);
+      panel.setAttribute("aria-label", t("chatWith", { name: name }));
       if (typeof info.color === "string" && /^#[0-9a-fA-F]{6}$/.test(info.color)) {
         inst.wrap.style.setProperty("--c", info.color);
         inst.wrap.style.setProperty("--t", ink(info.color));
@@ -458,17 +623,17 @@
       if (!c || typeof c !== "object") return;
       st.conv = c;
       var adv = c.advisor && typeof c.advisor === "object" ? c.advisor : null;
-      var siteName = (st.siteInfo && st.siteInfo.name) || "Chat";
+      var siteName = (st.siteInfo && st.siteInfo.name) || t("chat");
       header.replaceChild(avatar(adv || { name: siteName }, "av"), header.firstChild);
       var text = adv && adv.name ? String(adv.name) :
-        c.status === "live" ? "Waiting for an advisor…" : c.status === "closed" ? "Conversation closed" : "";
+        c.status === "live" ? t("waiting") : c.status === "closed" ? t("closed") : "";
       sub.textContent = text;
       sub.hidden = !text;
       var back = c.back_to_bot && typeof c.back_to_bot === "object" ? c.back_to_bot : null;
       var hadFocus = inst.root.activeElement === b2bBtn;
       bb.hidden = !back;
       tr.hidden = c.status !== "closed";
-      b2bBtn.textContent = (back && back.label) || "Back to chatbot";
+      b2bBtn.textContent = (back && back.label) || t("b2b"); // the flow's label, as the flow wrote it
       if (st.b2b) {
         st.b2b = null;
         clearTimeout(st.b2bTimer);
@@ -483,7 +648,7 @@
       e.preventDefault();
       var picked = rate.querySelector("input:checked");
       if (!picked) {
-        showError("Choose a face from 1 to 5 first.");
+        showError(t("rateFirst"));
         faces.querySelector("input").focus();
         return;
       }
@@ -493,20 +658,20 @@
         rateSend.disabled = false;
         if (r.status === 201 || r.status === 409) {
           rate.hidden = true;
-          thanks.textContent = r.status === 201 ? "Thank you for your rating." : "This conversation was rated already.";
+          thanks.textContent = t(r.status === 201 ? "thanks" : "rated");
           thanks.hidden = false;
           input.focus();
         } else {
-          showError("Your rating could not be sent. ", "Try again", function () { clearError(); rateSend.click(); });
+          showError(t("rateFail"), t("again"), function () { clearError(); rateSend.click(); });
         }
       }, function () {
         rateSend.disabled = false;
-        showError("Your rating could not be sent: check your connection.");
+        showError(t("rateNet"));
       });
     });
 
     function showTyping(name) {
-      typing.textContent = (name ? String(name) : "Someone") + " is typing…";
+      typing.textContent = t("typing", { name: name ? String(name) : t("someone") });
       clearTimeout(st.typingTimer);
       st.typingTimer = setTimeout(hideTyping, SHOW_TYPING_MS);
     }
@@ -520,7 +685,7 @@
       st.unread++;
       inst.badge.textContent = st.unread > 9 ? "9+" : String(st.unread);
       inst.badge.hidden = false;
-      inst.btn.setAttribute("aria-label", "Open chat, " + st.unread + " unread message" + (st.unread > 1 ? "s" : ""));
+      inst.btn.setAttribute("aria-label", t(st.unread > 1 ? "unreadN" : "unread1", { n: st.unread }));
     }
 
     function nearBottom() {
@@ -542,20 +707,20 @@
       if (m.kind === "event" || m.sender === "system") {
         var ev = el("div", "m ev");
         ev.appendChild(el("span", null, text));
-        stamp(ev, m.created_at);
+        stamp(ev, m.created_at, loc);
         return ev;
       }
       var me = m.sender === "visitor";
       var adv = m.sender === "advisor";
-      var who = me ? "You" : adv ? (m.advisor && m.advisor.name) || "Advisor" : "Bot";
+      var who = me ? t("you") : adv ? (m.advisor && m.advisor.name) || t("advisor") : t("bot");
       var box = el("div", "m " + (me ? "me" : adv ? "adv" : "bot"));
       if (me) {
-        box.appendChild(el("span", "sr", "You said:"));
+        box.appendChild(el("span", "sr", t("youSaid")));
       } else {
         var head = el("div", "who");
         if (adv) head.appendChild(avatar(m.advisor, "av s"));
         head.appendChild(el("span", null, String(who)));
-        head.appendChild(el("span", "sr", " said:"));
+        head.appendChild(el("span", "sr", t("said")));
         box.appendChild(head);
       }
       var bubble = el("div", "b");
@@ -573,7 +738,7 @@
           img.height = Math.round(h * k);
         }
         img.src = url;
-        img.alt = me ? "Image you sent" : "Image from " + who;
+        img.alt = me ? t("imgSent") : t("imgFrom", { name: who });
         a.appendChild(img);
         bubble.appendChild(a);
         if (text) bubble.appendChild(el("br"));
@@ -583,7 +748,7 @@
       if (Array.isArray(m.buttons) && m.buttons.length) {
         var group = el("div", "ch");
         group.setAttribute("role", "group");
-        group.setAttribute("aria-label", "Choices");
+        group.setAttribute("aria-label", t("choices"));
         m.buttons.forEach(function (choice) {
           if (!choice || choice.id == null) return;
           var b = button(null, null, choice.label == null ? "" : String(choice.label));
@@ -592,7 +757,7 @@
         });
         box.appendChild(group);
       }
-      stamp(box, m.created_at);
+      stamp(box, m.created_at, loc);
       return box;
     }
 
@@ -642,10 +807,8 @@
       var type = active && active.input && active.input.type;
       input.setAttribute("inputmode", type === "email" ? "email" : type === "number" ? "decimal" : "text");
       input.setAttribute("autocomplete", type === "email" ? "email" : "off");
-      input.placeholder = type === "email" ? "name@example.com" : type === "number" ? "A number, e.g. 42" :
-        "Write a message…";
-      hint.textContent = type === "email" ? "Please type an e-mail address, e.g. name@example.com." :
-        type === "number" ? "Please type a number (digits only)." : "";
+      input.placeholder = t(type === "email" ? "mailPh" : type === "number" ? "numPh" : "write");
+      hint.textContent = type === "email" ? t("mailHint") : type === "number" ? t("numHint") : "";
       hint.hidden = !hint.textContent;
     }
 
@@ -666,12 +829,11 @@
 
     function pendingNode(item, note) {
       var box = el("div", "m me pend");
-      box.appendChild(el("span", "sr", "You said:"));
+      box.appendChild(el("span", "sr", t("youSaid")));
       var bubble = el("div", "b");
       richText(bubble, item.text);
       box.appendChild(bubble);
-      box.appendChild(el("span", "nt", note || (st.status === "online" ? "Sending…" :
-        "Not sent yet: will be sent when the chat is connected")));
+      box.appendChild(el("span", "nt", note || t(st.status === "online" ? "sending" : "later")));
       log.appendChild(box);
       st.pending[item.client_id] = box;
       toBottom();
@@ -733,9 +895,9 @@
       if (node) {
         node.classList.remove("pend");
         node.classList.add("fail");
-        node.querySelector(".nt").textContent = "Not sent: " + why;
+        node.querySelector(".nt").textContent = t("notSent", { why: why });
       } else {
-        showError("Not sent: " + why);
+        showError(t("notSent", { why: why }));
       }
       refreshPrompt();
     }
@@ -755,7 +917,7 @@
         st.b2b = null;
         clearTimeout(st.b2bTimer);
         b2bBtn.disabled = st.status !== "online";
-        showError("Could not go back to the chatbot" + (f.code === "rate_limited" ? ": please wait a moment." : "."));
+        showError(t(f.code === "rate_limited" ? "b2bWait" : "b2bFail"));
         return;
       }
       if (!cid || !findOut(cid)) return;
@@ -765,16 +927,16 @@
         var n = (st.tries[cid] = (st.tries[cid] || 0) + 1);
         hold(cid, Math.min(30000, 1000 * Math.pow(2, n)));
       } else if (f.code === "too_long") {
-        failed(cid, "the message is too long (" + MAX_TEXT + " characters at most).");
+        failed(cid, t("tooLong", { n: MAX_TEXT }));
       } else {
-        failed(cid, "the message was refused.");
+        failed(cid, t("refused"));
       }
     }
 
     // ---------------------------------------------------------------- REST
 
     function api(method, path, body, formData) {
-      var headers = {};
+      var headers = { "Accept-Language": lang }; // CORS-safelisted: no preflight of its own; server text follows
       if (st.token && path.indexOf("/api/widget/sessions") !== 0) headers.Authorization = "Bearer " + st.token;
       var opts = { method: method, headers: headers, credentials: "omit", mode: "cors", cache: "no-store" };
       if (formData) {
@@ -1001,7 +1163,7 @@
       if (!f) return;
       clearError();
       file.value = "";
-      var bad = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+      var bad = t("badFile");
       if (f.size > MAX_IMAGE) return showError(bad);
       f.slice(0, 12).arrayBuffer().then(function (buf) {
         var head = String.fromCharCode.apply(null, new Uint8Array(buf));
@@ -1016,23 +1178,23 @@
     }
 
     function upload(f, cid, node) {
-      if (!st.booted) return showError("The chat is not connected yet: please try again in a moment.");
+      if (!st.booted) return showError(t("notYet"));
       cid = cid || newId();
       if (!node) {
         st.urls[cid] = URL.createObjectURL(f);
         node = el("div", "m me pend img");
-        node.appendChild(el("span", "sr", "You sent an image"));
+        node.appendChild(el("span", "sr", t("youImg")));
         var bubble = el("div", "b");
         var img = el("img");
         img.src = st.urls[cid];
-        img.alt = "Image you are sending";
+        img.alt = t("imgSending");
         bubble.appendChild(img);
         node.appendChild(bubble);
         node.appendChild(el("span", "nt"));
         log.appendChild(node);
       }
       var note = node.querySelector(".nt");
-      note.textContent = "Sending…";
+      note.textContent = t("sending");
       node.classList.remove("fail");
       node.classList.add("pend");
       st.pending[cid] = node;
@@ -1043,8 +1205,8 @@
       function retry(why) {
         node.classList.remove("pend");
         node.classList.add("fail");
-        note.textContent = "Not sent: " + why;
-        var again = button(null, null, "Retry");
+        note.textContent = t("notSent", { why: why });
+        var again = button(null, null, t("retry"));
         again.addEventListener("click", function () { upload(f, cid, node); });
         note.appendChild(again);
       }
@@ -1056,14 +1218,13 @@
           delete st.pending[cid];
           node.classList.remove("pend");
           node.classList.add("fail");
-          note.textContent = r.status === 413 ? "Not sent: the image is too large (10 MB at most)." :
-            "Not sent: this file is not an image we can take (JPEG, PNG, GIF or WebP).";
+          note.textContent = t(r.status === 413 ? "imgBig" : "imgType");
         } else {
           // 429: an upload is one of the token's sends, under the same limit as messages
-          retry(r.status === 429 ? "too many messages at once; wait a little." : "the server did not take it.");
+          retry(t(r.status === 429 ? "busy" : "serverNo"));
         }
       }, function () {
-        retry("no connection.");
+        retry(t("noNet"));
       });
     }
 
@@ -1076,7 +1237,7 @@
         return;
       }
       if (text.length > MAX_TEXT) {
-        return showError("Your message is too long: " + MAX_TEXT + " characters at most (" + text.length + " now).");
+        return showError(t("msgLong", { max: MAX_TEXT, n: text.length }));
       }
       clearError();
       input.value = "";
@@ -1152,7 +1313,7 @@
       panel.hidden = false;
       inst.wrap.classList.add("open");
       inst.btn.setAttribute("aria-expanded", "true");
-      inst.btn.setAttribute("aria-label", "Close chat");
+      inst.btn.setAttribute("aria-label", t("close"));
       inst.btn.removeAttribute("aria-busy");
       inst.badge.hidden = true;
       st.unread = 0;
@@ -1167,7 +1328,7 @@
       panel.hidden = true;
       inst.wrap.classList.remove("open");
       inst.btn.setAttribute("aria-expanded", "false");
-      inst.btn.setAttribute("aria-label", "Open chat");
+      inst.btn.setAttribute("aria-label", t("open"));
       inst.btn.removeAttribute("aria-busy");
       S.set("open", null);
       if (focusLauncher) inst.btn.focus();

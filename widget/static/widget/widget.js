@@ -1,5 +1,6 @@
 /*! Livechat widget loader.
- * Embed: <script src="{BASE}/widget.js" data-site="{SITE_KEY}" async></script>
+ * Embed: <script src="{BASE}/widget.js" data-site="{SITE_KEY}" data-lang="fr" async></script>
+ * data-lang is optional: without it the browser's language; French for fr*, English for anything else.
  * Draws the launcher in a Shadow DOM and loads the panel (panel.js, served gzipped and immutable at
  * /widget.js?panel=<hash>) on first interaction or when the page is idle. No cookies; the API is not called
  * before the visitor opens the chat or holds a token for the site.
@@ -15,6 +16,7 @@
     return;
   }
   if (!site || !/^https?:/.test(base)) return;
+  var lang = /^fr/i.test(s.getAttribute("data-lang") || w.navigator.language || "") ? "fr" : "en";
 
   var ns = w.LivechatWidget;
   if (!ns || !ns.q) ns = w.LivechatWidget = { q: [] };
@@ -60,7 +62,7 @@
     return svg;
   }
 
-  var inst = { site: site, base: base, want: false, open: false };
+  var inst = { site: site, base: base, lang: lang, want: false, open: false };
 
   function load() {
     if (ns.mount || ns.loading) return;
@@ -95,12 +97,13 @@
     style.textContent = CSS;
     var wrap = d.createElement("div");
     wrap.className = "w";
+    wrap.lang = lang; // the launcher's and the panel's words are read in their language
     var color = get("color");
     if (color && /^"#[0-9a-fA-F]{6}"$/.test(color)) wrap.style.setProperty("--c", color.slice(1, 8));
     var btn = d.createElement("button");
     btn.type = "button";
     btn.className = "l";
-    btn.setAttribute("aria-label", "Open chat");
+    btn.setAttribute("aria-label", lang === "fr" ? "Ouvrir la discussion" : "Open chat");
     btn.setAttribute("aria-expanded", "false");
     btn.appendChild(icon("i1", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"));
     btn.appendChild(icon("i2", "M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"));
