@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,11 @@ class _Probe:
         self.lock = asyncio.Lock()
 
     async def round_trip(self, timeout: float) -> None:
-        async with self.lock:
+        # The wait for the lock counts in the timeout: a probe stuck behind another one (a receive whose
+        # cancellation hangs on a Redis that is down) is a failed probe, never a watch that stops watching.
+        async with asyncio.timeout(timeout):
+            await self.lock.acquire()
+        try:
             layer = get_channel_layer()
             if layer is not self.layer:
                 self.layer, self.channel = layer, None
@@ -49,9 +55,11 @@ class _Probe:
                     await layer.send(self.channel, {"type": "healthz.probe", "probe": probe})
                     while (await layer.receive(self.channel)).get("probe") != probe:
                         pass  # the late answer to a probe that timed out
-            except TimeoutError:
+            except (TimeoutError, asyncio.CancelledError):
                 self.channel = None  # the cancelled receive unsubscribed it
                 raise
+        finally:
+            self.lock.release()
 
 
 _probes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probe]" = weakref.WeakKeyDictionary()
@@ -124,11 +132,20 @@ class LayerWatch:
 
     async def _run(self) -> None:
         url = _layer_redis_url()
-        redis = aioredis.Redis.from_url(url, socket_timeout=WATCH_TIMEOUT_S) if url else None
+        # One attempt per question, bounded: redis-py's default retries with backoff would let one check of a Redis
+        # that is down last longer than the outage the watch is there to notice.
+        redis = aioredis.Redis.from_url(url, socket_timeout=WATCH_TIMEOUT_S, socket_connect_timeout=WATCH_TIMEOUT_S,
+                                        retry=Retry(NoBackoff(), 0)) if url else None
         try:
             while self.sockets:
                 await asyncio.sleep(WATCH_INTERVAL_S)
-                await self._check(redis)
+                try:
+                    async with asyncio.timeout(4 * WATCH_TIMEOUT_S):  # a hung check is a failed one
+                        await self._check(redis)
+                except TimeoutError:
+                    if not self.failing:
+                        logger.warning("channel layer unavailable: its check did not finish")
+                    self.failing = True
         finally:
             if redis is not None:
                 await redis.aclose()
