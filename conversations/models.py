@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Visitor(models.Model):
@@ -27,9 +28,9 @@ class Conversation(models.Model):
     so the list never aggregates over messages."""
 
     class Status(models.TextChoices):
-        BOT = "bot"
-        LIVE = "live"
-        CLOSED = "closed"
+        BOT = "bot", _("Bot")
+        LIVE = "live", _("Live")
+        CLOSED = "closed", _("Closed")
 
     site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="conversations")
     visitor = models.OneToOneField(Visitor, on_delete=models.CASCADE, related_name="conversation")
@@ -37,7 +38,7 @@ class Conversation(models.Model):
     assigned = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="assigned_conversations")
     last_seq = models.PositiveIntegerField(default=0)
-    last_public_seq = models.PositiveIntegerField(default=0, help_text="The last item a visitor may see.")
+    last_public_seq = models.PositiveIntegerField(default=0, help_text=_("The last item a visitor may see."))
     last_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_public_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL,
                                             related_name="+")
@@ -52,7 +53,7 @@ class Conversation(models.Model):
     awaiting_email = models.BooleanField(default=False, db_default=False)
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")
+    updated_at = models.DateTimeField(db_index=True, help_text=_("Last activity: the inbox orders by it."))
     # The figures of the current escalation (conversations.figures keeps them, and its reports.Episode row, on each
     # state change): when the visitor called for a human, was first taken or assigned, first answered.
     escalated_at = models.DateTimeField(null=True, blank=True)
@@ -104,16 +105,16 @@ class Message(models.Model):
     """One item of a conversation's timeline: text, image, note or event, numbered by a gapless `seq`."""
 
     class Kind(models.TextChoices):
-        TEXT = "text"
-        IMAGE = "image"
-        NOTE = "note"
-        EVENT = "event"
+        TEXT = "text", _("Text")
+        IMAGE = "image", _("Image")
+        NOTE = "note", _("Note")
+        EVENT = "event", _("Event")
 
     class Sender(models.TextChoices):
-        VISITOR = "visitor"
-        BOT = "bot"
-        ADVISOR = "advisor"
-        SYSTEM = "system"
+        VISITOR = "visitor", _("Visitor")
+        BOT = "bot", _("Bot")
+        ADVISOR = "advisor", _("Advisor")
+        SYSTEM = "system", _("System")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
@@ -121,7 +122,7 @@ class Message(models.Model):
     sender = models.CharField(max_length=7, choices=Sender.choices)
     text = models.TextField(blank=True)
     image = models.FileField(upload_to=message_image_path, blank=True, max_length=200)
-    image_url = models.CharField(max_length=500, blank=True, help_text="An image a bot step names by URL.")
+    image_url = models.CharField(max_length=500, blank=True, help_text=_("An image a bot step names by URL."))
     # The stored image's size, upright: clients reserve its room before it loads, so a thread stays at its end.
     image_width = models.PositiveIntegerField(null=True, blank=True)
     image_height = models.PositiveIntegerField(null=True, blank=True)
@@ -171,7 +172,7 @@ class ReadState(models.Model):
     seq = models.PositiveIntegerField(default=0)
     site = models.ForeignKey("advisors.Site", null=True, blank=True, editable=False, on_delete=models.DO_NOTHING,
                              db_constraint=False, db_index=False, related_name="+",
-                             help_text="The conversation's site (trigger).")
+                             help_text=_("The conversation's site (trigger)."))
     live_caught_up = models.BooleanField(default=False, db_default=False, editable=False)
     live_caught_up_public = models.BooleanField(default=False, db_default=False, editable=False)
     # The change number of this advisor's last read (same source as Conversation.change): read state is news

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 SHORTCUT_PATTERN = r"^[a-z0-9_-]{1,32}$"
 
@@ -10,9 +11,9 @@ class CannedResponse(models.Model):
 
     account = models.ForeignKey("advisors.Account", on_delete=models.CASCADE, related_name="canned_responses")
     owner = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="canned_responses", help_text="Empty: the whole account's.")
-    shortcut = models.CharField(max_length=32, help_text="1-32 of a-z 0-9 - _, typed after / in the composer.")
-    text = models.TextField(max_length=4000, help_text="{{VARIABLE}} is filled from the conversation when inserted.")
+                              related_name="canned_responses", help_text=_("Empty: the whole account's."))
+    shortcut = models.CharField(max_length=32, help_text=_("1-32 of a-z 0-9 - _, typed after / in the composer."))
+    text = models.TextField(max_length=4000, help_text=_("{{VARIABLE}} is filled from the conversation when inserted."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -39,7 +40,7 @@ class Label(models.Model):
 
     account = models.ForeignKey("advisors.Account", on_delete=models.CASCADE, related_name="labels")
     name = models.CharField(max_length=40)
-    color = models.CharField(max_length=7, default="#64748b", help_text="#rrggbb")
+    color = models.CharField(max_length=7, default="#64748b", help_text=_("#rrggbb"))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "name"], name="label_name_unique")]
@@ -66,6 +67,6 @@ class TranscriptRequest(models.Model):
 
     conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="+")
     email = models.EmailField()
-    upto_seq = models.PositiveIntegerField(help_text="The last item when it was asked for.")
+    upto_seq = models.PositiveIntegerField(help_text=_("The last item when it was asked for."))
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -2,6 +2,7 @@
 conversation goes (conversations.figures, reports.services), never recomputed by scanning items."""
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Episode(models.Model):
@@ -63,7 +64,7 @@ class Rating(models.Model):
     episode = models.ForeignKey(Episode, null=True, blank=True, on_delete=models.SET_NULL, related_name="ratings")
     site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="+")
     advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+", help_text="Who handled the conversation it rates.")
+                                related_name="+", help_text=_("Who handled the conversation it rates."))
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
