@@ -11,12 +11,14 @@ DEFAULT_HANDOFF_TIMEOUT_S = 120
 
 
 class AdvisorRouting(models.Model):
-    advisor = models.OneToOneField("advisors.Advisor", primary_key=True, on_delete=models.CASCADE,
-                                   related_name="routing")
-    away = models.BooleanField(default=False, help_text=_("Chosen in the inbox: away takes no new conversation."))
+    advisor = models.OneToOneField("advisors.Advisor", verbose_name=_("advisor"), primary_key=True,
+                                   on_delete=models.CASCADE, related_name="routing")
+    away = models.BooleanField(_("away"), default=False,
+                               help_text=_("Chosen in the inbox: away takes no new conversation."))
     capacity = models.PositiveIntegerField(
-        default=0, help_text=_("The most live conversations assigned at once by round robin; 0 means no limit."))
-    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+        _("capacity"), default=0,
+        help_text=_("The most live conversations assigned at once by round robin; 0 means no limit."))
+    last_assigned_at = models.DateTimeField(_("last assigned at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("availability")
@@ -31,18 +33,20 @@ class SiteRouting(models.Model):
         MANUAL = "manual", _("manual: advisors take conversations")
         ROUND_ROBIN = "round_robin", _("round robin among online advisors")
 
-    site = models.OneToOneField("advisors.Site", primary_key=True, on_delete=models.CASCADE, related_name="routing")
-    assignment = models.CharField(max_length=11, choices=Assignment.choices, default=Assignment.MANUAL)
+    site = models.OneToOneField("advisors.Site", verbose_name=_("site"), primary_key=True, on_delete=models.CASCADE,
+                                related_name="routing")
+    assignment = models.CharField(_("assignment"), max_length=11, choices=Assignment.choices, default=Assignment.MANUAL)
     hours = models.JSONField(
-        null=True, blank=True,
+        _("hours"), null=True, blank=True,
         help_text=_('Empty: always open. Else {"timezone": "Europe/Paris", "intervals": [{"day": 0, "start": "09:00", '
                     '"end": "18:00"}, …]} (day 0 is Monday; "24:00" ends at midnight).'))
-    away_message = models.TextField(default=DEFAULT_AWAY_MESSAGE, max_length=1000)
+    away_message = models.TextField(_("away message"), default=DEFAULT_AWAY_MESSAGE, max_length=1000)
     handoff_timeout_s = models.PositiveIntegerField(
-        default=DEFAULT_HANDOFF_TIMEOUT_S,
+        _("handoff timeout s"), default=DEFAULT_HANDOFF_TIMEOUT_S,
         help_text=_("Seconds an escalation may stay unassigned before the visitor gets the away message; 0: never."))
     idle_close_min = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Close a live conversation with no new item for this many minutes."))
+        _("idle close min"), null=True, blank=True,
+        help_text=_("Close a live conversation with no new item for this many minutes."))
 
     class Meta:
         verbose_name = _("routing")
