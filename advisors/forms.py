@@ -77,7 +77,7 @@ class OriginsField(forms.CharField):
 
 
 class SiteForm(forms.ModelForm):
-    allowed_origins = OriginsField(label=_("allowed origins"), required=False,
+    allowed_origins = OriginsField(label=_("Allowed origins"), required=False,
                                    help_text=_("One origin per line, e.g. https://shop.example.com"))
 
     class Meta:

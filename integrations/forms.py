@@ -9,7 +9,7 @@ class WebhookForm(forms.ModelForm):
     url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https",
                          help_text=_("http:// or https://; it must resolve to a public address."))
     events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENTS], widget=forms.CheckboxSelectMultiple,
-                                       label=_("events"), help_text=_("What this address hears."))
+                                       label=_("Events"), help_text=_("What this address hears."))
 
     class Meta:
         model = Webhook
