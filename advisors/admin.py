@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from advisors import selectors, services
 from advisors.forms import AccountForm, AdminLoginForm, AdvisorForm, InvitationForm, SiteForm
@@ -50,15 +52,16 @@ class AccountAdmin(admin.ModelAdmin):
                 account.license_quota = services.account_license_quota_set(
                     account=account, quota=wanted, by=request.user).license_quota
             except (services.QuotaBelowGranted, services.QuotaNotYours) as error:  # a grant raced the change
-                self.message_user(request, f"The quota was not changed. {error}", messages.ERROR)
+                self.message_user(request, gettext("The quota was not changed. %(reason)s") % {"reason": error},
+                                  messages.ERROR)
 
-    @admin.display(description="Licenses granted")
+    @admin.display(description=_("Licenses granted"))
     def licenses_used(self, account: Account) -> int:
         if hasattr(account, "granted"):  # annotated by get_queryset; a fresh object counts itself
             return account.granted
         return selectors.licenses_granted(account=account)
 
-    @admin.display(description="Licenses left")
+    @admin.display(description=_("Licenses left"))
     def licenses_left(self, account: Account) -> int:
         return selectors.licenses_left(account=account, granted=self.licenses_used(account))
 
@@ -69,7 +72,7 @@ class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "key", "account", "chatbot", "livechat_only", "origins"]
     search_fields = ["name", "key"]
 
-    @admin.display(description="Allowed origins")
+    @admin.display(description=_("Allowed origins"))
     def origins(self, site: Site) -> str:
         return ", ".join(site.allowed_origins)
 
@@ -119,39 +122,40 @@ class AdvisorAdmin(admin.ModelAdmin):
         ]
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="Avatar")
+    @admin.display(description=_("Avatar"))
     def avatar_thumbnail(self, advisor: Advisor) -> str:
         if not advisor.avatar:  # the initial, as the inbox shows an advisor without a picture
-            return format_html('<span class="avatar-initial" title="No picture yet" style="display:inline-grid;'
+            return format_html('<span class="avatar-initial" title="{}" style="display:inline-grid;'
                                'place-items:center;width:32px;height:32px;border-radius:50%;background:#dfe3ea;'
-                               'color:#1b2132;font-weight:600">{}</span>', (str(advisor)[:1] or "?").upper())
+                               'color:#1b2132;font-weight:600">{}</span>', gettext("No picture yet"),
+                               (str(advisor)[:1] or "?").upper())
         return format_html('<img src="{}" alt="" width="32" height="32" class="avatar-thumbnail"'
                            ' style="border-radius:50%;object-fit:cover;vertical-align:middle">', advisor.avatar.url)
 
-    @admin.display(description="Username / e-mail", ordering="user__username")
+    @admin.display(description=_("Username / e-mail"), ordering="user__username")
     def sign_in(self, advisor: Advisor) -> str:
         return format_html('{}<br><span class="quiet" style="overflow-wrap:anywhere">{}</span>', advisor.username,
-                           advisor.email or "no e-mail")
+                           advisor.email or gettext("no e-mail"))
 
-    @admin.display(description="Last active", ordering="last_activity_at", empty_value="never")
+    @admin.display(description=_("Last active"), ordering="last_activity_at", empty_value=_("never"))
     def last_active(self, advisor: Advisor) -> str | None:
         if advisor.last_activity_at is None:
             return None
         return date_format(timezone.localtime(advisor.last_activity_at), "j M Y, H:i")
 
-    @admin.display(description="Messages", ordering="message_count")
+    @admin.display(description=_("Messages"), ordering="message_count")
     def messages_sent(self, advisor: Advisor) -> int:
         return advisor.message_count
 
-    @admin.display(description="Premium", boolean=True, ordering="licensed")
+    @admin.display(description=_("Premium"), boolean=True, ordering="licensed")
     def premium(self, advisor: Advisor) -> bool:
         return advisor.licensed
 
-    @admin.display(description="Sites")
+    @admin.display(description=_("Sites"))
     def site_names(self, advisor: Advisor) -> str:
         return ", ".join(site.name for site in advisor.sites.all())
 
-    @admin.action(description="Export the advisor's own data (JSON)")
+    @admin.action(description=_("Export the advisor's own data (JSON)"))
     def export_data(self, request, queryset):
         from integrations.admin import json_download
         from integrations.services import advisor_export
@@ -175,7 +179,8 @@ class AdvisorAdmin(admin.ModelAdmin):
             try:
                 services.license_set(advisor=advisor, licensed=wanted, by=request.user)
             except services.LicenseQuotaExceeded as error:  # lost a race with another grant
-                self.message_user(request, f"{advisor}: the license was not granted. {error}", messages.ERROR)
+                self.message_user(request, gettext("%(advisor)s: the license was not granted. %(reason)s") % {
+                    "advisor": advisor, "reason": error}, messages.ERROR)
         if {"sites", "sees_chatbot"} & set(form.changed_data):
             services.advisor_scope_changed(advisor=advisor, by=request.user)
 
@@ -223,13 +228,16 @@ class InvitationAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if obj is None and "licensed" in form.base_fields:
-            left = [f"{a.name}: {selectors.licenses_left(account=a, granted=a.granted)} of {a.license_quota} left"
+            left = [gettext("%(account)s: %(left)d of %(quota)d left") % {
+                        "account": a.name, "left": selectors.licenses_left(account=a, granted=a.granted),
+                        "quota": a.license_quota}
                     for a in selectors.accounts_with_licenses_granted(selectors.accounts_of(request.user))[:5]]
             form.base_fields["licensed"].help_text += f" ({'; '.join(left)})" if left else ""
         return form
 
     def add_view(self, request, form_url="", extra_context=None):
-        return super().add_view(request, form_url, {"title": "Invite a collaborator", **(extra_context or {})})
+        return super().add_view(request, form_url, {"title": gettext("Invite a collaborator"),
+                                                          **(extra_context or {})})
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -250,9 +258,10 @@ class InvitationAdmin(admin.ModelAdmin):
         except services.LicenseQuotaExceeded as error:  # the last license went between the form and the save
             link = services.invitation_create(account=data["account"], email=data["email"], invited_by=request.user,
                                               display_name=data["display_name"], sites=list(data["sites"]))
-            self.message_user(request, f"Invited without a license: {error}", messages.WARNING)
+            self.message_user(request, gettext("Invited without a license: %(reason)s") % {"reason": error},
+                              messages.WARNING)
         form.instance = link.invitation
-        self.message_user(request, f"Invitation sent to {link.invitation.email}.")
+        self.message_user(request, gettext("Invitation sent to %(email)s.") % {"email": link.invitation.email})
 
     def save_related(self, request, form, formsets, change):
         pass  # the sites were saved with the invitation by the service; a sent invitation is read-only
@@ -262,7 +271,7 @@ class InvitationAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         return HttpResponseRedirect(reverse("admin:advisors_advisor_changelist"))  # back to "Your collaborators"
 
-    @admin.action(description="Send the invitation e-mail again")
+    @admin.action(description=_("Send the invitation e-mail again"))
     def send_again(self, request, queryset):
         from advisors.tasks import invitation_send
 
@@ -270,5 +279,10 @@ class InvitationAdmin(admin.ModelAdmin):
         for invitation in pending:
             invitation_send.delay(invitation.pk)
         skipped = queryset.count() - len(pending)
-        self.message_user(request, f"{len(pending)} invitation(s) sent again." + (
-            f" {skipped} used or expired, not sent: create a new invitation instead." if skipped else ""))
+        message = ngettext("%(count)d invitation sent again.", "%(count)d invitations sent again.",
+                           len(pending)) % {"count": len(pending)}
+        if skipped:
+            message += " " + ngettext("%(count)d used or expired, not sent: create a new invitation instead.",
+                                      "%(count)d used or expired, not sent: create a new invitation instead.",
+                                      skipped) % {"count": skipped}
+        self.message_user(request, message)

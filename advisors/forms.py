@@ -9,6 +9,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from advisors import security
@@ -22,17 +24,17 @@ AVATAR_SIZE = 256
 def avatar_clean(upload) -> ContentFile:
     """A square PNG of at most 256 px, without metadata, under an unguessable name."""
     if upload.size > AVATAR_MAX_BYTES:
-        raise ValidationError("The avatar must be at most 2 MB.")
+        raise ValidationError(_("The avatar must be at most 2 MB."))
     try:
         with Image.open(upload) as image:
             if image.format not in ("JPEG", "PNG", "GIF", "WEBP"):
-                raise ValidationError("The avatar must be a JPEG, PNG, GIF or WebP image.")
+                raise ValidationError(_("The avatar must be a JPEG, PNG, GIF or WebP image."))
             if image.width * image.height > 40_000_000:
-                raise ValidationError("The avatar has too many pixels.")
+                raise ValidationError(_("The avatar has too many pixels."))
             image.load()
             square = ImageOps.fit(ImageOps.exif_transpose(image).convert("RGBA"), (AVATAR_SIZE, AVATAR_SIZE))
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise ValidationError("The avatar is not an image this site can read.") from None
+        raise ValidationError(_("The avatar is not an image this site can read.")) from None
     out = io.BytesIO()
     square.save(out, "PNG")
     return ContentFile(out.getvalue(), name=f"{secrets.token_urlsafe(16)}.png")
@@ -44,11 +46,13 @@ def origin_clean(value: str) -> str:
     try:
         port = parts.port
     except ValueError:
-        raise ValidationError(f"{value!r} has an invalid port.") from None
+        raise ValidationError(gettext("%(value)s has an invalid port.") % {"value": repr(value)}) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{value!r} is not an origin: write scheme://host[:port], e.g. https://example.com.")
+        raise ValidationError(gettext("%(value)s is not an origin: write scheme://host[:port], e.g. https://example.com.")
+                              % {"value": repr(value)})
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise ValidationError(f"{value!r} is not an origin: no path, query, fragment or credentials.")
+        raise ValidationError(gettext("%(value)s is not an origin: no path, query, fragment or credentials.")
+                              % {"value": repr(value)})
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
@@ -73,7 +77,8 @@ class OriginsField(forms.CharField):
 
 
 class SiteForm(forms.ModelForm):
-    allowed_origins = OriginsField(required=False, help_text="One origin per line, e.g. https://shop.example.com")
+    allowed_origins = OriginsField(label=_("Allowed origins"), required=False,
+                                   help_text=_("One origin per line, e.g. https://shop.example.com"))
 
     class Meta:
         model = Site
@@ -82,7 +87,7 @@ class SiteForm(forms.ModelForm):
     def clean_color(self):
         color = self.cleaned_data["color"]
         if not (len(color) == 7 and color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
-            raise ValidationError("Write the color as #rrggbb.")
+            raise ValidationError(_("Write the color as #rrggbb."))
         return color.lower()
 
 
@@ -123,12 +128,14 @@ class InvitationForm(forms.ModelForm):
             return cleaned
         strangers = [site.name for site in cleaned.get("sites") or () if site.account_id != account.pk]
         if strangers:
-            self.add_error("sites", f"Not a site of {account.name}: {', '.join(strangers)}.")
+            self.add_error("sites", gettext("Not a site of %(account)s: %(sites)s.") % {
+                "account": account.name, "sites": ", ".join(strangers)})
         if cleaned.get("licensed") and licenses_left(account=account) == 0:
             self.add_error("licensed", str(LicenseQuotaExceeded(account)))
         email = cleaned.get("email")
         if email and Advisor.objects.filter(account=account, user__email__iexact=email).exists():
-            self.add_error("email", f"A collaborator of {account.name} already has this e-mail.")
+            self.add_error("email", gettext("A collaborator of %(account)s already has this e-mail.") % {
+                "account": account.name})
         return cleaned
 
 
@@ -141,17 +148,17 @@ class AvatarInput(forms.ClearableFileInput):
     def render(self, name, value, attrs=None, renderer=None):
         html = super().render(name, value, attrs, renderer)
         if value and getattr(value, "url", None):
-            picture = format_html('<img src="{}" alt="The current avatar" width="96" height="96" class="avatar-preview"'
+            picture = format_html('<img src="{}" alt="{}" width="96" height="96" class="avatar-preview"'
                                   ' style="display:block;border-radius:50%;object-fit:cover;margin-bottom:8px">',
-                                  value.url)
+                                  value.url, gettext("The current avatar"))
             return picture + html
         return html
 
 
 class AdvisorForm(forms.ModelForm):
-    premium = forms.BooleanField(label="Livechat Premium", required=False,
-                                  help_text="Grants a license from the account's quota.")
-    email = forms.EmailField(label="E-mail", required=False)
+    premium = forms.BooleanField(label=_("Livechat Premium"), required=False,
+                                  help_text=_("Grants a license from the account's quota."))
+    email = forms.EmailField(label=_("E-mail"), required=False)
 
     class Meta:
         model = Advisor
@@ -201,7 +208,9 @@ class ThrottledLoginMixin:
         self.throttled = security.login_attempt_check(username=username, address=address)
         if self.throttled is not None:
             raise ValidationError(
-                "Too many failed sign-in attempts. Please wait %(seconds)d seconds before trying again.",
+                ngettext("Too many failed sign-in attempts. Please wait %(seconds)d second before trying again.",
+                         "Too many failed sign-in attempts. Please wait %(seconds)d seconds before trying again.",
+                         self.throttled),
                 code="throttled", params={"seconds": self.throttled})
         try:
             cleaned = super().clean()

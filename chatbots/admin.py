@@ -19,6 +19,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbots.engine import STEP_FIELDS
 from chatbots.models import Button, Chatbot, Sequence, Step
@@ -33,8 +35,8 @@ BUTTON_COLUMNS = {"id": "key", "label": "label", "target": "target"}
 CHATBOT_COLUMNS = {"name": "name", "pseudonym_template": "pseudonym_template", "welcome": "welcome_sequence",
                    "fallback": "fallback_sequence"}
 # What the shared `text` column means for each kind, as the editor labels it.
-TEXT_LABELS = {"text": "Text", "note": "Note for the advisor", "buttons": "Question above the buttons",
-               "input": "Question", "image": "Caption", "escalate": "Message to the visitor"}
+TEXT_LABELS = {"text": _("Text"), "note": _("Note for the advisor"), "buttons": _("Question above the buttons"),
+               "input": _("Question"), "image": _("Caption"), "escalate": _("Message to the visitor")}
 _ERROR = re.compile(r"^(?P<path>[^:\s]+): (?P<reason>.*)$", re.S)
 _STEP_PATH = re.compile(r"^(?P<row>sequences\[\d+\](?:\.steps\[\d+\])?)(?:\.buttons\[(?P<button>\d+)\])?"
                         r"(?:\.(?P<field>\w+))?$")
@@ -66,7 +68,7 @@ def _located(error: str, rows: dict, chatbot: Chatbot) -> tuple[object | None, s
 def _choices(values: list[tuple[str, str]], current, *, blank: str = "---------") -> list[tuple[str, str]]:
     choices = [("", blank), *values]
     if current not in (None, "") and current not in {value for value, _ in values}:
-        choices.append((current, f"{current} (not found)"))
+        choices.append((current, gettext("%(value)s (not found)") % {"value": current}))
     return choices
 
 
@@ -87,7 +89,7 @@ class FlowChoicesForm(forms.ModelForm):
         for name in self.advisor_fields:
             if name in self.fields:
                 self.fields[name].widget = forms.Select(choices=_choices(advisors, self[name].value(),
-                                                                         blank="nobody: the team's queue"))
+                                                                         blank=gettext("nobody: the team's queue")))
 
 
 def form_for(base: type[FlowChoicesForm], chatbot: Chatbot | None) -> type[FlowChoicesForm]:
@@ -108,8 +110,10 @@ class StepForm(FlowChoicesForm):
         if kind is not None:  # which columns each kind uses, for chatbots/flow_editor.js
             columns = {k: sorted({STEP_COLUMNS[f] for f in fields if f in STEP_COLUMNS})
                        for k, fields in STEP_FIELDS.items()}
+            # In the page's language, with the form's label suffix, as Django writes the other labels.
+            labels = {k: f"{label}{self.label_suffix}" for k, label in TEXT_LABELS.items()}
             kind.widget.attrs.update({"data-step-columns": json.dumps(columns),
-                                      "data-text-labels": json.dumps(TEXT_LABELS)})
+                                      "data-text-labels": json.dumps(labels, ensure_ascii=False)})
 
 
 class ButtonForm(FlowChoicesForm):
@@ -265,7 +269,7 @@ class ButtonInline(FlowInlineMixin, admin.TabularInline):
     form = ButtonForm
     extra = 0
     fields = ("position", "label", "target", "key")
-    verbose_name_plural = "buttons (of the buttons step that ends the sequence)"
+    verbose_name_plural = _("buttons (of the buttons step that ends the sequence)")
 
 
 @admin.register(Sequence)
@@ -306,5 +310,5 @@ class SequenceAdmin(FlowValidatingAdmin):
             return super().delete_view(request, object_id, extra_context)
         except FlowRejected as rejected:
             for error in rejected.errors:
-                self.message_user(request, f"Not deleted: {error}", messages.ERROR)
+                self.message_user(request, gettext("Not deleted: %(error)s") % {"error": error}, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:chatbots_sequence_change", args=[object_id]))

@@ -1,20 +1,25 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Visitor(models.Model):
     """A browser on a customer site, known by a token the widget keeps (only its hash is stored)."""
 
-    site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="visitors")
-    token_hash = models.CharField(max_length=64, unique=True)
-    variables = models.JSONField(default=dict, blank=True)
-    sessions = models.PositiveIntegerField(default=1)
-    page = models.URLField(max_length=2000, blank=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField()
-    online_sockets = models.IntegerField(default=0)
+    site = models.ForeignKey("advisors.Site", verbose_name=_("site"), on_delete=models.CASCADE, related_name="visitors")
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True)
+    variables = models.JSONField(_("variables"), default=dict, blank=True)
+    sessions = models.PositiveIntegerField(_("sessions"), default=1)
+    page = models.URLField(_("page"), max_length=2000, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen at"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen at"))
+    online_sockets = models.IntegerField(_("online sockets"), default=0)
     # The widget's language when the visitor last came (its Accept-Language): e-mails to the visitor use it.
-    language = models.CharField(max_length=8, default="en", editable=False)
+    language = models.CharField(_("language"), max_length=8, default="en", editable=False)
+
+    class Meta:
+        verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
 
     def __str__(self) -> str:
         return f"Visitor #{self.pk}"
@@ -29,49 +34,56 @@ class Conversation(models.Model):
     so the list never aggregates over messages."""
 
     class Status(models.TextChoices):
-        BOT = "bot"
-        LIVE = "live"
-        CLOSED = "closed"
+        BOT = "bot", _("Bot")
+        LIVE = "live", _("Live")
+        CLOSED = "closed", _("Closed")
 
-    site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="conversations")
-    visitor = models.OneToOneField(Visitor, on_delete=models.CASCADE, related_name="conversation")
-    status = models.CharField(max_length=6, choices=Status.choices, default=Status.BOT)
-    assigned = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="assigned_conversations")
-    last_seq = models.PositiveIntegerField(default=0)
-    last_public_seq = models.PositiveIntegerField(default=0, help_text="The last item a visitor may see.")
-    last_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    last_public_message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL,
-                                            related_name="+")
-    last_visitor_seq = models.PositiveIntegerField(default=0)
-    last_advisor_seq = models.PositiveIntegerField(default=0)
-    bot_position = models.JSONField(null=True, blank=True)
-    back_to_bot_label = models.CharField(max_length=100, blank=True)
-    waiting_since = models.DateTimeField(null=True, blank=True)
+    site = models.ForeignKey("advisors.Site", verbose_name=_("site"), on_delete=models.CASCADE,
+                             related_name="conversations")
+    visitor = models.OneToOneField(Visitor, verbose_name=_("visitor"), on_delete=models.CASCADE,
+                                   related_name="conversation")
+    status = models.CharField(_("status"), max_length=6, choices=Status.choices, default=Status.BOT)
+    assigned = models.ForeignKey("advisors.Advisor", verbose_name=_("assigned"), null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="assigned_conversations")
+    last_seq = models.PositiveIntegerField(_("last seq"), default=0)
+    last_public_seq = models.PositiveIntegerField(_("last public seq"), default=0,
+                                                  help_text=_("The last item a visitor may see."))
+    last_message = models.ForeignKey("Message", verbose_name=_("last message"), null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    last_public_message = models.ForeignKey("Message", verbose_name=_("last public message"), null=True, blank=True,
+                                            on_delete=models.SET_NULL, related_name="+")
+    last_visitor_seq = models.PositiveIntegerField(_("last visitor seq"), default=0)
+    last_advisor_seq = models.PositiveIntegerField(_("last advisor seq"), default=0)
+    bot_position = models.JSONField(_("bot position"), null=True, blank=True)
+    back_to_bot_label = models.CharField(_("back to bot label"), max_length=100, blank=True)
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
     # Routing (CONTRACT section 7): when the bot last sent the site's away message (once per escalation), and
     # whether the visitor's next e-mail address is the answer to it (routing.services.email_capture).
-    away_sent_at = models.DateTimeField(null=True, blank=True)
-    awaiting_email = models.BooleanField(default=False, db_default=False)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(db_index=True, help_text="Last activity: the inbox orders by it.")
+    away_sent_at = models.DateTimeField(_("away sent at"), null=True, blank=True)
+    awaiting_email = models.BooleanField(_("awaiting email"), default=False, db_default=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), db_index=True,
+                                      help_text=_("Last activity: the inbox orders by it."))
     # The figures of the current escalation (conversations.figures keeps them, and its reports.Episode row, on each
     # state change): when the visitor called for a human, was first taken or assigned, first answered.
-    escalated_at = models.DateTimeField(null=True, blank=True)
-    assigned_at = models.DateTimeField(null=True, blank=True)
-    first_reply_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    first_reply_at = models.DateTimeField(_("first reply at"), null=True, blank=True)
     # Satisfaction: an advisor's closing asks the visitor once (the widget shows it while this holds); the last
     # rating given, {"score", "comment"}, is on CONV.
-    rating_asked = models.BooleanField(default=False)
-    rating = models.JSONField(null=True, blank=True)
+    rating_asked = models.BooleanField(_("rating asked"), default=False)
+    rating = models.JSONField(_("rating"), null=True, blank=True)
     # Grows with every change (status, assignment, a new item): the inbox socket's `resume` sends what changed
     # after a client's `since`. From one server-wide source (conversations.changes), never a counter row.
-    change = models.BigIntegerField(default=0)
+    change = models.BigIntegerField(_("change"), default=0)
     # The labels shown on the conversation, [{"name", "color"}], a copy kept by productivity.services beside
     # productivity.ConversationLabel (which the list's label filter reads): CONV needs no join for them.
-    labels = models.JSONField(null=True, blank=True, editable=False)  # null: none (a plain ADD COLUMN)
+    labels = models.JSONField(_("labels"), null=True, blank=True, editable=False)  # null: none (a plain ADD COLUMN)
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         indexes = [
             # The inbox lists: a box of one site (filters all and unread), and unassigned/mine/advisor=.
             models.Index(fields=["site", "status", "-updated_at", "-id"], name="conv_box"),
@@ -106,35 +118,39 @@ class Message(models.Model):
     """One item of a conversation's timeline: text, image, note or event, numbered by a gapless `seq`."""
 
     class Kind(models.TextChoices):
-        TEXT = "text"
-        IMAGE = "image"
-        NOTE = "note"
-        EVENT = "event"
+        TEXT = "text", _("Text")
+        IMAGE = "image", _("Image")
+        NOTE = "note", _("Note")
+        EVENT = "event", _("Event")
 
     class Sender(models.TextChoices):
-        VISITOR = "visitor"
-        BOT = "bot"
-        ADVISOR = "advisor"
-        SYSTEM = "system"
+        VISITOR = "visitor", _("Visitor")
+        BOT = "bot", _("Bot")
+        ADVISOR = "advisor", _("Advisor")
+        SYSTEM = "system", _("System")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    seq = models.PositiveIntegerField()
-    kind = models.CharField(max_length=5, choices=Kind.choices)
-    sender = models.CharField(max_length=7, choices=Sender.choices)
-    text = models.TextField(blank=True)
-    image = models.FileField(upload_to=message_image_path, blank=True, max_length=200)
-    image_url = models.CharField(max_length=500, blank=True, help_text="An image a bot step names by URL.")
+    conversation = models.ForeignKey(Conversation, verbose_name=_("conversation"), on_delete=models.CASCADE,
+                                     related_name="messages")
+    seq = models.PositiveIntegerField(_("seq"))
+    kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices)
+    sender = models.CharField(_("sender"), max_length=7, choices=Sender.choices)
+    text = models.TextField(_("text"), blank=True)
+    image = models.FileField(_("image"), upload_to=message_image_path, blank=True, max_length=200)
+    image_url = models.CharField(_("image url"), max_length=500, blank=True,
+                                 help_text=_("An image a bot step names by URL."))
     # The stored image's size, upright: clients reserve its room before it loads, so a thread stays at its end.
-    image_width = models.PositiveIntegerField(null=True, blank=True)
-    image_height = models.PositiveIntegerField(null=True, blank=True)
-    buttons = models.JSONField(default=list, blank=True)
-    input = models.JSONField(null=True, blank=True)
-    advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
-    client_id = models.CharField(max_length=64, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    image_width = models.PositiveIntegerField(_("image width"), null=True, blank=True)
+    image_height = models.PositiveIntegerField(_("image height"), null=True, blank=True)
+    buttons = models.JSONField(_("buttons"), default=list, blank=True)
+    input = models.JSONField(_("input"), null=True, blank=True)
+    advisor = models.ForeignKey("advisors.Advisor", verbose_name=_("advisor"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    client_id = models.CharField(_("client id"), max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
             # A client_id is unique per conversation and sender: the visitor, or one advisor (two advisors may
@@ -173,7 +189,7 @@ class ReadState(models.Model):
     seq = models.PositiveIntegerField(default=0)
     site = models.ForeignKey("advisors.Site", null=True, blank=True, editable=False, on_delete=models.DO_NOTHING,
                              db_constraint=False, db_index=False, related_name="+",
-                             help_text="The conversation's site (trigger).")
+                             help_text=_("The conversation's site (trigger)."))
     live_caught_up = models.BooleanField(default=False, db_default=False, editable=False)
     live_caught_up_public = models.BooleanField(default=False, db_default=False, editable=False)
     # The change number of this advisor's last read (same source as Conversation.change): read state is news

@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Visitor
 from integrations import services
@@ -25,13 +27,13 @@ class WebhookAdmin(admin.ModelAdmin):
     list_display = ["url", "account", "event_list", "include_notes", "active", "deliveries_link"]
     list_filter = ["active", "account"]
 
-    @admin.display(description="Events")
+    @admin.display(description=_("Events"))
     def event_list(self, webhook: Webhook) -> str:
         return ", ".join(webhook.events)
 
-    @admin.display(description="Deliveries")
+    @admin.display(description=_("Deliveries"))
     def deliveries_link(self, webhook: Webhook) -> str:
-        return format_html('<a href="../delivery/?webhook__id__exact={}">log</a>', webhook.pk)
+        return format_html('<a href="../delivery/?webhook__id__exact={}">{}</a>', webhook.pk, gettext("log"))
 
 
 class AttemptInline(admin.TabularInline):
@@ -66,10 +68,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Send again (same id and body, a new 24-hour window)")
+    @admin.action(description=_("Send again (same id and body, a new 24-hour window)"))
     def send_again(self, request, queryset):
         count = services.delivery_send_again(delivery_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} delivery(ies) queued again.")
+        self.message_user(request, ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.",
+                                            count) % {"count": count})
 
 
 @admin.register(Visitor)
@@ -97,7 +100,7 @@ class VisitorAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Export the visitor's data (JSON)")
+    @admin.action(description=_("Export the visitor's data (JSON)"))
     def export_data(self, request, queryset):
         exports = [services.visitor_export(visitor_id=pk, actor=request.user)
                    for pk in queryset.order_by("pk").values_list("pk", flat=True)]
@@ -105,15 +108,16 @@ class VisitorAdmin(admin.ModelAdmin):
             return json_download(exports[0], f"visitor-{exports[0]['visitor']['id']}.json")
         return json_download({"visitors": exports}, "visitors.json")
 
-    @admin.action(description="Erase the visitor's data (variables, conversation, items, images, token)")
+    @admin.action(description=_("Erase the visitor's data (variables, conversation, items, images, token)"))
     def erase_data(self, request, queryset):
         if request.POST.get("post") != "yes":  # a confirmation page first, like "delete selected"
             return TemplateResponse(request, "admin/integrations/erase_confirmation.html", {
-                **self.admin_site.each_context(request), "title": "Erase visitors' data",
+                **self.admin_site.each_context(request), "title": gettext("Erase visitors' data"),
                 "visitors": list(queryset.select_related("site").order_by("pk")[:500])})
         erased = sum(services.visitor_erase(visitor_id=pk, actor=request.user)
                      for pk in list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{erased} visitor(s) erased.", messages.SUCCESS)
+        self.message_user(request, ngettext("%(count)d visitor erased.", "%(count)d visitors erased.", erased) % {
+            "count": erased}, messages.SUCCESS)
 
 
 @admin.register(AuditEntry)

@@ -1,14 +1,15 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from integrations import http, services
 from integrations.models import EVENTS, Webhook
 
 
 class WebhookForm(forms.ModelForm):
-    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https",
-                         help_text="http:// or https://; it must resolve to a public address.")
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https",
+                         help_text=_("http:// or https://; it must resolve to a public address."))
     events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENTS], widget=forms.CheckboxSelectMultiple,
-                                       help_text="What this address hears.")
+                                       label=_("Events"), help_text=_("What this address hears."))
 
     class Meta:
         model = Webhook
@@ -21,7 +22,7 @@ class WebhookForm(forms.ModelForm):
         except http.AddressRefused as refused:
             raise forms.ValidationError(str(refused)) from None
         except OSError:
-            raise forms.ValidationError("This host name does not resolve.") from None
+            raise forms.ValidationError(_("This host name does not resolve.")) from None
         return url
 
     def clean_events(self) -> list[str]:

@@ -1,16 +1,23 @@
 """Canned responses and labels in the admin (the inbox has its own small panel for them)."""
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from productivity import services
 from productivity.models import CannedResponse, Label
 
+SCOPE_LABELS = {"account": _("account"), "personal": _("personal")}
+
 
 @admin.register(CannedResponse)
 class CannedResponseAdmin(admin.ModelAdmin):
-    list_display = ["shortcut", "scope", "owner", "account", "updated_at"]
+    list_display = ["shortcut", "scope_label", "owner", "account", "updated_at"]
     list_filter = ["account"]
     search_fields = ["shortcut", "text"]
     list_select_related = ["owner", "account"]
+
+    @admin.display(description=_("scope"), ordering="owner")
+    def scope_label(self, canned: CannedResponse) -> str:
+        return str(SCOPE_LABELS[canned.scope])
 
 
 @admin.register(Label)

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 SHORTCUT_PATTERN = r"^[a-z0-9_-]{1,32}$"
 
@@ -8,15 +9,21 @@ class CannedResponse(models.Model):
     """A saved reply. Account-wide (`owner` empty: staff manage it) or personal (its owner's alone). A shortcut is
     unique per scope and owner: one account-wide `/hello`, and each advisor may have a personal `/hello` too."""
 
-    account = models.ForeignKey("advisors.Account", on_delete=models.CASCADE, related_name="canned_responses")
-    owner = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="canned_responses", help_text="Empty: the whole account's.")
-    shortcut = models.CharField(max_length=32, help_text="1-32 of a-z 0-9 - _, typed after / in the composer.")
-    text = models.TextField(max_length=4000, help_text="{{VARIABLE}} is filled from the conversation when inserted.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    account = models.ForeignKey("advisors.Account", verbose_name=_("account"), on_delete=models.CASCADE,
+                                related_name="canned_responses")
+    owner = models.ForeignKey("advisors.Advisor", verbose_name=_("owner"), null=True, blank=True,
+                              on_delete=models.CASCADE, related_name="canned_responses",
+                              help_text=_("Empty: the whole account's."))
+    shortcut = models.CharField(_("shortcut"), max_length=32,
+                                help_text=_("1-32 of a-z 0-9 - _, typed after / in the composer."))
+    text = models.TextField(_("text"), max_length=4000,
+                            help_text=_("{{VARIABLE}} is filled from the conversation when inserted."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
         constraints = [
             models.UniqueConstraint(fields=["account", "shortcut"], condition=Q(owner__isnull=True),
                                     name="canned_account_shortcut_unique"),
@@ -37,11 +44,14 @@ class CannedResponse(models.Model):
 class Label(models.Model):
     """One of the account's labels, with its colour."""
 
-    account = models.ForeignKey("advisors.Account", on_delete=models.CASCADE, related_name="labels")
-    name = models.CharField(max_length=40)
-    color = models.CharField(max_length=7, default="#64748b", help_text="#rrggbb")
+    account = models.ForeignKey("advisors.Account", verbose_name=_("account"), on_delete=models.CASCADE,
+                                related_name="labels")
+    name = models.CharField(_("name"), max_length=40)
+    color = models.CharField(_("color"), max_length=7, default="#64748b", help_text=_("#rrggbb"))
 
     class Meta:
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
         constraints = [models.UniqueConstraint(fields=["account", "name"], name="label_name_unique")]
         ordering = ["name"]
 
@@ -66,6 +76,6 @@ class TranscriptRequest(models.Model):
 
     conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="+")
     email = models.EmailField()
-    upto_seq = models.PositiveIntegerField(help_text="The last item when it was asked for.")
+    upto_seq = models.PositiveIntegerField(help_text=_("The last item when it was asked for."))
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

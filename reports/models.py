@@ -2,6 +2,7 @@
 conversation goes (conversations.figures, reports.services), never recomputed by scanning items."""
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Episode(models.Model):
@@ -59,16 +60,21 @@ class Episode(models.Model):
 class Rating(models.Model):
     """A visitor's answer to "How was this conversation?", once per advisor's closing (reports.services)."""
 
-    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="ratings")
-    episode = models.ForeignKey(Episode, null=True, blank=True, on_delete=models.SET_NULL, related_name="ratings")
-    site = models.ForeignKey("advisors.Site", on_delete=models.CASCADE, related_name="+")
-    advisor = models.ForeignKey("advisors.Advisor", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+", help_text="Who handled the conversation it rates.")
-    score = models.PositiveSmallIntegerField()
-    comment = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    conversation = models.ForeignKey("conversations.Conversation", verbose_name=_("conversation"),
+                                     on_delete=models.CASCADE, related_name="ratings")
+    episode = models.ForeignKey(Episode, verbose_name=_("episode"), null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="ratings")
+    site = models.ForeignKey("advisors.Site", verbose_name=_("site"), on_delete=models.CASCADE, related_name="+")
+    advisor = models.ForeignKey("advisors.Advisor", verbose_name=_("advisor"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+",
+                                help_text=_("Who handled the conversation it rates."))
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("rating")
+        verbose_name_plural = _("ratings")
         constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_5")]
         indexes = [
             models.Index(fields=["site", "created_at"], name="rating_site_created"),

@@ -3,11 +3,19 @@ in the list) and "Routing" (each site's assignment, hours, away message and time
 like the staff API. The advisors list shows each advisor's status (advisor_status)."""
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from advisors.models import Advisor
 from conversations.errors import Refused
 from routing import selectors, services
 from routing.models import AdvisorRouting, SiteRouting
+
+# The statuses (the API's values) as the admin shows them, in the page's language.
+STATUS_LABELS = {selectors.ONLINE: _("online"), selectors.AWAY: _("away"), selectors.OFFLINE: _("offline")}
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
 
 
 @admin.register(AdvisorRouting)
@@ -18,9 +26,9 @@ class AdvisorRoutingAdmin(admin.ModelAdmin):
     fields = ["advisor", "capacity", "away", "last_assigned_at"]
     readonly_fields = ["last_assigned_at"]
 
-    @admin.display(description="Status now")
+    @admin.display(description=_("Status now"))
     def status(self, rules: AdvisorRouting) -> str:
-        return selectors.advisor_status(rules.advisor)
+        return status_label(selectors.advisor_status(rules.advisor))
 
 
 class SiteRoutingForm(forms.ModelForm):
@@ -42,7 +50,7 @@ class SiteRoutingAdmin(admin.ModelAdmin):
     list_select_related = ["site"]
 
 
-@admin.display(description="Status")
+@admin.display(description=_("Status"))
 def advisor_status(advisor: Advisor) -> str:
     """online / away / offline (one cache read per row; the list selects `routing` with the advisor)."""
-    return selectors.advisor_status(advisor)
+    return status_label(selectors.advisor_status(advisor))

@@ -29,7 +29,7 @@
       }
     }
     const text = box.querySelector(".field-text label");
-    if (text && labels[select.value]) text.textContent = labels[select.value] + ":";
+    if (text && labels[select.value]) text.textContent = labels[select.value]; // the suffix included: "Question :"
   }
 
   // The buttons belong to the buttons step that ends a sequence: their table shows only when there is one, or
