@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AdvisorsConfig(AppConfig):
     default_auto_field = 'django.db.models.BigAutoField'
     name = 'advisors'
+    verbose_name = _("Advisors")
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in

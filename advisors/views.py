@@ -2,15 +2,9 @@ from django import forms
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.password_validation import validate_password
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from advisors import services
-
-# advisors.services raises InvitationInvalid with these English texts; the pages show them in the request's language.
-INVITATION_ERRORS = (gettext_noop("This invitation link is not valid."),
-                     gettext_noop("This invitation has already been used."),
-                     gettext_noop("This invitation has expired; ask your administrator for a new one."))
 
 
 class InvitationAcceptForm(forms.Form):
@@ -62,4 +56,4 @@ def invitation_accept(request, token: str):
 
 def _invalid(request, error: services.InvitationInvalid):
     """410 with the reason, in the request's language (gettext of a text already translated returns it unchanged)."""
-    return render(request, "advisors/invitation_invalid.html", {"error": gettext(str(error))}, status=410)
+    return render(request, "advisors/invitation_invalid.html", {"error": str(error)}, status=410)

@@ -1,10 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProductivityConfig(AppConfig):
     """Advisor productivity (issue 16): canned responses, labels, search and transcripts."""
 
     name = "productivity"
+    verbose_name = _("Productivity")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
