@@ -9,6 +9,7 @@ import polib
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.axe import axe_violations, describe
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_inbox import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -129,10 +130,10 @@ def test_a_french_browser_gets_the_inbox_in_french_with_french_times(live_server
     conversation.click()
     expect(page.locator("#timeline")).to_contain_text("Talk to a human")  # the bot's own words stay the flow's
     expect(page.locator("#act-take")).to_have_text("Prendre")
-    expect(page.locator("#act-assign")).to_have_text("Attribuer à…")
+    expect(page.locator("#act-assign")).to_have_text("Attribuer…")
     expect(page.locator("#composer-text")).to_have_attribute("placeholder", re.compile(rf"^Répondre à {name}.*…$"))
     expect(page.locator("#send-btn")).to_have_text("Envoyer")
-    expect(page.locator("#composer-hint")).to_have_text("Entrée pour envoyer · Maj+Entrée pour aller à la ligne")
+    expect(page.locator("#composer-hint")).to_have_text("Entrée : envoyer · Maj+Entrée : à la ligne")
     expect(page.locator("#lead-bar")).to_contain_text("En attente d’un conseiller")
     expect(page.locator("#timeline .day").first).to_have_text("Aujourd’hui")
     first_time = page.locator("#timeline li.msg time").first
@@ -145,6 +146,8 @@ def test_a_french_browser_gets_the_inbox_in_french_with_french_times(live_server
     page.locator("#act-take").click()
     expect(page.locator("#toasts")).to_contain_text("Vous avez pris cette conversation.")
     assert untranslated(page) == []
+    violations = axe_violations(page)
+    assert not violations, describe(violations)
     screenshot(page, "inbox-french")
     watch.assert_clean()
     context.close()
@@ -160,6 +163,7 @@ def test_an_advisor_who_picks_french_gets_it_whatever_the_browser_then_back_to_e
         # given bob with an English browser, in an English inbox whose settings offer the languages by their own names
         sign_in(page, live_server, "bob")
         expect(page.locator(".sidebar__title")).to_have_text("Inbox")
+        assert {"Sign out", "Search…", "Inbox"} <= set(untranslated(page))  # what the check below looks for
         page.locator("#settings-open").click()
         options = page.locator("#settings-language option")
         expect(options).to_have_text(["Browser's language", "English", "Français"])
@@ -172,7 +176,7 @@ def test_an_advisor_who_picks_french_gets_it_whatever_the_browser_then_back_to_e
         # then the page came back in French, and so does any page he opens later
         expect(page.locator("html")).to_have_attribute("lang", "fr")
         expect(page.locator(".sidebar__title")).to_have_text("Boîte de réception")
-        expect(page.locator("#composer-hint")).to_have_text("Entrée pour envoyer · Maj+Entrée pour aller à la ligne")
+        expect(page.locator("#composer-hint")).to_have_text("Entrée : envoyer · Maj+Entrée : à la ligne")
         assert bob.get("/api/inbox/me").json()["language"] == "fr"
         page.reload()
         ready(page)
@@ -182,6 +186,8 @@ def test_an_advisor_who_picks_french_gets_it_whatever_the_browser_then_back_to_e
         expect(page.locator("#settings-language")).to_have_value("fr")
         expect(page.locator("#settings-language option").first).to_have_text("Langue du navigateur")
         assert untranslated(page) == []
+        violations = axe_violations(page, include="#settings-dialog")
+        assert not violations, describe(violations)
         page.keyboard.press("Escape")
 
         # and picking English brings the English inbox back
@@ -219,6 +225,9 @@ def test_the_reports_page_in_french(live_server, browser):
     expect(page.locator("#timezone-note")).to_have_text("Les jours sont comptés dans le fuseau horaire du compte.")
     cards = page.locator(".rp-card")
     expect(cards.filter(has_text="Commencées")).to_have_count(1)
+    # French agreement: 0 and 1 take the singular
+    escalated_closed = re.compile(r"^([01] transférée|([2-9]|\d\d+) transférées), ([01] fermée|([2-9]|\d\d+) fermées)$")
+    expect(cards.filter(has_text="Commencées").locator(".rp-card__sub")).to_have_text(escalated_closed)
     expect(cards.filter(has_text="Première réponse")).to_contain_text("médiane · 90 % en moins de")
     expect(page.locator("#csat-chart")).to_contain_text("Très bien")
     expect(page.locator("#advisors-title")).to_have_text("Conseillers")

@@ -1,13 +1,13 @@
-// Times, names and colours for display, in the page's language (i18n.js: LANGUAGE is <html lang>).
+// Times, names and colours for display, in the page's language (i18n.js: LOCALE follows <html lang>).
 
-import {LANGUAGE, format, gettext} from "./i18n.js";
+import {LOCALE, format, gettext} from "./i18n.js";
 
-const timeFmt = new Intl.DateTimeFormat(LANGUAGE, {hour: "2-digit", minute: "2-digit"});
-const dayFmt = new Intl.DateTimeFormat(LANGUAGE, {weekday: "short"});
-const dateFmt = new Intl.DateTimeFormat(LANGUAGE, {day: "numeric", month: "short"});
-const longFmt = new Intl.DateTimeFormat(LANGUAGE, {dateStyle: "medium", timeStyle: "short"});
-const fullDayFmt = new Intl.DateTimeFormat(LANGUAGE, {weekday: "long", day: "numeric", month: "long"});
-const numberFmt = new Intl.NumberFormat(LANGUAGE, {maximumFractionDigits: 2});
+const timeFmt = new Intl.DateTimeFormat(LOCALE, {hour: "2-digit", minute: "2-digit"});
+const dayFmt = new Intl.DateTimeFormat(LOCALE, {weekday: "short"});
+const dateFmt = new Intl.DateTimeFormat(LOCALE, {day: "numeric", month: "short"});
+const longFmt = new Intl.DateTimeFormat(LOCALE, {dateStyle: "medium", timeStyle: "short"});
+const fullDayFmt = new Intl.DateTimeFormat(LOCALE, {weekday: "long", day: "numeric", month: "long"});
+const numberFmt = new Intl.NumberFormat(LOCALE, {maximumFractionDigits: 2});
 
 /** A number the page's way: 4.5 in English, 4,5 in French. */
 export function number(n) {

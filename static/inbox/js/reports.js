@@ -4,15 +4,15 @@
 import {advisorList, api, request} from "./api.js";
 import {clear, h} from "./dom.js";
 import {number} from "./format.js";
-import {LANGUAGE, format, gettext, ngettext, pgettext} from "./i18n.js";
+import {LOCALE, format, gettext, ngettext, pgettext} from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const SERIES = [["started", gettext("Started")], ["escalated", gettext("Escalated")], ["closed", gettext("Closed")]];
 const FACES = {1: gettext("Very bad"), 2: gettext("Bad"), 3: gettext("OK"), 4: gettext("Good"), 5: gettext("Very good")};
 // A report's day ("2026-11-24") as the page's language writes it: "Nov 24", "24 nov."; the date is the account's
 // day, not an instant, so it is formatted in UTC where it cannot shift.
-const DAY = new Intl.DateTimeFormat(LANGUAGE, {day: "numeric", month: "short", timeZone: "UTC"});
-const FULL_DAY = new Intl.DateTimeFormat(LANGUAGE, {dateStyle: "medium", timeZone: "UTC"});
+const DAY = new Intl.DateTimeFormat(LOCALE, {day: "numeric", month: "short", timeZone: "UTC"});
+const FULL_DAY = new Intl.DateTimeFormat(LOCALE, {dateStyle: "medium", timeZone: "UTC"});
 
 const $ = (id) => document.getElementById(id);
 const form = $("filters");
@@ -50,6 +50,11 @@ function dayName(date, long = false) {
   return Number.isNaN(d.getTime()) ? date : (long ? FULL_DAY : DAY).format(d);
 }
 
+// Counts of conversations, each agreeing with its number (French: "1 fermée", "2 fermées").
+const STARTED = (n) => format(ngettext("%(count)s started", "%(count)s started", n), {count: n});
+const ESCALATED = (n) => format(ngettext("%(count)s escalated", "%(count)s escalated", n), {count: n});
+const CLOSED = (n) => format(ngettext("%(count)s closed", "%(count)s closed", n), {count: n});
+
 /** "4.5 / 5" (French "4,5 / 5"). */
 function outOfFive(average) {
   return format(gettext("%(score)s / 5"), {score: number(average)});
@@ -86,9 +91,9 @@ function byDayChart(days) {
   const max = niceMax(Math.max(1, ...days.flatMap((d) => SERIES.map(([k]) => d[k]))));
   const total = days.reduce((n, d) => n + d.started, 0);
   const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-                            "aria-label": format(gettext("Conversations per day, %(days)s, %(started)s started"),
+                            "aria-label": format(gettext("Conversations per day, %(days)s, %(started)s"),
                               {days: format(ngettext("%(count)s day", "%(count)s days", days.length),
-                                {count: days.length}), started: total})});
+                                {count: days.length}), started: STARTED(total)})});
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;
     chart.append(svg("line", {class: "grid", x1: left, x2: width - 8, y1: y, y2: y}),
@@ -99,8 +104,10 @@ function byDayChart(days) {
   const every = Math.ceil(days.length / 12);
   days.forEach((day, i) => {
     const g = svg("g");
-    g.append(svg("title", {}, format(gettext("%(date)s: %(started)s started, %(escalated)s escalated, %(closed)s closed"),
-      {date: dayName(day.date, true), started: day.started, escalated: day.escalated, closed: day.closed})));
+    g.append(svg("title", {}, format(gettext("%(date)s: %(counts)s"), {
+      date: dayName(day.date, true),
+      counts: [STARTED(day.started), ESCALATED(day.escalated), CLOSED(day.closed)].join(", "),
+    })));
     SERIES.forEach(([key], j) => {
       const value = day[key];
       const barH = (plotH * value) / max;
@@ -155,8 +162,7 @@ function render(report) {
   const c = report.conversations;
   const within = (p90) => format(gettext("median · 90% within %(duration)s"), {duration: duration(p90)});
   clear($("cards")).append(
-    card(gettext("Started"), c.started, format(gettext("%(escalated)s escalated, %(closed)s closed"),
-      {escalated: c.escalated, closed: c.closed})),
+    card(gettext("Started"), c.started, `${ESCALATED(c.escalated)}, ${CLOSED(c.closed)}`),
     card(gettext("Waiting"), duration(report.waiting_s.p50), within(report.waiting_s.p90)),
     card(gettext("First response"), duration(report.first_response_s.p50), within(report.first_response_s.p90)),
     card(gettext("Resolution"), duration(report.resolution_s.p50), within(report.resolution_s.p90)),
