@@ -3,6 +3,7 @@
 // badges of a removed site go, an added site's conversations come, names, variables and notes follow the
 // license) and said in plain words; "signed out" only when /api/inbox/me says so.
 
+import {format, gettext, ngettext} from "./i18n.js";
 import {store} from "./store.js";
 
 /** What differs between two answers of /api/inbox/me. */
@@ -24,30 +25,31 @@ export function accessChanges(before, after) {
 }
 
 function names(list) {
-  return list.length < 2 ? list.join("") : `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
+  if (list.length < 2) return list.join("");
+  return format(gettext("%(names)s and %(last)s"), {names: list.slice(0, -1).join(", "), last: list[list.length - 1]});
 }
 
 /** The sentence the advisor reads. */
 export function accessMessage(change) {
   const said = [];
   if (change.license === "revoked") {
-    said.push("Your Livechat Premium license was removed: visitors now show as anonymous, and variables and notes " +
-      "are hidden.");
+    said.push(gettext("Your Livechat Premium license was removed: visitors now show as anonymous, and variables " +
+      "and notes are hidden."));
   } else if (change.license === "granted") {
-    said.push("You now have a Livechat Premium license: visitor names, variables and notes are shown.");
+    said.push(gettext("You now have a Livechat Premium license: visitor names, variables and notes are shown."));
   }
   if (change.removedNames.length) {
-    const one = change.removedNames.length === 1;
-    said.push(`You no longer have access to ${names(change.removedNames)}: ${one ? "its" : "their"} conversations ` +
-      "left your inbox.");
+    said.push(format(ngettext("You no longer have access to %(sites)s: its conversations left your inbox.",
+      "You no longer have access to %(sites)s: their conversations left your inbox.", change.removedNames.length),
+    {sites: names(change.removedNames)}));
   }
   if (change.addedNames.length) {
-    const one = change.addedNames.length === 1;
-    said.push(`You now have access to ${names(change.addedNames)}: ${one ? "its" : "their"} conversations are in ` +
-      "your inbox.");
+    said.push(format(ngettext("You now have access to %(sites)s: its conversations are in your inbox.",
+      "You now have access to %(sites)s: their conversations are in your inbox.", change.addedNames.length),
+    {sites: names(change.addedNames)}));
   }
-  if (change.chatbot === "shown") said.push("The Chatbot box is now shown to you.");
-  if (change.chatbot === "hidden") said.push("The Chatbot box is no longer shown to you.");
+  if (change.chatbot === "shown") said.push(gettext("The Chatbot box is now shown to you."));
+  if (change.chatbot === "hidden") said.push(gettext("The Chatbot box is no longer shown to you."));
   return said.join(" ");
 }
 

@@ -1,5 +1,6 @@
 // Sound on visitor messages and browser notifications on escalations.
 
+import {format, gettext} from "./i18n.js";
 import {isMine, isWaiting, store} from "./store.js";
 
 const DISMISSED_KEY = "inbox.notifications.dismissed";
@@ -94,7 +95,7 @@ export class Alerts {
   setSound(on) {
     this.sound = !!on;
     this.soundButton.setAttribute("aria-pressed", String(this.sound));
-    this.soundButton.title = this.sound ? "Sound on: click to mute" : "Sound off: click to turn on";
+    this.soundButton.title = this.sound ? gettext("Sound on: click to mute") : gettext("Sound off: click to turn on");
     this.soundButton.classList.toggle("is-muted", !this.sound);
   }
 
@@ -127,12 +128,15 @@ export class Alerts {
   /** A visitor asks for a human; `assigned`: a conversation was given to me ("assigned to you"). */
   notifyEscalation(conversation, {assigned = false} = {}) {
     if (!this.supported || Notification.permission !== "granted") return;
-    const name = conversation.visitor?.name || "A visitor";
+    const name = conversation.visitor?.name || gettext("A visitor");
     const site = conversation.site?.name;
     let notification;
     try {
-      notification = new Notification(assigned ? `${name} was assigned to you` : `${name} asks for a human`, {
-        body: site ? `On ${site}. Open the inbox to answer.` : "Open the inbox to answer.",
+      const title = assigned ? format(gettext("%(name)s was assigned to you"), {name}) :
+        format(gettext("%(name)s asks for a human"), {name});
+      notification = new Notification(title, {
+        body: site ? format(gettext("On %(site)s. Open the inbox to answer."), {site}) :
+          gettext("Open the inbox to answer."),
         tag: `conversation-${conversation.id}`,
         icon: this.iconUrl,
       });

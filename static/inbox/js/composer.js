@@ -3,11 +3,13 @@
 
 import {assigningMyself} from "./alerts.js";
 import {api} from "./api.js";
+import {format, gettext, ngettext} from "./i18n.js";
 import {store} from "./store.js";
 
 const MAX_CHARS = 4000;
 const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
-const NOT_AN_IMAGE = "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.";
+const NOT_AN_IMAGE = gettext("This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.");
+const SEND_HINT = gettext("Enter to send · Shift+Enter for a new line");
 // JPEG, PNG, GIF and WebP by their first bytes: a file's name and type say what it was called, not what it is.
 const IMAGE_MAGIC = /^(\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF[^]{4}WEBP)/;
 
@@ -156,7 +158,8 @@ export class Outbox {
           continue;
         }
         entry.state = "failed";
-        entry.error = error.retryable ? "Not sent: no connection." : `Not sent: ${error.message}`;
+        entry.error = error.retryable ? gettext("Not sent: no connection.") :
+          format(gettext("Not sent: %(reason)s"), {reason: error.message});
         entry.final = error.status === 413 || error.status === 415; // the same file is refused again: no Retry
         this.onChange(entry.conversation);
         this.onRefused && this.onRefused(entry, error);
@@ -262,10 +265,11 @@ export class Composer {
   }
 
   updatePlaceholder() {
-    const name = this.conv?.visitor?.name || "the visitor";
-    this.els.text.placeholder = this.note ? "Write a private note for your team…" : `Reply to ${name}…`;
-    this.els.label.textContent = this.note ? "Private note" : "Reply";
-    this.els.send.textContent = this.note ? "Add note" : "Send";
+    const name = this.conv?.visitor?.name;
+    this.els.text.placeholder = this.note ? gettext("Write a private note for your team…") :
+      name ? format(gettext("Reply to %(name)s…"), {name}) : gettext("Reply to the visitor…");
+    this.els.label.textContent = this.note ? gettext("Private note") : gettext("Reply");
+    this.els.send.textContent = this.note ? gettext("Add note") : gettext("Send");
   }
 
   setNote(on) {
@@ -287,7 +291,8 @@ export class Composer {
 
   updateCounter() {
     const left = MAX_CHARS - this.els.text.value.length;
-    this.els.hint.textContent = left < 200 ? `${left} characters left` : "Enter to send · Shift+Enter for a new line";
+    this.els.hint.textContent = left < 200 ?
+      format(ngettext("%(count)s character left", "%(count)s characters left", left), {count: left}) : SEND_HINT;
     this.els.hint.classList.toggle("is-warning", left < 200);
   }
 
@@ -308,7 +313,7 @@ export class Composer {
     this.file = file;
     this.previewUrl = URL.createObjectURL(file);
     this.els.attachImg.src = this.previewUrl;
-    this.els.attachName.textContent = file.name || "Pasted image";
+    this.els.attachName.textContent = file.name || gettext("Pasted image");
     this.els.attachment.hidden = false;
   }
 
@@ -326,7 +331,7 @@ export class Composer {
     const text = this.els.text.value;
     if (!text.trim() && !this.file) return;
     if (text.length > MAX_CHARS) {
-      this.toast(`Messages are limited to ${MAX_CHARS} characters.`, "error");
+      this.toast(format(gettext("Messages are limited to %(count)s characters."), {count: MAX_CHARS}), "error");
       return;
     }
     const kind = this.note ? "note" : "text";
@@ -336,7 +341,7 @@ export class Composer {
     if (kind !== "note" && owner && owner.username !== store.me?.username && !this.confirmedFor.has(this.conv.id)) {
       if (this.confirming !== this.conv.id) {
         this.confirming = this.conv.id;
-        const ask = `${owner.name} has this conversation: send again to reply anyway.`;
+        const ask = format(gettext("%(name)s has this conversation: send again to reply anyway."), {name: owner.name});
         this.els.hint.textContent = ask;
         this.els.hint.classList.add("is-warning");
         this.toast(ask);

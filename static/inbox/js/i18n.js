@@ -8,6 +8,16 @@ const catalogue = globalThis.django;
 /** The page's language ("en", "fr"), from <html lang>: for Intl's dates, times, numbers and plural rules. */
 export const LANGUAGE = document.documentElement.lang || "en";
 
+/** The locale for Intl: the browser's own variant of the page's language when it has one (an English page in a
+ * British browser writes 24-hour times, "en-GB"; a French one in a Canadian browser, "fr-CA"), else the language. */
+export const LOCALE = (navigator.languages || [navigator.language]).find((tag) => {
+  try {
+    return Intl.getCanonicalLocales(tag)[0].split("-")[0] === LANGUAGE.split("-")[0].toLowerCase();
+  } catch {
+    return false; // not a language tag Intl takes
+  }
+}) || LANGUAGE;
+
 export function gettext(text) {
   return catalogue ? catalogue.gettext(text) : text;
 }

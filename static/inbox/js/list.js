@@ -3,7 +3,8 @@
 
 import {api} from "./api.js";
 import {clear, h, image} from "./dom.js";
-import {hue, initials, shortTime} from "./format.js";
+import {anonymousName, hue, initials, shortTime} from "./format.js";
+import {format, gettext} from "./i18n.js";
 import {labelChips} from "./productivity.js";
 import {compareConversations, isMine, matchesView, previewOf, siteColor, store} from "./store.js";
 
@@ -76,14 +77,14 @@ export class ConversationList {
     const generation = ++this.generation;
     this.loading = true;
     this.next = null;
-    this.setStatus(this.loaded ? "" : "Loading conversations…");
+    this.setStatus(this.loaded ? "" : gettext("Loading conversations…"));
     let data;
     try {
       data = await api.conversations(this.params());
     } catch (error) {
       if (generation === this.generation) {
         this.loading = false;
-        this.setStatus("Could not load the conversations. They will refresh when the connection is back.");
+        this.setStatus(gettext("Could not load the conversations. They will refresh when the connection is back."));
       }
       throw error;
     }
@@ -118,7 +119,7 @@ export class ConversationList {
     if (!this.next || this.loading) return;
     const generation = this.generation;
     this.loading = true;
-    this.setStatus("Loading more…");
+    this.setStatus(gettext("Loading more…"));
     try {
       const data = await api.conversations(this.params({cursor: this.next}));
       if (generation !== this.generation) return;
@@ -130,7 +131,7 @@ export class ConversationList {
       this.next = data.next || null;
       if (data.counts) this.onCounts(data.counts, this.view.site);
     } catch {
-      this.setStatus("Could not load more conversations.");
+      this.setStatus(gettext("Could not load more conversations."));
       return;
     } finally {
       if (generation === this.generation) this.loading = false;
@@ -146,15 +147,15 @@ export class ConversationList {
   updateStatus() {
     if (this.ids.length === 0) {
       const empty = {
-        live: {all: "No live conversations right now.", unassigned: "Nobody is waiting. Nice work!",
-               unread: "You are all caught up.", mine: "No conversation is assigned to you."},
-        closed: {all: "No closed conversations."},
-        chatbot: {all: "The chatbot has no conversation in progress."},
+        live: {all: gettext("No live conversations right now."), unassigned: gettext("Nobody is waiting. Nice work!"),
+               unread: gettext("You are all caught up."), mine: gettext("No conversation is assigned to you.")},
+        closed: {all: gettext("No closed conversations.")},
+        chatbot: {all: gettext("The chatbot has no conversation in progress.")},
       }[this.view.box];
-      this.setStatus(this.view.advisor ? "No conversation assigned to this advisor." :
-        (empty[this.view.filter] || empty.all || "Nothing here."));
+      this.setStatus(this.view.advisor ? gettext("No conversation assigned to this advisor.") :
+        (empty[this.view.filter] || empty.all || gettext("Nothing here.")));
     } else {
-      this.setStatus(this.next ? "" : (this.ids.length > 8 ? "That's everything." : ""));
+      this.setStatus(this.next ? "" : (this.ids.length > 8 ? gettext("That's everything.") : ""));
     }
   }
 
@@ -223,7 +224,7 @@ export class ConversationList {
 
   renderRow(conv, li) {
     const preview = previewOf(conv);
-    const name = conv.visitor?.name || `Visitor #${conv.visitor?.id ?? "?"}`;
+    const name = conv.visitor?.name || anonymousName(conv.visitor?.id);
     const online = !!conv.visitor?.online;
     const avatar = h("span", {class: `avatar avatar--row${conv.unanswered ? " is-unanswered" : ""}`,
                               "aria-hidden": "true"}, initials(name));
@@ -231,10 +232,10 @@ export class ConversationList {
     if (online) avatar.append(h("span", {class: "presence"}));
 
     const states = [];
-    if (conv.unread) states.push("unread");
-    if (conv.unanswered) states.push("waiting for an answer");
-    if (online) states.push("visitor online");
-    if (conv.status === "live" && !conv.assigned) states.push("unassigned");
+    if (conv.unread) states.push(gettext("unread"));
+    if (conv.unanswered) states.push(gettext("waiting for an answer"));
+    if (online) states.push(gettext("visitor online"));
+    if (conv.status === "live" && !conv.assigned) states.push(gettext("unassigned"));
 
     const top = h("span", {class: "row__top"},
       h("span", {class: "row__name"}, name),
@@ -246,12 +247,16 @@ export class ConversationList {
     const previewEl = h("span", {class: `row__preview${preview.event ? " is-event" : ""}`},
       preview.who ? h("span", {class: "row__who"}, preview.who) : null, preview.text);
     const assignee = conv.assigned ? avatarFor(conv.assigned, {size: "xs"}) : null;
-    if (assignee) assignee.title = isMine(conv) ? "Assigned to you" : `Assigned to ${conv.assigned.name}`;
+    if (assignee) {
+      assignee.title = isMine(conv) ? gettext("Assigned to you") :
+        format(gettext("Assigned to %(name)s"), {name: conv.assigned.name});
+    }
     const bottom = h("span", {class: "row__bottom"}, previewEl,
-      h("span", {class: "row__typing"}, this.replying.get(conv.id) || "typing…"),
-      conv.status === "live" && !conv.assigned ? h("span", {class: "pill pill--waiting"}, "Waiting") : null,
+      h("span", {class: "row__typing"}, this.replying.get(conv.id) || gettext("typing…")),
+      conv.status === "live" && !conv.assigned ? h("span", {class: "pill pill--waiting"}, gettext("Waiting")) : null,
       conv.status === "live" && conv.awaiting_email ?
-        h("span", {class: "pill", title: "The away message asked the visitor for an e-mail address"}, "Away") : null,
+        h("span", {class: "pill", title: gettext("The away message asked the visitor for an e-mail address")},
+          gettext("Away")) : null,
       assignee);
 
     const button = h("button", {
@@ -273,7 +278,7 @@ export class ConversationList {
   showReplying(id, advisor) {
     const span = this.rows.get(id)?.querySelector(".row__typing");
     if (!span || !advisor?.name) return;
-    this.replying.set(id, `${advisor.name} is replying…`);
+    this.replying.set(id, format(gettext("%(name)s is replying…"), {name: advisor.name}));
     span.textContent = this.replying.get(id);
     this.showTyping(id);
   }
@@ -288,7 +293,7 @@ export class ConversationList {
       this.rows.get(id)?.classList.remove("is-typing");
       this.replying.delete(id);
       const span = this.rows.get(id)?.querySelector(".row__typing");
-      if (span) span.textContent = "typing…";
+      if (span) span.textContent = gettext("typing…");
     }, 4000));
   }
 

@@ -7,6 +7,7 @@ import {advisorList, api, setUnauthenticatedHandler} from "./api.js";
 import {Composer, Outbox} from "./composer.js";
 import {clear, h, image} from "./dom.js";
 import {hue, initials} from "./format.js";
+import {format, gettext, ngettext} from "./i18n.js";
 import {watchLayout} from "./layout.js";
 import {ConversationList} from "./list.js";
 import {InboxSocket} from "./socket.js";
@@ -52,14 +53,14 @@ function onCounts(counts, site) {
 function setBadge(el, n) {
   el.hidden = !n;
   el.textContent = n > 99 ? "99+" : String(n || "");
-  if (n) el.setAttribute("aria-label", `${n} to process`);
+  if (n) el.setAttribute("aria-label", format(ngettext("%(count)s to process", "%(count)s to process", n), {count: n}));
 }
 
 function renderCounts() {
   const all = countsByScope.get("");
   const here = countsByScope.get(list.view.site || "") || all;
   const toProcess = all ? all.to_process || 0 : 0;
-  document.title = toProcess ? `(${toProcess}) Inbox` : "Inbox";
+  document.title = toProcess ? format(gettext("(%(count)s) Inbox"), {count: toProcess}) : gettext("Inbox");
   setBadge($("to-process"), toProcess);
   setBadge($("rail-badge"), toProcess);
   if (here) {
@@ -68,7 +69,8 @@ function renderCounts() {
       const n = here[el.dataset.count];
       el.textContent = n === undefined || n === null ? "" : String(n);
     }
-    const labels = {all: "All", unassigned: "Unassigned", unread: "Unread", mine: "Mine"};
+    const labels = {all: gettext("All"), unassigned: gettext("Unassigned"), unread: gettext("Unread"),
+                    mine: gettext("Mine")};
     for (const option of $("filter").options) {
       if (!labels[option.value]) continue;
       const n = option.value === "all" ? here.live : here[option.value];
@@ -131,7 +133,7 @@ const outbox = new Outbox({
   },
   onStored: (message) => applyMessage(message, {fromSocket: false}),
   onRefused: (entry, error) => {
-    if (error.code === "closed") toast("This conversation is closed: reopen it to reply.", "error");
+    if (error.code === "closed") toast(gettext("This conversation is closed: reopen it to reply."), "error");
   },
 });
 
@@ -198,10 +200,10 @@ const alerts = new Alerts({
         store.me = {...store.me, ...me};
         alerts.setSound(me.sound);
       }
-      toast(on ? "Sound on for new visitor messages." : "Sound muted.");
+      toast(on ? gettext("Sound on for new visitor messages.") : gettext("Sound muted."));
     } catch {
       alerts.setSound(!on);
-      toast("Could not save the sound setting.", "error");
+      toast(gettext("Could not save the sound setting."), "error");
     }
   },
   onOpen: (id) => openConversation(id),
@@ -386,7 +388,7 @@ let offlineTimer = null;
 function setConn(state) {
   const el = $("conn");
   el.className = `conn is-${state}`;
-  const label = {online: "Connected", connecting: "Connecting", offline: "Offline"}[state];
+  const label = {online: gettext("Connected"), connecting: gettext("Connecting"), offline: gettext("Offline")}[state];
   el.setAttribute("aria-label", label);
   el.title = label;
 }
@@ -422,7 +424,8 @@ function onSocketOpen(reconnected) {
   clearInterval(offlineTimer);
   $("offline").hidden = true;
   document.body.classList.remove("is-offline");
-  Object.assign($("offline-retry"), {hidden: false, textContent: "Retry now", onclick: () => socket.reconnectNow()});
+  Object.assign($("offline-retry"), {hidden: false, textContent: gettext("Retry now"),
+                                     onclick: () => socket.reconnectNow()});
   outbox.wake();
   resume();
   if (reconnected) {
@@ -440,8 +443,9 @@ function onSocketDown(retryInMs) {
   const update = () => {
     const left = Math.max(0, Math.ceil((socket.nextRetryAt - Date.now()) / 1000));
     $("offline-text").textContent = left > 0 ?
-      `Connection lost. Reconnecting in ${left} s… Messages will catch up automatically.` :
-      "Connection lost. Reconnecting…";
+      format(gettext("Connection lost. Reconnecting in %(seconds)s s… Messages will catch up automatically."),
+        {seconds: left}) :
+      gettext("Connection lost. Reconnecting…");
   };
   update();
   clearInterval(offlineTimer);
@@ -467,15 +471,15 @@ async function onAuthLost() {
   $("offline").hidden = false;
   const retry = $("offline-retry");
   if (state === "signed_out") {
-    $("offline-text").textContent = "You were signed out.";
-    retry.textContent = "Sign in again";
+    $("offline-text").textContent = gettext("You were signed out.");
+    retry.textContent = gettext("Sign in again");
     retry.onclick = () => location.assign(LOGIN_URL + location.hash);
   } else if (state === "not_advisor") {
-    $("offline-text").textContent = "This account is no longer an advisor of this inbox.";
+    $("offline-text").textContent = gettext("This account is no longer an advisor of this inbox.");
     retry.hidden = true;
   } else {
-    $("offline-text").textContent = "The inbox stopped receiving updates.";
-    retry.textContent = "Reload";
+    $("offline-text").textContent = gettext("The inbox stopped receiving updates.");
+    retry.textContent = gettext("Reload");
     retry.onclick = () => location.reload();
   }
 }
@@ -509,7 +513,8 @@ function renderMe(me) {
   if (img) el.append(img);
   else el.textContent = initials(me.name || me.username);
   el.style.setProperty("--hue", String(hue(me.username)));
-  el.title = `Signed in as ${me.name || me.username}${me.licensed ? "" : " (default mode)"}`;
+  el.title = format(me.licensed ? gettext("Signed in as %(name)s") : gettext("Signed in as %(name)s (default mode)"),
+                    {name: me.name || me.username});
   document.body.classList.toggle("is-licensed", !!me.licensed);
 }
 
@@ -518,7 +523,7 @@ function renderTabs(me) {
   const sites = me.sites || [];
   tabs.hidden = sites.length < 2;
   if (sites.length < 2) return;
-  const entries = [{key: "", name: "All sites"}, ...sites];
+  const entries = [{key: "", name: gettext("All sites")}, ...sites];
   clear(tabs).append(...entries.map((site) => {
     const tab = h("button", {type: "button", role: "tab", class: "site-tab", dataset: {site: site.key},
                              "aria-selected": String((list.view.site || "") === site.key),
@@ -585,7 +590,7 @@ function renderAdvisorFilter() {
   select.querySelector("optgroup")?.remove();
   const others = store.advisors.filter((a) => a.username !== store.me.username);
   if (!others.length) return;
-  const group = h("optgroup", {label: "Assigned to"});
+  const group = h("optgroup", {label: gettext("Assigned to")});
   for (const advisor of others) {
     group.append(h("option", {value: `advisor:${advisor.username}`}, advisor.name || advisor.username));
   }
@@ -626,7 +631,7 @@ async function loadMe() {
       return await api.me();
     } catch (error) {
       if (error.status === 401) return null; // redirected to the login page
-      $("list-status").textContent = "The inbox is not reachable right now. Retrying…";
+      $("list-status").textContent = gettext("The inbox is not reachable right now. Retrying…");
       await sleep(Math.min(30000, 1000 * 2 ** attempt));
     }
   }

@@ -2,8 +2,10 @@
 // them and the labels, labels on conversations, search, transcripts and the keyboard overlay (`?`).
 // Everything the API returns goes into the page as text (dom.js), never as markup.
 
-import {request} from "./api.js";
+import {api, request} from "./api.js";
 import {clear, h} from "./dom.js";
+import {anonymousName} from "./format.js";
+import {format, gettext, ngettext} from "./i18n.js";
 import {store} from "./store.js";
 
 const C = "/api/inbox/conversations";
@@ -37,6 +39,14 @@ export function fillVariables(text, variables) {
   return {text: filled, missing};
 }
 
+/** "team" or "mine", the scope of a canned response as the settings list shows it. */
+function scopeName(item) {
+  return item.scope === "account" ? gettext("team") : gettext("mine");
+}
+
+/** The languages an advisor may choose ("" follows the browser), each named in its own language. */
+const LANGUAGES = [["en", "English"], ["fr", "Français"]];
+
 function fold(text) {
   return (text || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
 }
@@ -44,7 +54,7 @@ function fold(text) {
 /** Label chips for a row or the thread header. */
 export function labelChips(conv, cls = "label-chip") {
   return (conv?.labels || []).map((label) => {
-    const chip = h("span", {class: cls, title: `Label: ${label.name}`}, label.name);
+    const chip = h("span", {class: cls, title: format(gettext("Label: %(name)s"), {name: label.name})}, label.name);
     if (/^#[0-9a-f]{6}$/i.test(label.color || "")) chip.style.setProperty("--label", label.color);
     return chip;
   });
@@ -145,13 +155,13 @@ export class CannedPicker {
     clear(ul);
     if (!this.matches.length) {
       ul.append(h("li", {class: "canned__empty", role: "presentation"},
-        none ? "No canned responses yet: add some in Saved replies." : "No canned response matches."));
+        none ? gettext("No canned responses yet: add some in Saved replies.") : gettext("No canned response matches.")));
     }
     this.matches.forEach((item, i) => {
       ul.append(h("li", {id: `canned-option-${i}`, role: "option", class: "canned__option",
                          "aria-selected": String(i === this.index), dataset: {index: i}},
         h("span", {class: "canned__shortcut"}, `/${item.shortcut}`),
-        item.scope === "account" ? h("span", {class: "canned__scope"}, "team") : null,
+        item.scope === "account" ? h("span", {class: "canned__scope"}, gettext("team")) : null,
         h("span", {class: "canned__text"}, item.text.replace(/\s+/g, " "))));
     });
     ul.hidden = false;
@@ -228,8 +238,9 @@ export class CannedPicker {
     }
     const at = text.indexOf(missing[0]);
     if (at >= 0) this.textarea.setSelectionRange(start + at, start + at + missing[0].length);
-    clear(this.missing).append("Fill in ", ...[...new Set(missing)].map((m) => h("mark", null, m)),
-      " before sending.");
+    // The placeholders are marked inside the sentence: it is split around its own placeholder.
+    const [before, after = ""] = gettext("Fill in %(variables)s before sending.").split("%(variables)s");
+    clear(this.missing).append(before, ...[...new Set(missing)].map((m) => h("mark", null, m)), after);
     this.missing.hidden = false;
     const hide = () => {
       if (!VARIABLE.test(this.textarea.value)) {
@@ -263,7 +274,7 @@ export const labels = {
 export function bindLabelFilter(select, onChange) {
   const render = (items) => {
     const current = select.value;
-    clear(select).append(h("option", {value: ""}, "All labels"),
+    clear(select).append(h("option", {value: ""}, gettext("All labels")),
       ...items.map((label) => h("option", {value: label.name}, label.name)));
     select.value = items.some((l) => l.name === current) ? current : "";
     select.hidden = !items.length;
@@ -326,7 +337,9 @@ export class LabelMenu {
                           onclick: () => this.toggle(label.name, !on.has(label.name))},
         swatch, h("span", {class: "menu__label"}, label.name), on.has(label.name) ? " ✓" : null);
     });
-    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No labels yet: staff add them in Saved replies & labels."));
+    if (!items.length) {
+      items.push(h("p", {class: "menu__empty"}, gettext("No labels yet: staff add them in Settings.")));
+    }
     clear(this.menu).append(...items);
     this.menu.querySelector(".menu__item")?.focus();
   }
@@ -339,15 +352,15 @@ export class LabelMenu {
       this.onChange(updated);
       this.render();
     } catch (error) {
-      this.toast(`Could not change the labels: ${error.message}`, "error");
+      this.toast(format(gettext("Could not change the labels: %(reason)s"), {reason: error.message}), "error");
     }
   }
 }
 
 // ------------------------------------------------------------------ settings panel
 
-/** "Saved replies & labels": the advisor's and the account's canned responses, and the account's labels. Staff
- * manage the account's; the API refuses the others (403), which the panel says. */
+/** "Settings": the advisor's and the account's canned responses, the account's labels, and the advisor's language.
+ * Staff manage the account's; the API refuses the others (403), which the panel says. */
 export class SettingsDialog {
   constructor({dialog, openButton, toast}) {
     this.dialog = dialog;
@@ -357,6 +370,7 @@ export class SettingsDialog {
   }
 
   async show() {
+    if (!this.dialog.open) clear(this.dialog); // a language picked but not applied last time is forgotten
     this.render();
     if (!this.dialog.open) this.dialog.showModal();
     await Promise.all([canned.load(true).catch(() => {}), labels.load()]);
@@ -368,8 +382,8 @@ export class SettingsDialog {
       await action();
       if (done) this.toast(done);
     } catch (error) {
-      this.toast(error.status === 403 ? "Only staff can change the team's replies and labels." :
-        `Not saved: ${error.message}`, "error");
+      this.toast(error.status === 403 ? gettext("Only staff can change the team's replies and labels.") :
+        format(gettext("Not saved: %(reason)s"), {reason: error.message}), "error");
       return false;
     }
     await Promise.all([canned.load(true).catch(() => {}), labels.load()]);
@@ -379,73 +393,110 @@ export class SettingsDialog {
 
   render() {
     const d = this.dialog;
-    const list = h("ul", {class: "settings__list", "aria-label": "Canned responses"},
+    // The panel draws again when its lists arrive: a language picked meanwhile stays picked.
+    const pickedLanguage = d.querySelector("#settings-language")?.value;
+    const list = h("ul", {class: "settings__list", "aria-label": gettext("Canned responses")},
       canned.items.map((item) => h("li", {class: "settings__item"},
         h("span", {class: "canned__shortcut"}, `/${item.shortcut}`),
-        h("span", {class: "canned__scope"}, item.scope === "account" ? "team" : "mine"),
+        h("span", {class: "canned__scope"}, scopeName(item)),
         h("span", {class: "settings__text"}, item.text),
-        h("button", {type: "button", class: "btn btn--small", "aria-label": `Edit /${item.shortcut}`,
-                     onclick: () => this.edit(item)}, "Edit"),
-        h("button", {type: "button", class: "btn btn--small btn--ghost", "aria-label": `Delete /${item.shortcut}`,
-                     onclick: () => this.run(() => productivityApi.cannedDelete(item.id), "Deleted.")},
-          "Delete"))));
+        h("button", {type: "button", class: "btn btn--small",
+                     "aria-label": format(gettext("Edit /%(shortcut)s"), {shortcut: item.shortcut}),
+                     onclick: () => this.edit(item)}, gettext("Edit")),
+        h("button", {type: "button", class: "btn btn--small btn--ghost",
+                     "aria-label": format(gettext("Delete /%(shortcut)s"), {shortcut: item.shortcut}),
+                     onclick: () => this.run(() => productivityApi.cannedDelete(item.id), gettext("Deleted."))},
+          gettext("Delete")))));
     const shortcut = h("input", {name: "shortcut", required: true, pattern: "[a-z0-9_\\-]{1,32}", maxlength: "32",
-                                 placeholder: "hello", "aria-label": "Shortcut", class: "input"});
+                                 placeholder: gettext("hello"), "aria-label": gettext("Shortcut"), class: "input"});
     const text = h("textarea", {name: "text", required: true, rows: "3", maxlength: "4000", class: "input",
-                                "aria-label": "Text", placeholder: "Hi {{PRENOM}}, thanks for your message!"});
-    const scope = h("select", {name: "scope", class: "select", "aria-label": "For"},
-      h("option", {value: "personal"}, "Only me"), h("option", {value: "account"}, "The whole team (staff)"));
+                                "aria-label": gettext("Text"),
+                                placeholder: gettext("Hi {{PRENOM}}, thanks for your message!")});
+    const scope = h("select", {name: "scope", class: "select", "aria-label": gettext("For")},
+      h("option", {value: "personal"}, gettext("Only me")),
+      h("option", {value: "account"}, gettext("The whole team (staff)")));
     const form = h("form", {class: "settings__form"}, shortcut, scope, text,
-      h("button", {type: "submit", class: "btn btn--primary btn--small"}, "Add reply"));
+      h("button", {type: "submit", class: "btn btn--primary btn--small"}, gettext("Add reply")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.run(() => productivityApi.cannedCreate({shortcut: shortcut.value.trim(), text: text.value,
-                                                    scope: scope.value}), "Saved.");
+                                                    scope: scope.value}), gettext("Saved."));
     });
 
-    const labelList = h("ul", {class: "settings__labels", "aria-label": "Labels"},
+    const labelList = h("ul", {class: "settings__labels", "aria-label": gettext("Labels")},
       labels.items.map((label) => {
         const chip = labelChips({labels: [label]})[0];
         return h("li", null, chip, h("button", {type: "button", class: "btn btn--small btn--ghost",
-                                                "aria-label": `Delete the label ${label.name}`,
+                                                "aria-label": format(gettext("Delete the label %(name)s"),
+                                                                     {name: label.name}),
                                                 onclick: () => this.run(() => productivityApi.labelDelete(label.name),
-                                                                        "Label deleted.")}, "Delete"));
+                                                                        gettext("Label deleted."))},
+                                  gettext("Delete")));
       }));
     const labelName = h("input", {name: "label", required: true, maxlength: "40", class: "input",
-                                  "aria-label": "Label name", placeholder: "billing"});
-    const labelColor = h("input", {type: "color", name: "color", value: "#64748b", "aria-label": "Label colour"});
+                                  "aria-label": gettext("Label name"), placeholder: gettext("billing")});
+    const labelColor = h("input", {type: "color", name: "color", value: "#64748b",
+                                   "aria-label": gettext("Label colour")});
     const labelForm = h("form", {class: "settings__form settings__form--row"}, labelName, labelColor,
-      h("button", {type: "submit", class: "btn btn--small"}, "Add label"));
+      h("button", {type: "submit", class: "btn btn--small"}, gettext("Add label")));
     labelForm.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.run(() => productivityApi.labelCreate(labelName.value.trim(), labelColor.value), "Label added.");
+      this.run(() => productivityApi.labelCreate(labelName.value.trim(), labelColor.value), gettext("Label added."));
     });
 
     clear(d).append(
-      h("header", {class: "settings__head"}, h("h2", null, "Saved replies & labels"),
-        h("button", {type: "button", class: "icon-btn", "aria-label": "Close", onclick: () => d.close()}, "×")),
-      h("p", {class: "settings__hint"}, "Type / in the reply box to insert one. {{PRENOM}} and the other variables " +
-        "are filled from the conversation."),
-      canned.items.length ? list : h("p", {class: "menu__empty"}, "No saved replies yet."),
+      h("header", {class: "settings__head"}, h("h2", {id: "settings-title"}, gettext("Settings")),
+        h("button", {type: "button", class: "icon-btn", "aria-label": gettext("Close"), onclick: () => d.close()},
+          "×")),
+      h("h3", null, gettext("Saved replies")),
+      h("p", {class: "settings__hint"}, gettext("Type / in the reply box to insert one. {{PRENOM}} and the other " +
+        "variables are filled from the conversation.")),
+      canned.items.length ? list : h("p", {class: "menu__empty"}, gettext("No saved replies yet.")),
       form,
-      h("h3", null, "Labels"),
-      labels.items.length ? labelList : h("p", {class: "menu__empty"}, "No labels yet."),
-      labelForm);
+      h("h3", null, gettext("Labels")),
+      labels.items.length ? labelList : h("p", {class: "menu__empty"}, gettext("No labels yet.")),
+      labelForm,
+      ...this.languageForm(pickedLanguage));
+  }
+
+  /** The advisor's language: saved with PATCH /api/inbox/me, then the page loads again in it (its templates and
+   * its catalogue, /jsi18n/?lang=…, follow the language of the request). */
+  languageForm(picked) {
+    const chosen = picked ?? (store.me?.language || "");
+    const select = h("select", {id: "settings-language", name: "language", class: "select"},
+      h("option", {value: ""}, gettext("Browser's language")),
+      LANGUAGES.map(([code, name]) => h("option", {value: code, lang: code}, name)));
+    select.value = chosen;
+    const form = h("form", {class: "settings__form settings__form--row"},
+      h("label", {for: "settings-language", class: "sr-only"}, gettext("Language")), select,
+      h("button", {type: "submit", class: "btn btn--small"}, gettext("Apply")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await api.updateMe({language: select.value});
+      } catch (error) {
+        this.toast(format(gettext("Not saved: %(reason)s"), {reason: error.message}), "error");
+        return;
+      }
+      location.reload();
+    });
+    return [h("h3", null, gettext("Language")), form];
   }
 
   edit(item) {
-    const text = h("textarea", {rows: "3", maxlength: "4000", class: "input", "aria-label": `Text of /${item.shortcut}`});
+    const text = h("textarea", {rows: "3", maxlength: "4000", class: "input",
+                                "aria-label": format(gettext("Text of /%(shortcut)s"), {shortcut: item.shortcut})});
     text.value = item.text;
     const form = h("form", {class: "settings__form"}, text,
-      h("button", {type: "submit", class: "btn btn--primary btn--small"}, "Save"),
-      h("button", {type: "button", class: "btn btn--small btn--ghost", onclick: () => this.render()}, "Cancel"));
+      h("button", {type: "submit", class: "btn btn--primary btn--small"}, gettext("Save")),
+      h("button", {type: "button", class: "btn btn--small btn--ghost", onclick: () => this.render()}, gettext("Cancel")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.run(() => productivityApi.cannedUpdate(item.id, {text: text.value}), "Saved.");
+      this.run(() => productivityApi.cannedUpdate(item.id, {text: text.value}), gettext("Saved."));
     });
     const li = Array.from(this.dialog.querySelectorAll(".settings__item"))
       .find((el) => el.querySelector(".canned__shortcut")?.textContent === `/${item.shortcut}` &&
-        el.querySelector(".canned__scope")?.textContent === (item.scope === "account" ? "team" : "mine"));
+        el.querySelector(".canned__scope")?.textContent === scopeName(item));
     if (li) {
       li.append(form);
       text.focus();
@@ -542,13 +593,14 @@ export class SearchBox {
     const controller = new AbortController();
     this.controller = controller;
     this.show(true);
-    if (!cursor) this.status.textContent = "Searching…";
+    if (!cursor) this.status.textContent = gettext("Searching…");
     let data;
     try {
       data = await productivityApi.search({q, site: this.getSite() || null, cursor}, controller.signal);
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.status.textContent = error.status === 400 ? "Type a word to search for." : "The search failed. Try again.";
+      this.status.textContent = error.status === 400 ? gettext("Type a word to search for.") :
+        gettext("The search failed. Try again.");
       return;
     }
     if (controller !== this.controller) return;
@@ -558,19 +610,23 @@ export class SearchBox {
     this.next = data.next || null;
     if (this.next) {
       this.ul.append(h("li", {class: "search__more-row"},
-        h("button", {type: "button", class: "btn btn--small btn--ghost search__more"}, "More results")));
+        h("button", {type: "button", class: "btn btn--small btn--ghost search__more"}, gettext("More results"))));
     }
     const n = this.ul.querySelectorAll("button.row").length;
-    this.status.textContent = n ? `${n}${this.next ? "+" : ""} conversation${n === 1 ? "" : "s"} match “${q}”.` :
-      `Nothing matches “${q}”.`;
+    const count = `${n}${this.next ? "+" : ""}`;
+    this.status.textContent = n ?
+      format(ngettext("%(count)s conversation matches “%(query)s”.", "%(count)s conversations match “%(query)s”.",
+        this.next ? n + 1 : n), {count, query: q}) :
+      format(gettext("Nothing matches “%(query)s”."), {query: q});
   }
 
   row(result) {
     const conv = result.conversation;
     const msg = result.message;
     store.conversations.set(conv.id, store.conversations.get(conv.id) || conv);
-    const name = conv.visitor?.name || `Visitor #${conv.visitor?.id}`;
-    const snippet = msg ? (msg.kind === "note" ? `Note: ${msg.text}` : msg.text) : "Name or variables match";
+    const name = conv.visitor?.name || anonymousName(conv.visitor?.id);
+    const snippet = msg ? (msg.kind === "note" ? format(gettext("Note: %(text)s"), {text: msg.text}) : msg.text) :
+      gettext("Name or variables match");
     return h("li", {class: "conv-list__item"},
       h("button", {type: "button", class: "row search__row", dataset: {id: conv.id, ...(msg ? {seq: msg.seq} : {})}},
         h("span", {class: "row__main"},
@@ -585,12 +641,12 @@ export class SearchBox {
 /** The thread menu's transcript links, for the open conversation. */
 export function transcriptLinks(menu, conversationId) {
   clear(menu);
-  for (const [format, label] of [["txt", "Download as text"], ["html", "Download as HTML"]]) {
+  for (const [type, label] of [["txt", gettext("Download as text")], ["html", gettext("Download as HTML")]]) {
     const a = document.createElement("a");
     a.className = "menu__item";
     a.setAttribute("role", "menuitem");
-    a.href = `${C}/${Number(conversationId)}/transcript?format=${format}`;
-    a.setAttribute("download", `conversation-${Number(conversationId)}.${format}`);
+    a.href = `${C}/${Number(conversationId)}/transcript?format=${type}`;
+    a.setAttribute("download", `conversation-${Number(conversationId)}.${type}`);
     a.textContent = label;
     menu.append(a);
   }

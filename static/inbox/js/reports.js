@@ -3,10 +3,16 @@
 // screen readers and for copying. Strings from the API go in as text, never as markup.
 import {advisorList, api, request} from "./api.js";
 import {clear, h} from "./dom.js";
+import {number} from "./format.js";
+import {LOCALE, format, gettext, ngettext, pgettext} from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const SERIES = [["started", "Started"], ["escalated", "Escalated"], ["closed", "Closed"]];
-const FACES = {1: "Very bad", 2: "Bad", 3: "OK", 4: "Good", 5: "Very good"};
+const SERIES = [["started", gettext("Started")], ["escalated", gettext("Escalated")], ["closed", gettext("Closed")]];
+const FACES = {1: gettext("Very bad"), 2: gettext("Bad"), 3: gettext("OK"), 4: gettext("Good"), 5: gettext("Very good")};
+// A report's day ("2026-11-24") as the page's language writes it: "Nov 24", "24 nov."; the date is the account's
+// day, not an instant, so it is formatted in UTC where it cannot shift.
+const DAY = new Intl.DateTimeFormat(LOCALE, {day: "numeric", month: "short", timeZone: "UTC"});
+const FULL_DAY = new Intl.DateTimeFormat(LOCALE, {dateStyle: "medium", timeZone: "UTC"});
 
 const $ = (id) => document.getElementById(id);
 const form = $("filters");
@@ -19,14 +25,39 @@ function svg(tag, attrs = {}, text = null) {
   return el;
 }
 
-/** 45 s, 3 min 20 s, 1 h 5 min, 2 d 3 h; an em dash when there is nothing to measure. */
+const UNITS = {
+  s: (n) => format(pgettext("seconds", "%(n)s s"), {n}),
+  min: (n) => format(pgettext("minutes", "%(n)s min"), {n}),
+  h: (n) => format(pgettext("hours", "%(n)s h"), {n}),
+  d: (n) => format(pgettext("days", "%(n)s d"), {n}),
+};
+
+/** 45 s, 3 min 20 s, 1 h 5 min, 2 d 3 h (French: 2 j 3 h); an em dash when there is nothing to measure. */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)} min` : ""}`;
-  return `${Math.floor(s / 86400)} d${Math.floor((s % 86400) / 3600) ? ` ${Math.floor((s % 86400) / 3600)} h` : ""}`;
+  const two = (big, bigUnit, small, smallUnit) => (small ? `${UNITS[bigUnit](big)} ${UNITS[smallUnit](small)}` :
+    UNITS[bigUnit](big));
+  if (s < 60) return UNITS.s(s);
+  if (s < 3600) return two(Math.floor(s / 60), "min", s % 60, "s");
+  if (s < 86400) return two(Math.floor(s / 3600), "h", Math.floor((s % 3600) / 60), "min");
+  return two(Math.floor(s / 86400), "d", Math.floor((s % 86400) / 3600), "h");
+}
+
+/** "2026-11-24" as the page's language writes a day, short or medium. */
+function dayName(date, long = false) {
+  const d = new Date(`${date}T00:00:00Z`);
+  return Number.isNaN(d.getTime()) ? date : (long ? FULL_DAY : DAY).format(d);
+}
+
+// Counts of conversations, each agreeing with its number (French: "1 fermée", "2 fermées").
+const STARTED = (n) => format(ngettext("%(count)s started", "%(count)s started", n), {count: n});
+const ESCALATED = (n) => format(ngettext("%(count)s escalated", "%(count)s escalated", n), {count: n});
+const CLOSED = (n) => format(ngettext("%(count)s closed", "%(count)s closed", n), {count: n});
+
+/** "4.5 / 5" (French "4,5 / 5"). */
+function outOfFive(average) {
+  return format(gettext("%(score)s / 5"), {score: number(average)});
 }
 
 function params() {
@@ -60,7 +91,9 @@ function byDayChart(days) {
   const max = niceMax(Math.max(1, ...days.flatMap((d) => SERIES.map(([k]) => d[k]))));
   const total = days.reduce((n, d) => n + d.started, 0);
   const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-                            "aria-label": `Conversations per day, ${days.length} days, ${total} started`});
+                            "aria-label": format(gettext("Conversations per day, %(days)s, %(started)s"),
+                              {days: format(ngettext("%(count)s day", "%(count)s days", days.length),
+                                {count: days.length}), started: STARTED(total)})});
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;
     chart.append(svg("line", {class: "grid", x1: left, x2: width - 8, y1: y, y2: y}),
@@ -71,7 +104,10 @@ function byDayChart(days) {
   const every = Math.ceil(days.length / 12);
   days.forEach((day, i) => {
     const g = svg("g");
-    g.append(svg("title", {}, `${day.date}: ${day.started} started, ${day.escalated} escalated, ${day.closed} closed`));
+    g.append(svg("title", {}, format(gettext("%(date)s: %(counts)s"), {
+      date: dayName(day.date, true),
+      counts: [STARTED(day.started), ESCALATED(day.escalated), CLOSED(day.closed)].join(", "),
+    })));
     SERIES.forEach(([key], j) => {
       const value = day[key];
       const barH = (plotH * value) / max;
@@ -81,20 +117,23 @@ function byDayChart(days) {
     chart.append(g);
     if (i % every === 0) {
       chart.append(svg("text", {x: left + i * group + group / 2, y: height - 8, "text-anchor": "middle"},
-                       day.date.slice(5)));
+                       dayName(day.date)));
     }
   });
   const legend = h("ul", {class: "rp-legend", "aria-hidden": "true"},
                    SERIES.map(([key, label]) => h("li", null, h("span", {class: `s-${key}`}), label)));
-  return [chart, legend, dataTable("The numbers", ["Date", ...SERIES.map(([, l]) => l)],
-                                   days.map((d) => [d.date, d.started, d.escalated, d.closed]))];
+  return [chart, legend, dataTable(gettext("The numbers"), [gettext("Date"), ...SERIES.map(([, l]) => l)],
+                                   days.map((d) => [dayName(d.date, true), d.started, d.escalated, d.closed]))];
 }
 
 function csatChart(csat) {
   const width = 420, row = 30, left = 90, height = row * 5 + 4;
   const max = Math.max(1, ...Object.values(csat.distribution));
   const chart = svg("svg", {class: "rp-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-                            "aria-label": `Ratings: ${csat.count}, average ${csat.average ?? "none"} out of 5`});
+                            "aria-label": csat.average === null || csat.average === undefined ?
+                              format(gettext("Ratings: %(count)s, no average"), {count: csat.count}) :
+                              format(gettext("Ratings: %(count)s, average %(average)s out of 5"),
+                                {count: csat.count, average: number(csat.average)})});
   [5, 4, 3, 2, 1].forEach((score, i) => {
     const n = csat.distribution[String(score)] || 0;
     const w = ((width - left - 100) * n) / max;
@@ -104,30 +143,31 @@ function csatChart(csat) {
                  svg("text", {x: left + w + 6, y: y + 16},
                      csat.count ? `${n} (${Math.round((100 * n) / csat.count)}%)` : "0"));
   });
-  return [chart, dataTable("The numbers", ["Score", "Ratings"],
+  return [chart, dataTable(gettext("The numbers"), [gettext("Score"), gettext("Ratings")],
                            [5, 4, 3, 2, 1].map((s) => [`${s} (${FACES[s]})`, csat.distribution[String(s)] || 0]))];
 }
 
 function advisorsTable(rows) {
-  if (!rows.length) return h("p", null, "No advisors.");
+  if (!rows.length) return h("p", null, gettext("No advisors."));
   return h("table", {class: "rp-table"},
-           h("thead", null, h("tr", null, ["Advisor", "Closed", "First response (median)", "Satisfaction"]
+           h("thead", null, h("tr", null, [gettext("Advisor"), gettext("Closed"), gettext("First response (median)"),
+                                           gettext("Satisfaction")]
              .map((c) => h("th", {scope: "col"}, c)))),
            h("tbody", null, rows.map((r) => h("tr", null, h("td", null, r.name, " ", h("small", null, `@${r.username}`)),
                                              h("td", null, r.closed), h("td", null, duration(r.first_response_s_p50)),
-                                             h("td", null, r.csat_average === null ? "—" : `${r.csat_average} / 5`)))));
+                                             h("td", null, r.csat_average === null ? "—" : outOfFive(r.csat_average))))));
 }
 
 function render(report) {
   const c = report.conversations;
+  const within = (p90) => format(gettext("median · 90% within %(duration)s"), {duration: duration(p90)});
   clear($("cards")).append(
-    card("Started", c.started, `${c.escalated} escalated, ${c.closed} closed`),
-    card("Waiting", duration(report.waiting_s.p50), `median · 90% within ${duration(report.waiting_s.p90)}`),
-    card("First response", duration(report.first_response_s.p50),
-         `median · 90% within ${duration(report.first_response_s.p90)}`),
-    card("Resolution", duration(report.resolution_s.p50), `median · 90% within ${duration(report.resolution_s.p90)}`),
-    card("Satisfaction", report.csat.average === null ? "—" : `${report.csat.average} / 5`,
-         `${report.csat.count} rating${report.csat.count === 1 ? "" : "s"}`),
+    card(gettext("Started"), c.started, `${ESCALATED(c.escalated)}, ${CLOSED(c.closed)}`),
+    card(gettext("Waiting"), duration(report.waiting_s.p50), within(report.waiting_s.p90)),
+    card(gettext("First response"), duration(report.first_response_s.p50), within(report.first_response_s.p90)),
+    card(gettext("Resolution"), duration(report.resolution_s.p50), within(report.resolution_s.p90)),
+    card(gettext("Satisfaction"), report.csat.average === null ? "—" : outOfFive(report.csat.average),
+         format(ngettext("%(count)s rating", "%(count)s ratings", report.csat.count), {count: report.csat.count})),
   );
   clear($("by-day-chart")).append(...byDayChart(report.by_day));
   clear($("csat-chart")).append(...csatChart(report.csat));
@@ -150,7 +190,7 @@ async function load() {
     query.set("format", "csv");
     $("csv").setAttribute("href", `/api/inbox/reports?${query}`);
   } catch (e) {
-    error.textContent = e.message || "The report could not be loaded.";
+    error.textContent = e.message || gettext("The report could not be loaded.");
     error.hidden = false;
   }
 }
@@ -174,5 +214,5 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   load();
 });
-$("timezone-note").textContent = "Days are counted in the account's time zone.";
+$("timezone-note").textContent = gettext("Days are counted in the account's time zone.");
 fillChoices().catch(() => {}).finally(load);

@@ -2,6 +2,7 @@
 // (round robin, a flow's named assignee), away does not. Offline is not chosen: it is having no inbox open.
 
 import {api} from "./api.js";
+import {gettext} from "./i18n.js";
 
 const NEXT = {online: "away", away: "online"};
 
@@ -10,9 +11,10 @@ export function statusChooser(button, me, {onError} = {}) {
   const render = () => {
     button.dataset.status = status;
     button.setAttribute("aria-pressed", String(status === "away"));
-    button.title = status === "away" ? "You are away: no new conversation is assigned to you. Click to be online."
-      : "You are online: new conversations may be assigned to you. Click to be away.";
-    button.querySelector(".rail__status-label").textContent = status === "away" ? "Away" : "Online";
+    button.title = status === "away" ?
+      gettext("You are away: no new conversation is assigned to you. Click to be online.") :
+      gettext("You are online: new conversations may be assigned to you. Click to be away.");
+    button.querySelector(".rail__status-label").textContent = status === "away" ? gettext("Away") : gettext("Online");
   };
   button.addEventListener("click", async () => {
     const wanted = NEXT[status];
@@ -21,7 +23,7 @@ export function statusChooser(button, me, {onError} = {}) {
       const answer = await api.updateMe({status: wanted});
       status = answer?.status === "away" ? "away" : "online";
     } catch {
-      onError?.("Your status could not be changed; try again.");
+      onError?.(gettext("Your status could not be changed; try again."));
     } finally {
       button.disabled = false;
       render();

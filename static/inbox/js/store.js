@@ -1,5 +1,7 @@
 // What the page knows: the advisor, the conversations seen so far (by id), the advisors who may be assigned.
 
+import {format, gettext} from "./i18n.js";
+
 export const store = {
   me: null,
   conversations: new Map(),
@@ -57,17 +59,17 @@ export function matchesView(conv, view) {
 /** The one-line preview of a conversation's last item. */
 export function previewOf(conv) {
   const m = conv.last_message;
-  if (!m) return {who: "", text: "No messages yet"};
+  if (!m) return {who: "", text: gettext("No messages yet")};
   let who = "";
-  if (m.kind === "note") who = "Note: ";
+  if (m.kind === "note") who = gettext("Note: ");
   else if (m.kind === "event" || m.sender === "system") who = "";
-  else if (m.sender === "bot") who = "Bot: ";
+  else if (m.sender === "bot") who = gettext("Bot: ");
   else if (m.sender === "advisor") {
     const mine = (m.client_id && store.myClientIds.has(m.client_id))
       || (store.me && m.advisor && m.advisor.name === store.me.name);
-    who = mine ? "You: " : `${m.advisor?.name || "Advisor"}: `;
+    who = mine ? gettext("You: ") : format(gettext("%(name)s: "), {name: m.advisor?.name || gettext("Advisor")});
   }
   let text = m.text || "";
-  if (m.kind === "image" || m.image_url) text = text ? `Image · ${text}` : "Image";
+  if (m.kind === "image" || m.image_url) text = text ? format(gettext("Image · %(text)s"), {text}) : gettext("Image");
   return {who, text: text.replace(/\s+/g, " ").trim(), event: m.kind === "event"};
 }

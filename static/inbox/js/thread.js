@@ -4,13 +4,14 @@
 import {assigningMyself} from "./alerts.js";
 import {api, advisorList} from "./api.js";
 import {ICONS, clear, h, icon, image, link, linkify} from "./dom.js";
-import {clockTime, dayKey, dayLabel, hue, initials, longTime, plural} from "./format.js";
+import {anonymousName, clockTime, dayKey, dayLabel, hue, initials, longTime} from "./format.js";
+import {format, gettext, ngettext} from "./i18n.js";
 import {NARROW} from "./layout.js";
 import {avatarFor, siteChip} from "./list.js";
 import {labelChips} from "./productivity.js";
 import {isMine, store} from "./store.js";
 
-const STATUS_LABELS = {online: "Online", away: "Away", offline: "Offline"};
+const STATUS_LABELS = {online: gettext("Online"), away: gettext("Away"), offline: gettext("Offline")};
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
@@ -19,9 +20,9 @@ const IMAGE_MAX_HEIGHT = 260; // .bubble__image's max-height
 const PANEL_KEY = "inbox.panel.open";
 
 function senderName(msg, conv) {
-  if (msg.sender === "visitor") return conv?.visitor?.name || "Visitor";
-  if (msg.sender === "bot") return "Chatbot";
-  if (msg.sender === "advisor") return msg.advisor?.name || msg.author?.name || "Advisor";
+  if (msg.sender === "visitor") return conv?.visitor?.name || gettext("Visitor");
+  if (msg.sender === "bot") return gettext("Chatbot");
+  if (msg.sender === "advisor") return msg.advisor?.name || msg.author?.name || gettext("Advisor");
   return "";
 }
 
@@ -116,7 +117,7 @@ export class ConversationPane {
     this.els.start.hidden = true;
     this.els.newBelow.hidden = true;
     this.hideTyping();
-    this.els.timeline.append(h("li", {class: "timeline__loading"}, "Loading the conversation…"));
+    this.els.timeline.append(h("li", {class: "timeline__loading"}, gettext("Loading the conversation…")));
     const known = store.conversations.get(id);
     if (known) this.render(known);
     this.composer.setConversation(known || null);
@@ -129,11 +130,11 @@ export class ConversationPane {
       if (generation !== this.generation) return;
       this.loading = false;
       if (error.status === 404) {
-        this.toast("This conversation is not available.", "error");
+        this.toast(gettext("This conversation is not available."), "error");
         this.closeView();
       } else {
         clear(this.els.timeline).append(h("li", {class: "timeline__loading"},
-          "Could not load this conversation. It will load again when the connection is back."));
+          gettext("Could not load this conversation. It will load again when the connection is back.")));
       }
       return;
     }
@@ -157,7 +158,7 @@ export class ConversationPane {
       if (generation !== this.generation) return;
       this.loading = false;
       clear(this.els.timeline).append(h("li", {class: "timeline__loading"},
-        "Could not load the messages. They will load again when the connection is back."));
+        gettext("Could not load the messages. They will load again when the connection is back.")));
       return;
     }
     if (generation !== this.generation) return;
@@ -292,13 +293,17 @@ export class ConversationPane {
 
   /** A colleague typing in this conversation (routing's collision detection): "Alice is replying…". */
   showReplying(conversationId, advisor) {
-    if (conversationId === this.id && advisor?.name) this.showTyping(conversationId, null, `${advisor.name} is replying…`);
+    if (conversationId === this.id && advisor?.name) {
+      this.showTyping(conversationId, null, format(gettext("%(name)s is replying…"), {name: advisor.name}));
+    }
   }
 
   showTyping(conversationId, name, text = null) {
     if (conversationId !== this.id) return;
     const conv = this.conv;
-    this.els.typingText.textContent = text || `${name || conv?.visitor?.name || "The visitor"} is typing…`;
+    const who = name || conv?.visitor?.name;
+    this.els.typingText.textContent = text ||
+      (who ? format(gettext("%(name)s is typing…"), {name: who}) : gettext("The visitor is typing…"));
     this.els.typing.hidden = false;
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOWN_MS);
@@ -354,19 +359,19 @@ export class ConversationPane {
         store.conversations.set(updated.id, updated);
         this.onChange(updated);
         if (verb === "take" || verb === "reopen") this.composer.focus();
-        const said = {take: "You took this conversation.", close: "Conversation closed.",
-                      reopen: "Conversation reopened. It is back in Livechat."}[verb];
+        const said = {take: gettext("You took this conversation."), close: gettext("Conversation closed."),
+                      reopen: gettext("Conversation reopened. It is back in Livechat.")}[verb];
         if (said) this.toast(said);
       }
     } catch (error) {
       if (error.status === 409 && verb === "take") {
-        this.toast("Someone else already took this conversation.", "error");
+        this.toast(gettext("Someone else already took this conversation."), "error");
         api.conversation(conv.id).then((fresh) => {
           store.conversations.set(fresh.id, fresh);
           this.onChange(fresh);
         }).catch(() => {});
       } else {
-        this.toast(error.message || "That did not work. Try again.", "error");
+        this.toast(error.message || gettext("That did not work. Try again."), "error");
       }
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
@@ -381,14 +386,16 @@ export class ConversationPane {
     const menu = this.els.assignMenu;
     this.els.assign.setAttribute("aria-expanded", "true");
     menu.hidden = false;
-    if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Loading advisors…"));
+    if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, gettext("Loading advisors…")));
     else this.renderAssignMenu();
     if (Date.now() - store.advisorsAt > 2000) { // statuses change: shown from memory, then as they are now
       try {
         store.advisors = advisorList(await api.advisors());
         store.advisorsAt = Date.now();
       } catch {
-        if (!store.advisors.length) clear(menu).append(h("p", {class: "menu__empty"}, "Could not load the advisors."));
+        if (!store.advisors.length) {
+          clear(menu).append(h("p", {class: "menu__empty"}, gettext("Could not load the advisors.")));
+        }
         return;
       }
       if (!menu.hidden) this.renderAssignMenu();
@@ -415,22 +422,22 @@ export class ConversationPane {
                                   if (advisor.username !== current) this.act("assign", advisor.username);
                                 }},
         avatarFor({...advisor, name}, {size: "xs"}),
-        h("span", {class: "menu__label"}, name, me ? h("span", {class: "menu__you"}, " (you)") : null),
+        h("span", {class: "menu__label"}, name, me ? h("span", {class: "menu__you"}, gettext(" (you)")) : null),
         h("span", {class: `presence-dot is-${status}`, title: label}),
         h("span", {class: "sr-only"}, `, ${label.toLowerCase()}`),
-        typeof advisor.live === "number" ? h("span", {class: "menu__live", title: "Live conversations assigned"},
+        typeof advisor.live === "number" ? h("span", {class: "menu__live", title: gettext("Live conversations assigned")},
                                               String(advisor.live)) : null,
         advisor.username === current ? icon(ICONS.check, {cls: "menu__check"}) : null);
       items.push(item);
     }
-    if (!items.length) items.push(h("p", {class: "menu__empty"}, "No advisor of this site can be assigned."));
+    if (!items.length) items.push(h("p", {class: "menu__empty"}, gettext("No advisor of this site can be assigned.")));
     if (current) {
       items.push(h("div", {class: "menu__sep", role: "separator"}));
       items.push(h("button", {type: "button", class: "menu__item", role: "menuitem", tabindex: "-1",
                               onclick: () => {
                                 this.closeAssignMenu(true);
                                 this.act("assign", null);
-                              }}, h("span", {class: "menu__label"}, "Unassign")));
+                              }}, h("span", {class: "menu__label"}, gettext("Unassign"))));
     }
     clear(menu).append(...items);
     (menu.querySelector('[aria-checked="true"]') || menu.querySelector(".menu__item"))?.focus();
@@ -466,7 +473,7 @@ export class ConversationPane {
 
   render(conv) {
     const els = this.els;
-    const name = conv.visitor?.name || `Visitor #${conv.visitor?.id ?? "?"}`;
+    const name = conv.visitor?.name || anonymousName(conv.visitor?.id);
     const online = !!conv.visitor?.online;
     els.avatar.textContent = initials(name);
     els.avatar.style.setProperty("--hue", String(hue(conv.visitor?.id ?? conv.id)));
@@ -475,13 +482,17 @@ export class ConversationPane {
     els.name.textContent = name;
 
     let status;
-    if (conv.status === "closed") status = h("span", {class: "pill pill--closed"}, "Closed");
-    else if (conv.status === "bot") status = h("span", {class: "pill pill--bot"}, "Chatbot");
-    else if (!conv.assigned) status = h("span", {class: "pill pill--waiting"}, "Waiting");
-    else status = h("span", {class: "pill pill--live"}, isMine(conv) ? "With you" : `With ${conv.assigned.name}`);
+    if (conv.status === "closed") status = h("span", {class: "pill pill--closed"}, gettext("Closed"));
+    else if (conv.status === "bot") status = h("span", {class: "pill pill--bot"}, gettext("Chatbot"));
+    else if (!conv.assigned) status = h("span", {class: "pill pill--waiting"}, gettext("Waiting"));
+    else {
+      status = h("span", {class: "pill pill--live"}, isMine(conv) ? gettext("With you") :
+        format(gettext("With %(name)s"), {name: conv.assigned.name}));
+    }
+    const presence = online ? gettext("Online") : gettext("Offline");
     clear(els.sub).append(
-      h("span", {class: `presence-dot${online ? " is-online" : ""}`, title: online ? "Online" : "Offline"}),
-      h("span", {class: "sr-only"}, online ? "Online" : "Offline"),
+      h("span", {class: `presence-dot${online ? " is-online" : ""}`, title: presence}),
+      h("span", {class: "sr-only"}, presence),
       conv.site ? h("span", {class: "thread__sep", "aria-hidden": "true"}, "·") : null,
       conv.site ? siteChip(conv.site) : null,
       h("span", {class: "thread__sep", "aria-hidden": "true"}, "·"),
@@ -495,33 +506,33 @@ export class ConversationPane {
 
     clear(els.assignee);
     if (conv.assigned) {
-      const who = isMine(conv) ? "you" : conv.assigned.name;
-      els.assignee.append(avatarFor(conv.assigned, {size: "md"}),
-        h("span", {class: "sr-only"}, `Assigned to ${who}`));
-      els.assignee.title = `Assigned to ${who}`;
+      const said = isMine(conv) ? gettext("Assigned to you") :
+        format(gettext("Assigned to %(name)s"), {name: conv.assigned.name});
+      els.assignee.append(avatarFor(conv.assigned, {size: "md"}), h("span", {class: "sr-only"}, said));
+      els.assignee.title = said;
       els.assignee.classList.remove("is-empty");
     } else {
       els.assignee.append(h("span", {class: "avatar avatar--md avatar--empty", "aria-hidden": "true"},
         icon(ICONS.person)),
-        h("span", {class: "sr-only"}, "Not assigned"));
-      els.assignee.title = "Not assigned";
+        h("span", {class: "sr-only"}, gettext("Not assigned")));
+      els.assignee.title = gettext("Not assigned");
       els.assignee.classList.add("is-empty");
     }
 
     clear(els.leadBar);
     els.leadBar.hidden = true;
     if (conv.status === "closed") {
-      els.leadBar.append(h("span", null, "This conversation is closed."),
+      els.leadBar.append(h("span", null, gettext("This conversation is closed.")),
         h("button", {type: "button", class: "btn btn--small btn--primary", onclick: () => this.act("reopen")},
-          "Reopen to reply"));
+          gettext("Reopen to reply")));
       els.leadBar.hidden = false;
       els.leadBar.className = "lead-bar lead-bar--closed";
     } else if (conv.status === "bot") {
-      els.leadBar.append(h("span", null, "The chatbot is handling this conversation."));
+      els.leadBar.append(h("span", null, gettext("The chatbot is handling this conversation.")));
       els.leadBar.hidden = false;
       els.leadBar.className = "lead-bar lead-bar--bot";
     } else if (!conv.assigned) {
-      els.leadBar.append(h("span", null, "Waiting for an advisor. Replying assigns the conversation to you."));
+      els.leadBar.append(h("span", null, gettext("Waiting for an advisor. Replying assigns the conversation to you.")));
       els.leadBar.hidden = false;
       els.leadBar.className = "lead-bar lead-bar--waiting";
     }
@@ -554,7 +565,7 @@ export class ConversationPane {
     const show = licensed && (NARROW.matches ? this.drawerOpen : this.panelOpen) && !!conv;
     els.panel.hidden = !show;
     els.panelToggle.setAttribute("aria-expanded", String(show));
-    els.panelToggle.setAttribute("aria-label", show ? "Hide visitor details" : "Show visitor details");
+    els.panelToggle.setAttribute("aria-label", show ? gettext("Hide visitor details") : gettext("Show visitor details"));
     els.panelToggle.classList.toggle("is-open", show);
     if (!show) return;
 
@@ -566,12 +577,12 @@ export class ConversationPane {
       return rank(a) - rank(b) || a.localeCompare(b);
     });
     const row = (label, value) => h("div", {class: "facts__row"}, h("dt", null, label), h("dd", null, value));
-    const name = visitor.name || `Visitor #${visitor.id ?? "?"}`;
+    const name = visitor.name || anonymousName(visitor.id);
 
     clear(els.panel).append(
       h("header", {class: "panel__head"},
-        h("h2", {class: "panel__title"}, "Visitor"),
-        h("button", {type: "button", class: "icon-btn", "aria-label": "Hide visitor details",
+        h("h2", {class: "panel__title"}, gettext("Visitor")),
+        h("button", {type: "button", class: "icon-btn", "aria-label": gettext("Hide visitor details"),
                      onclick: () => this.setPanel(false)}, icon(ICONS.close))),
       h("div", {class: "panel__card"},
         (() => {
@@ -583,22 +594,24 @@ export class ConversationPane {
         })(),
         h("div", {class: "panel__who"},
           h("p", {class: "panel__name"}, name),
-          h("p", {class: "panel__state"}, visitor.online ? "Online now" : "Offline"))),
+          h("p", {class: "panel__state"}, visitor.online ? gettext("Online now") : gettext("Offline")))),
       h("section", {class: "panel__section", "aria-labelledby": "panel-vars"},
-        h("h3", {id: "panel-vars"}, "Variables"),
+        h("h3", {id: "panel-vars"}, gettext("Variables")),
         keys.length ?
           h("dl", {class: "facts"}, keys.map((k) => row(k, String(variables[k] ?? "")))) :
-          h("p", {class: "panel__muted"}, "The chatbot has not collected anything yet.")),
+          h("p", {class: "panel__muted"}, gettext("The chatbot has not collected anything yet."))),
       h("section", {class: "panel__section", "aria-labelledby": "panel-visit"},
-        h("h3", {id: "panel-visit"}, "Visit"),
+        h("h3", {id: "panel-visit"}, gettext("Visit")),
         h("dl", {class: "facts"},
-          row("Site", conv.site?.name || conv.site?.key || "—"),
-          row("Sessions", visitor.sessions !== undefined && visitor.sessions !== null ?
-            plural(visitor.sessions, "session") : "—"),
-          row("Page", visitor.page ? link(visitor.page, visitor.page, {class: "facts__link"}) : "—"),
-          row("First seen", visitor.first_seen ? longTime(visitor.first_seen) : "—"),
-          row("Conversation", `#${conv.id} · started ${longTime(conv.created_at)}`),
-          conv.waiting_since ? row("Waiting since", longTime(conv.waiting_since)) : null)));
+          row(gettext("Site"), conv.site?.name || conv.site?.key || "—"),
+          row(gettext("Sessions"), visitor.sessions !== undefined && visitor.sessions !== null ?
+            format(ngettext("%(count)s session", "%(count)s sessions", visitor.sessions), {count: visitor.sessions}) :
+            "—"),
+          row(gettext("Page"), visitor.page ? link(visitor.page, visitor.page, {class: "facts__link"}) : "—"),
+          row(gettext("First seen"), visitor.first_seen ? longTime(visitor.first_seen) : "—"),
+          row(gettext("Conversation"), format(gettext("#%(id)s · started %(time)s"),
+            {id: conv.id, time: longTime(conv.created_at)})),
+          conv.waiting_since ? row(gettext("Waiting since"), longTime(conv.waiting_since)) : null)));
   }
 
   // ------------------------------------------------------------------ rendering: timeline
@@ -651,10 +664,10 @@ export class ConversationPane {
       out.push(h("li", {class: "msg msg--note", dataset: {seq: msg.seq}},
         h("div", {class: "note"},
           h("div", {class: "note__head"}, icon(ICONS.note),
-            h("span", {class: "note__label"}, "Note"),
-            h("span", {class: `note__author${author ? "" : " is-auto"}`}, author || "automatic"),
+            h("span", {class: "note__label"}, gettext("Note")),
+            h("span", {class: `note__author${author ? "" : " is-auto"}`}, author || gettext("automatic")),
             time),
-          msg.image_url ? this.imageOf(msg, "Image in a note") : null,
+          msg.image_url ? this.imageOf(msg, gettext("Image in a note")) : null,
           msg.text ? h("div", {class: "note__text"}, linkify(msg.text)) : null)));
       return out;
     }
@@ -664,15 +677,17 @@ export class ConversationPane {
       senderName(prev, conv) === senderName(msg, conv) &&
       Date.parse(msg.created_at) - Date.parse(prev.created_at) < 3 * 60 * 1000;
     const body = h("div", {class: "bubble"});
-    if (msg.image_url) body.append(this.imageOf(msg, `Image from ${senderName(msg, conv)}`));
+    if (msg.image_url) body.append(this.imageOf(msg, format(gettext("Image from %(name)s"), {name: senderName(msg, conv)})));
     if (msg.text && !(msg.kind === "image" && !msg.text)) body.append(h("div", {class: "bubble__text"}, linkify(msg.text)));
     const extras = [];
     if (msg.buttons && msg.buttons.length) {
-      extras.push(h("div", {class: "choices", role: "group", "aria-label": "Buttons shown to the visitor"},
+      extras.push(h("div", {class: "choices", role: "group", "aria-label": gettext("Buttons shown to the visitor")},
         msg.buttons.map((b) => h("span", {class: "choice"}, b.label || ""))));
     }
     if (msg.input && msg.input.variable) {
-      extras.push(h("div", {class: "asks"}, "Waits for ", h("code", null, msg.input.variable)));
+      // The variable's name as code inside the sentence: the sentence is split around its placeholder.
+      const [before, after = ""] = gettext("Waits for %(variable)s").split("%(variable)s");
+      extras.push(h("div", {class: "asks"}, before, h("code", null, msg.input.variable), after || null));
     }
     out.push(h("li", {class: `msg msg--${side} msg--${msg.sender}${grouped ? " is-grouped" : ""}`,
                       dataset: {seq: msg.seq}},
@@ -685,7 +700,7 @@ export class ConversationPane {
 
   imageOf(msg, alt) {
     const img = image(msg.image_url, {alt, class: "bubble__image"});
-    if (!img) return h("span", {class: "bubble__missing"}, "Image unavailable");
+    if (!img) return h("span", {class: "bubble__missing"}, gettext("Image unavailable"));
     if (msg.width > 0 && msg.height > 0) {
       // Its room reserved before it loads, so the thread's end does not move: at most 260 px high (the CSS's),
       // narrower if the bubble is.
@@ -694,7 +709,7 @@ export class ConversationPane {
       img.height = Math.round(msg.height * scale);
       img.style.aspectRatio = `${msg.width} / ${msg.height}`;
     }
-    const a = link(msg.image_url, "", {class: "bubble__image-link", "aria-label": "Open the image in a new tab"});
+    const a = link(msg.image_url, "", {class: "bubble__image-link", "aria-label": gettext("Open the image in a new tab")});
     if (a.nodeType === Node.ELEMENT_NODE) {
       a.append(img);
       return a;
@@ -705,19 +720,21 @@ export class ConversationPane {
   renderPending() {
     const entries = this.id ? this.outbox.pending(this.id) : [];
     const nodes = entries.map((e) => {
-      const state = {sending: "Sending…", retrying: "Connection lost, retrying…", failed: e.error || "Not sent."}[e.state];
+      const state = {sending: gettext("Sending…"), retrying: gettext("Connection lost, retrying…"),
+                     failed: e.error || gettext("Not sent.")}[e.state];
       const body = h("div", {class: "bubble"});
-      if (e.previewUrl) body.append(image(e.previewUrl, {alt: "Image being sent", class: "bubble__image"}));
+      if (e.previewUrl) body.append(image(e.previewUrl, {alt: gettext("Image being sent"), class: "bubble__image"}));
       if (e.text) body.append(h("div", {class: "bubble__text"}, e.text));
       const inner = e.kind === "note" ?
         h("div", {class: "note"}, h("div", {class: "note__head"}, icon(ICONS.note),
-          h("span", {class: "note__label"}, "Note"), h("span", {class: "pending__state"}, state)), body) :
+          h("span", {class: "note__label"}, gettext("Note")), h("span", {class: "pending__state"}, state)), body) :
         [h("div", {class: "msg__meta"}, h("span", {class: "pending__state"}, state)), body];
       const actions = e.state === "failed" ? h("div", {class: "pending__actions"},
         e.final ? null :
-          h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)}, "Retry"),
+          h("button", {type: "button", class: "btn btn--small", onclick: () => this.outbox.retry(e.clientId)},
+            gettext("Retry")),
         h("button", {type: "button", class: "btn btn--small btn--ghost",
-                     onclick: () => this.outbox.discard(e.clientId)}, "Discard")) : null;
+                     onclick: () => this.outbox.discard(e.clientId)}, gettext("Discard"))) : null;
       return h("li", {class: `msg ${e.kind === "note" ? "msg--note" : "msg--out msg--advisor"} is-pending is-${e.state}`,
                       dataset: {clientId: e.clientId}}, inner, actions);
     });
