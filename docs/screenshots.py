@@ -4,8 +4,10 @@
 
 A visitor of the demo shop talks to the bot and asks for a human (over the widget API, as the widget does),
 Alice answers and leaves a note in the inbox, then: docs/inbox.png (1280x720), docs/inbox-phone.png (390x844),
-docs/widget.png (the demo shop with the widget open, 1280x720).
+docs/widget.png (the demo shop with the widget open, 1280x720), and in French docs/inbox-fr.png (Bob's inbox in a
+French browser) and docs/widget-fr.png (/demo/?lang=fr).
 """
+import re
 import sys
 import types
 from pathlib import Path
@@ -75,9 +77,32 @@ def main() -> None:
         expect(widget.locator(".m.me:not(.pend)", has_text="Perfect, thank you!")).to_be_visible()
         shop.wait_for_timeout(600)
         shop.screenshot(path=str(ROOT / "docs" / "widget.png"))
+        # In French: the inbox of an advisor whose browser asks for French, and the widget embedded with
+        # data-lang="fr" (/demo/?lang=fr). The conversation's own words stay as they were written.
+        french = browser.new_context(viewport={"width": 1280, "height": 720}, locale="fr-FR")
+        page = french.new_page()
+        page.add_init_script("Notification.requestPermission = async () => 'default';")
+        sign_in(page, "bob")
+        page.locator("#notify-dismiss").click() if page.locator("#notify-dismiss").is_visible() else None
+        page.locator(f'#conversation-list button.row[data-id="{visitor.conversation_id}"]').click()
+        expect(page.locator("#composer-text")).to_have_attribute("placeholder", re.compile("Répondre"))
+        page.mouse.click(700, 300)
+        page.wait_for_timeout(600)
+        page.screenshot(path=str(ROOT / "docs" / "inbox-fr.png"))
+
+        shop = french.new_page()
+        shop.goto(BASE + "/demo/?page=cart&lang=fr")
+        shop.evaluate("([key, token]) => localStorage.setItem(key, JSON.stringify(token))",
+                      ["lcw:demo-shop:token", visitor.token])
+        shop.reload()
+        widget = shop.locator("[data-livechat-widget]")
+        widget.locator("button.l").click()
+        expect(widget.get_by_text("Perfect, thank you!")).to_be_visible()
+        shop.wait_for_timeout(600)
+        shop.screenshot(path=str(ROOT / "docs" / "widget-fr.png"))
         browser.close()
     visitor.close()
-    print("docs/inbox.png, docs/inbox-phone.png, docs/widget.png")
+    print("docs/inbox.png, docs/inbox-phone.png, docs/widget.png, docs/inbox-fr.png, docs/widget-fr.png")
 
 
 if __name__ == "__main__":

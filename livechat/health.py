@@ -143,12 +143,22 @@ class LayerWatch:
                     async with asyncio.timeout(4 * WATCH_TIMEOUT_S):  # a hung check is a failed one
                         await self._check(redis)
                 except TimeoutError:
-                    if not self.failing:
-                        logger.warning("channel layer unavailable: its check did not finish")
-                    self.failing = True
+                    self._failed("its check did not finish")
+                except asyncio.CancelledError:
+                    # Only the watch's own end may stop it. A receive the layer cancelled under the probe (its reader
+                    # task died with Redis: channels_redis cancels the receives waiting on it) is a failed check;
+                    # letting it out would end this task silently, and no outage would ever be noticed again.
+                    if asyncio.current_task().cancelling():
+                        raise
+                    self._failed("the layer cancelled its probe")
         finally:
             if redis is not None:
                 await redis.aclose()
+
+    def _failed(self, why: str) -> None:
+        if not self.failing:
+            logger.warning("channel layer unavailable: %s", why)
+        self.failing = True
 
     async def _check(self, redis) -> None:
         try:
@@ -165,9 +175,7 @@ class LayerWatch:
                 logger.info("channel layer probe slow, Redis answers: a busy process, not an outage")
             run_id = (await redis.info("server"))["run_id"] if redis is not None else None
         except Exception as error:  # the layer or its Redis failing is what this watch is for
-            if not self.failing:
-                logger.warning("channel layer unavailable: %s: %s", type(error).__name__, error)
-            self.failing = True
+            self._failed(f"{type(error).__name__}: {error}")
             return
         restarted = None not in (self.run_id, run_id) and run_id != self.run_id
         self.run_id = run_id

@@ -59,11 +59,12 @@ def test_every_marked_string_is_in_the_compiled_catalogue(extracted, language, d
     assert entries, "makemessages found no string at all: the check would prove nothing"
     missing = []
     for entry in entries:
+        key = f"{entry.msgctxt}\x04{entry.msgid}" if entry.msgctxt else entry.msgid  # pgettext's, as gettext keys it
         if entry.msgid_plural:
-            forms = [compiled.get((entry.msgid, n)) for n in range(2)]
+            forms = [compiled.get((key, n)) for n in range(2)]
             if not all(forms):
                 missing.append(entry.msgid)
-        elif not compiled.get(entry.msgid):
+        elif not compiled.get(key):
             missing.append(entry.msgid)
     assert not missing, f"{len(missing)} string(s) without a {language} translation in {domain}.po:\n" + \
         "\n".join(f"  {text!r}" for text in missing)

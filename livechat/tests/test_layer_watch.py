@@ -67,3 +67,37 @@ async def test_a_late_probe_while_redis_does_not_answer_is_an_outage_and_the_soc
         await redis.aclose()
         await nothing_listens.aclose()
     assert not watch.failing and socket.told == 1
+
+
+async def test_a_probe_the_layer_cancels_under_the_watch_is_an_outage_not_the_end_of_the_watch(monkeypatch):
+    """channels_redis cancels the receives waiting on its reader when Redis drops the connection: the probe then
+    ends in a CancelledError that is not the watch's own. The watch keeps watching and tells the sockets once the
+    layer answers again."""
+    outage = True
+
+    async def probe(self, timeout: float) -> None:
+        if outage:
+            cancelled = asyncio.get_running_loop().create_future()
+            cancelled.cancel()  # someone else's cancellation, as the layer's reader does
+            await cancelled
+
+    monkeypatch.setattr(health._Probe, "round_trip", probe)
+    monkeypatch.setattr(health, "WATCH_INTERVAL_S", 0.01)
+    monkeypatch.setattr(health, "_layer_redis_url", lambda: None)
+    watch, socket = health.LayerWatch(), Socket()
+    watch.add(socket)
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if watch.failing:
+                break
+        assert watch.failing and not watch.task.done() and socket.told == 0
+        outage = False
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if socket.told:
+                break
+        assert socket.told == 1 and not watch.failing and not watch.task.done()
+    finally:
+        watch.discard(socket)
+    await asyncio.sleep(0)
