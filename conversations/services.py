@@ -1,10 +1,12 @@
 """Every write to visitors, conversations and their timeline. Each runs in one transaction, locks the
 conversation row (which serializes its `seq`), and announces what changed on commit (conversations.events)."""
 import logging
+import operator
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import reduce
 from typing import NamedTuple
 
 from django.conf import settings
@@ -16,7 +18,7 @@ from django.utils.translation import ngettext
 from PIL import Image as PILImage
 from redis.exceptions import RedisError
 
-from advisors.models import Advisor, Site
+from advisors.models import Advisor, Notification, Site
 from advisors.selectors import advisor_of_site
 from advisors.services import advisor_record_activity
 from chatbots import engine
@@ -704,6 +706,10 @@ def conversations_delete(*, conversation_ids: list[int], where: Q | None = None,
         images = [name for name in Message.objects.filter(conversation_id__in=deleted).exclude(image="")
                   .values_list("image", flat=True) if name]
         Visitor.objects.filter(pk__in=[visitor_id for _, visitor_id in rows]).delete()  # cascades to the rest
+        # The e-mails' "sent once" records name the conversation in their key and hold the recipient: for the
+        # replies and the transcript, that is the visitor's own address, which must go with the rest.
+        Notification.objects.filter(reduce(operator.or_, (Q(key__startswith=f"conversation:{pk}:")
+                                                          for pk in deleted))).delete()
         transaction.on_commit(lambda: _delete_files(images))
         for conversation_id, visitor_id in rows:
             events.conversation_deleted(conversation_id=conversation_id, visitor_id=visitor_id)

@@ -26,7 +26,9 @@ def transcript_email_send(*, request_id: int) -> bool:
             body=transcripts.as_text(conversation, items, visitor_label=you),
             from_email=settings.DEFAULT_FROM_EMAIL, to=[request.email])
         message.attach_alternative(transcripts.as_html(conversation, items, visitor_label=you), "text/html")
-    sent = email_send_once(kind="transcript", key=f"transcript:{request.pk}", message=message)
+    # The key names the conversation: erasing it forgets this record of the visitor's address too.
+    sent = email_send_once(kind="transcript", key=f"conversation:{conversation.pk}:transcript:{request.pk}",
+                           message=message)
     if sent:
         from productivity.services import transcript_mark_sent
 

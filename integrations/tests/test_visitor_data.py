@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
+from advisors.models import Notification
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message, Visitor
 from conversations.tests.conftest import ORIGIN, escalated, new_id, start_session, widget_socket
@@ -69,6 +70,10 @@ def test_erase_removes_everything_keeps_counts_exact_and_the_old_token_starts_af
     token, conversation, path = visitor_with_everything(demo)
     kept = escalated(first_name="Paul")  # another visitor, untouched
     assert Delivery.objects.filter(conversation_id=conversation.pk).exists()
+    # the records of e-mails sent to the visitor (replies, transcript) hold its address; the other visitor's stay
+    for kind, key, about in (("visitor_replies", "upto:7", conversation), ("transcript", "transcript:3", conversation),
+                             ("visitor_replies", "upto:2", kept)):
+        Notification.objects.create(kind=kind, key=f"conversation:{about.pk}:{key}", recipient="jean@example.com")
     # when the visitor is erased from the command line
     with django_capture_on_commit_callbacks(execute=True):
         call_command("visitor", "erase", str(conversation.visitor_id), stdout=StringIO())
@@ -78,6 +83,8 @@ def test_erase_removes_everything_keeps_counts_exact_and_the_old_token_starts_af
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
     assert not os.path.exists(path)
     assert not Delivery.objects.filter(conversation_id=conversation.pk).exists()
+    assert list(Notification.objects.filter(recipient="jean@example.com").values_list("key", flat=True)) == [
+        f"conversation:{kept.pk}:upto:2"]
     assert Conversation.objects.filter(pk=kept.pk).exists()
     assert_counts_exact(demo, api_as)
     # and the old token is unknown (401), then starts a new visitor, without an error
