@@ -29,6 +29,7 @@ from conversations.errors import Conflict, ErrorCode, Forbidden, RateLimited, Re
 from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
+from integrations import webhooks
 from routing import services as routing
 
 logger = logging.getLogger(__name__)
@@ -444,9 +445,11 @@ def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timelin
 def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent:
     text = message_text_clean(text)
     # The commonest write (a live conversation, the visitor spoke before) in one statement on PostgreSQL; anything
-    # else writes nothing there and goes the general way below (conversations/live_message.py).
-    if (written := live_message.write(visitor_id=visitor.pk, client_id=client_id_clean(client_id),
-                                      text=text)) is not None:
+    # else writes nothing there and goes the general way below (conversations/live_message.py). Not while a webhook
+    # of the site wants message.created: its delivery row is written in the item's own transaction, which the one
+    # statement (committed on its own) has no room for; a crash between the two would lose the event.
+    if not webhooks.listens_for_messages(visitor.site_id) and (written := live_message.write(
+            visitor_id=visitor.pk, client_id=client_id_clean(client_id), text=text)) is not None:
         events.message_created(written.conversation, written.message,
                                previous_public_seq=written.previous_public_seq)
         return Sent([written.message], conversation=written.conversation,

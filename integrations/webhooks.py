@@ -148,11 +148,16 @@ def conversation_event(event: str, conversation: Conversation) -> int:
                         build=lambda hooks: conversation_data(conversation, hooks))
 
 
+def listens_for_messages(site_id: int) -> bool:
+    """Whether a webhook of the site wants message.created: one cached lookup (about 1 us measured)."""
+    hooks = site_hooks(site_id)
+    return hooks is not None and "message.created" in hooks.by_event
+
+
 def message_created(conversation: Conversation, message: Message, payload: dict[str, Any]) -> int:
     """Every stored item (notes only for webhooks with include_notes). `payload`: its MSG, already built.
-    On every item's path: without a webhook for it, one cached lookup (about 1 us measured) and nothing else."""
-    hooks = site_hooks(conversation.site_id)
-    if hooks is None or "message.created" not in hooks.by_event:
+    On every item's path: without a webhook for it, one cached lookup and nothing else."""
+    if not listens_for_messages(conversation.site_id):
         return 0
     return webhook_emit(event="message.created", site_id=conversation.site_id, conversation_id=conversation.pk,
                         note=message.kind == Message.Kind.NOTE,

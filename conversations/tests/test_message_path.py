@@ -2,6 +2,7 @@
 path keeps its guarantees (gapless seq, one item per client_id, the frames it announces)."""
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -146,3 +147,27 @@ def test_concurrent_sends_to_a_live_conversation_keep_seq_gapless_and_each_clien
     conversation = Conversation.objects.get(pk=session.conversation.pk)
     assert conversation.last_seq == conversation.last_public_seq == conversation.last_visitor_seq == items[-1].seq
     assert conversation.last_message_id == items[-1].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_message_webhook_the_item_and_its_delivery_are_written_in_one_transaction(live_visitor, settings,
+                                                                                      django_assert_max_num_queries):
+    """The one statement commits on its own, before any delivery row could join it: a site whose webhook wants
+    message.created takes the general path, where the item and its delivery commit together or not at all."""
+    from integrations.models import Delivery
+    from integrations.tests.conftest import make_webhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    make_webhook(SimpleNamespace(sites={"shop": live_visitor.site}), "http://127.0.0.1:9/", events=["message.created"])
+    services.visitor_message_send(visitor=live_visitor, client_id="warm-up", text="first")
+    # the general path's six, the delivery row, then the delivery task's own (eager here) after the commit
+    with django_assert_max_num_queries(GENERAL_PATH_QUERIES + 12) as captured:
+        sent = services.visitor_message_send(visitor=live_visitor, client_id="v-2", text="second")
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert not [sql for sql in statements if "WITH conversation AS" in sql]
+    begin = next(i for i, sql in enumerate(statements) if "SAVEPOINT" in sql or sql.upper().startswith("BEGIN"))
+    item = next(i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "conversations_message"'))
+    delivery = next(i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "integrations_delivery"'))
+    commit = next(i for i, sql in enumerate(statements) if "RELEASE SAVEPOINT" in sql or sql.upper() == "COMMIT")
+    assert begin < item < delivery < commit
+    assert Delivery.objects.filter(conversation_id=sent.conversation.pk, event="message.created").count() == 2
