@@ -141,6 +141,9 @@ def test_a_french_browser_gets_the_inbox_in_french_with_french_times(live_server
     expect(first_time).to_have_attribute("title", french_medium(iso))
     expect(first_time).to_have_text(re.compile(r"^\d{2}:\d{2}$"))  # 24-hour clock, no AM/PM
     expect(page.locator("#side-panel")).to_contain_text("Première visite")
+    # the longer French actions and the open details panel leave the visitor's name room to be read
+    expect(page.locator("#thread-name")).to_contain_text(name)
+    assert page.locator("#thread-name").bounding_box()["width"] >= 120
 
     # the reply goes out from the French composer and reads as a French toast after taking
     page.locator("#act-take").click()
