@@ -11,14 +11,17 @@ from conversations.tests.conftest import ORIGIN, escalated, new_id, start_sessio
 SEARCH = "/api/inbox/search"
 
 
-@pytest.fixture(params=["listed", "walked"])
+@pytest.fixture(params=["listed", "walked", "names walked"])
 def search_path(request, monkeypatch):
-    """Both ways the search finds items on PostgreSQL: the index's hits listed (rare words), or a walk over the
-    newest conversations (common words, past LISTED_HITS). SQLite always scans."""
+    """The ways the search finds items and visitors on PostgreSQL: the indexes' hits listed (rare words), or a walk
+    over the newest conversations (common words, past LISTED_HITS and LISTED_VISITORS), or items listed and names
+    walked. SQLite always walks."""
     from productivity import selectors
 
     if request.param == "walked":
         monkeypatch.setattr(selectors, "LISTED_HITS", 0)
+    if request.param in ("walked", "names walked"):
+        monkeypatch.setattr(selectors, "LISTED_VISITORS", 0)
     return request.param
 CONVERSATIONS = "/api/inbox/conversations"
 
@@ -69,6 +72,20 @@ def test_notes_names_and_variables_match_only_for_licensed_advisors(demo, api_as
     assert ids(found) == [conversation.pk]
     assert found.json()["results"][0]["conversation"]["visitor"]["variables"] == {}
     assert found.json()["results"][0]["conversation"]["visitor"]["name"] == f"Visitor #{conversation.visitor_id}"
+
+
+def test_words_shorter_than_a_trigram_match_names_too(demo, api_as, search_path):
+    conversation = escalated(first_name="Élodie", company="Zanzibar")
+    Visitor.objects.filter(pk=conversation.visitor_id).update(
+        variables={"PRENOM": "Élodie", "SOCIETE": "Zanzibar", "EMAIL": "qx7@example.com"})
+    other = escalated(first_name="Paul", company="Zanzibar")
+    alice = api_as("alice")
+    for q in ("qx", "QX7", "zanzibar x7", "7 zan"):
+        found = alice.get(SEARCH, {"q": q})
+        assert ids(found) == [conversation.pk], q
+        assert found.json()["results"][0]["message"] is None
+    assert set(ids(alice.get(SEARCH, {"q": "zanzibar"}))) == {conversation.pk, other.pk}
+    assert ids(alice.get(SEARCH, {"q": "qx zz"})) == []
 
 
 def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_as, search_path):
