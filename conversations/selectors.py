@@ -253,8 +253,9 @@ class Cursor:
 
 def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all", assigned_to: str | None = None,
                       site_key: str | None = None, cursor: str | None = None, label: str | None = None,
-                      limit: int = 25) -> tuple[list[Conversation], str | None]:
-    """One page, newest activity first, by keyset on (updated_at, id): one query whatever the page."""
+                      limit: int = 25) -> tuple[list[dict], str | None]:
+    """One page, newest activity first, by keyset on (updated_at, id): one query whatever the page. Rows as
+    conversation_rows gives them (presenters.conversation_row_dict makes each a CONV)."""
     if box not in BOXES:
         raise Refused(_("box must be one of %(boxes)s.") % {"boxes": ", ".join(BOXES)},
                       fields={"box": [_("Unknown box.")]})
@@ -299,9 +300,9 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         in_scope = Q(pk__in=per_site[0].union(*per_site[1:], all=True))
     else:
         in_scope = Q(site_id__in=site_ids)
-    queryset = _list_related(matching, advisor).filter(in_scope)
-    page = _with_sites(list(queryset.order_by(*newest_first)[: limit + 1]), advisor)
-    next_cursor = Cursor(page[limit - 1].updated_at, page[limit - 1].pk).encode() if len(page) > limit else None
+    page = conversation_rows(matching.filter(in_scope), advisor=advisor, order_by=newest_first, limit=limit + 1)
+    next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
+                   else None)
     return page[:limit], next_cursor
 
 
@@ -313,11 +314,68 @@ def conversations_visible_to(*, advisor: Advisor, site_key: str | None = None) -
     return visible
 
 
-def presentable(queryset: QuerySet, *, advisor: Advisor, order_by: tuple[str, ...], limit: int) -> list[Conversation]:
-    """Conversations loaded as the list loads them for CONV (related rows, read position, sites), in one query;
-    `queryset` must already be limited to what the advisor may see (conversations_visible_to)."""
-    queryset = _with_read_seq(_list_related(queryset, advisor), advisor).filter(_visible_to(advisor))
-    return _with_sites(list(queryset.order_by(*order_by)[:limit]), advisor)
+def presentable(queryset: QuerySet, *, advisor: Advisor, order_by: tuple[str, ...], limit: int) -> list[dict]:
+    """Conversations loaded as the list loads them for CONV (conversation_rows), in one query; `queryset` must
+    already be limited to what the advisor may see (conversations_visible_to)."""
+    return conversation_rows(queryset.filter(_visible_to(advisor)), advisor=advisor, order_by=order_by, limit=limit)
+
+
+def _person(advisor_ref: str) -> Subquery:
+    """An advisor as CONV and MSG show them (username, display name, avatar), as one JSON array: a subquery per
+    row rather than two joins, which PostgreSQL plans in a fraction of the time (the joins' orders are weighed on
+    every request; a 26-row page: planning 2.0 ms with the four joins, 0.4 ms with the subqueries)."""
+    people = Advisor.objects.filter(pk=OuterRef(advisor_ref)).values(
+        person=_JsonArray("user__username", "display_name", "avatar"))
+    return Subquery(people[:1], output_field=TextField())
+
+
+_MESSAGE_FIELDS = ("id", "conversation_id", "seq", "kind", "sender", "text", "image", "image_url", "image_width",
+                   "image_height", "buttons", "input", "client_id", "created_at")
+_ROW_FIELDS = ("id", "site_id", "status", "visitor_id", "last_seq", "last_public_seq", "last_visitor_seq",
+               "last_advisor_seq", "waiting_since", "awaiting_email", "closed_at", "created_at", "updated_at", "rating",
+               "change", "labels", "read_seq", "read_change")
+_VISITOR_FIELDS = ("variables", "online_sockets", "sessions", "page", "first_seen_at")
+
+
+def _json_value(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def conversation_rows(queryset: QuerySet, *, advisor: Advisor, order_by: tuple[str, ...], limit: int) -> list[dict]:
+    """What CONV shows of these conversations for this advisor, as plain rows (no model instances), in one query:
+    the conversation's fields, its visitor's, the last item this advisor may see (`last`: MSG's values with its
+    `author`, or None), the assigned advisor (`assigned`), the read position (`read_seq`, `read_change`). The
+    visitor and the last item are joined; the advisors are subqueries (_person). Sites come with the advisor."""
+    last = "last_message" if advisor.licensed else "last_public_message"
+    columns = [*_ROW_FIELDS, *(f"visitor__{name}" for name in _VISITOR_FIELDS),
+               *(f"{last}__{name}" for name in _MESSAGE_FIELDS), "assigned_person", "last_author"]
+    queryset = _with_read_seq(queryset, advisor).annotate(
+        assigned_person=_person("assigned_id"), last_author=_person(f"{last}__advisor_id"))
+    found = queryset.order_by(*order_by).values_list(*columns)[:limit]
+    n_row, n_visitor = len(_ROW_FIELDS), len(_VISITOR_FIELDS)
+    n_message = len(_MESSAGE_FIELDS)
+    rows = []
+    for values in found:
+        row = dict(zip(_ROW_FIELDS, values[:n_row], strict=True))
+        row.update(zip(_VISITOR_FIELDS, values[n_row:n_row + n_visitor], strict=True))
+        message = values[n_row + n_visitor:n_row + n_visitor + n_message]
+        assigned, author = values[-2:]
+        if message[0] is None:
+            row["last"] = None
+        else:
+            row["last"] = dict(zip(_MESSAGE_FIELDS, message, strict=True))
+            row["last"]["author"] = _json_value(author)
+        row["assigned"] = _json_value(assigned)
+        rows.append(row)
+    return rows
+
+
+def sites_of(advisor: Advisor, rows: list[dict]) -> dict[int, Site]:
+    """The sites of these rows (with their chatbots): the ones loaded with the advisor, else one query."""
+    site_by_id = getattr(advisor, "site_by_id", None)
+    if site_by_id is None:
+        site_by_id = Site.objects.select_related("chatbot").in_bulk({row["site_id"] for row in rows})
+    return site_by_id
 
 
 def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dict[str, int]:

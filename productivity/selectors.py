@@ -243,11 +243,12 @@ def _items(advisor: Advisor) -> QuerySet:
 
 
 def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
-           cursor: str | None = None) -> tuple[list[tuple[Conversation, Message | None]], str | None]:
+           cursor: str | None = None) -> tuple[list[tuple[dict, Message | None]], str | None]:
     """Conversations in the advisor's scope whose visitor (names and variables: licensed advisors only) or items
     (notes: licensed advisors only) match every word of `q`, newest activity first, SEARCH_PAGE a page, each with
-    its newest matching item (None when only the visitor matched). At most four queries whatever the page (five
-    when the index statistics are read again, every ten minutes), and the transaction around them on PostgreSQL."""
+    its newest matching item (None when only the visitor matched); conversations as rows (conversation_rows). At
+    most four queries whatever the page (five when the index statistics are read again, every ten minutes), and the
+    transaction around them on PostgreSQL."""
     words = search_words(q)
     if not words:
         raise Refused(_("q must contain at least one word."), fields={"q": [_("Type a word to search for.")]})
@@ -288,10 +289,10 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
         next_cursor = None
         if len(page) > SEARCH_PAGE:
             last = page[SEARCH_PAGE - 1]
-            next_cursor = conversation_selectors.Cursor(last.updated_at, last.pk).encode()
+            next_cursor = conversation_selectors.Cursor(last["updated_at"], last["id"]).encode()
             page = page[:SEARCH_PAGE]
-        hits = _newest_hits(advisor, [c.pk for c in page], words)
-    return [(c, hits.get(c.pk)) for c in page], next_cursor
+        hits = _newest_hits(advisor, [row["id"] for row in page], words)
+    return [(row, hits.get(row["id"])) for row in page], next_cursor
 
 
 def _newest_hits(advisor: Advisor, conversation_ids: list[int], words: list[str]) -> dict[int, Message]:
