@@ -11,13 +11,20 @@ from conversations.tests.conftest import ORIGIN, escalated, new_id, start_sessio
 SEARCH = "/api/inbox/search"
 
 
-@pytest.fixture(params=["listed", "walked", "names walked"])
+@pytest.fixture(params=["listed", "walked", "names walked", "first word common"])
 def search_path(request, monkeypatch):
     """The ways the search finds items and visitors on PostgreSQL: the indexes' hits listed (rare words), or a walk
     over the newest conversations (common words, past LISTED_HITS and LISTED_VISITORS), or items listed and names
-    walked. SQLite always walks."""
+    walked, or the hits of every word but the first (which the statistics call common) listed, and that one
+    checked on them. SQLite always walks."""
     from productivity import selectors
 
+    if request.param == "first word common":
+        def estimated(words):
+            return {word: (selectors.LISTED_HITS + 1 if n == 0 and len(words) > 1 else 0)
+                    for n, word in enumerate(words)}
+
+        monkeypatch.setattr(selectors, "_estimated_item_hits", estimated)
     if request.param == "walked":
         monkeypatch.setattr(selectors, "LISTED_HITS", 0)
     if request.param in ("walked", "names walked"):
