@@ -60,6 +60,11 @@ def message_dict(message: Message) -> dict[str, Any]:
         author=_person(message.advisor))
 
 
+def message_row_dict(row: dict) -> dict[str, Any]:
+    """MSG from a row of conversations.selectors.message_rows: what message_dict gives for the same item."""
+    return _message_payload(**row)
+
+
 def _message_payload(*, id, conversation_id, seq, kind, sender, text, image, image_url, image_width, image_height,
                      buttons, input, client_id, created_at, author) -> dict[str, Any]:
     """MSG from plain values (`author`: the advisor as _person gives it, or None): message_dict's, and the list's
@@ -140,7 +145,7 @@ def conversation_row_dict(row: dict, *, site, licensed: bool) -> dict[str, Any]:
         id=row["id"], site=site, status=row["status"], visitor_id=row["visitor_id"], variables=row["variables"],
         online_sockets=row["online_sockets"], sessions=row["sessions"], page=row["page"],
         first_seen_at=row["first_seen_at"], assigned=row["assigned"],
-        last_message=_message_payload(**last) if last is not None else None, last_seq=row["last_seq"],
+        last_message=message_row_dict(last) if last is not None else None, last_seq=row["last_seq"],
         last_public_seq=row["last_public_seq"], last_visitor_seq=row["last_visitor_seq"],
         last_advisor_seq=row["last_advisor_seq"], waiting_since=row["waiting_since"], created_at=row["created_at"],
         updated_at=row["updated_at"], closed_at=row["closed_at"], awaiting_email=row["awaiting_email"],

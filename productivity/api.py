@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from conversations import selectors as conversation_selectors
 from conversations.api import InboxApi
 from conversations.errors import Refused
-from conversations.presenters import conversation_row_dict, message_dict
+from conversations.presenters import conversation_row_dict, message_row_dict
 from livechat import schema
 from productivity import selectors, services, transcripts
 from widget.api import WidgetApi
@@ -128,7 +128,7 @@ class SearchApi(InboxApi):
         sites = conversation_selectors.sites_of(self.advisor, [row for row, _ in found])
         return Response({
             "results": [{"conversation": conversation_row_dict(row, site=sites[row["site_id"]], licensed=licensed),
-                         "message": message_dict(m) if m is not None else None} for row, m in found],
+                         "message": message_row_dict(m) if m is not None else None} for row, m in found],
             "next": next_cursor,
         })
 

@@ -258,10 +258,10 @@ def _items(advisor: Advisor) -> QuerySet:
 
 
 def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
-           cursor: str | None = None) -> tuple[list[tuple[dict, Message | None]], str | None]:
+           cursor: str | None = None) -> tuple[list[tuple[dict, dict | None]], str | None]:
     """Conversations in the advisor's scope whose visitor (names and variables: licensed advisors only) or items
     (notes: licensed advisors only) match every word of `q`, newest activity first, SEARCH_PAGE a page, each with
-    its newest matching item (None when only the visitor matched); conversations as rows (conversation_rows). At
+    its newest matching item (None when only the visitor matched); as rows (conversation_rows, message_rows). At
     most four queries whatever the page (five when the index statistics are read again, every ten minutes), and the
     transaction around them on PostgreSQL."""
     words = search_words(q)
@@ -310,15 +310,17 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
     return [(row, hits.get(row["id"])) for row in page], next_cursor
 
 
-def _newest_hits(advisor: Advisor, conversation_ids: list[int], words: list[str]) -> dict[int, Message]:
-    """The newest matching item of each conversation: per conversation, a walk back over its items that stops at
-    the first match (the stored search_vector makes each check cheap), and those items, in one query."""
+def _newest_hits(advisor: Advisor, conversation_ids: list[int], words: list[str]) -> dict[int, dict]:
+    """The newest matching item of each conversation (as conversations.selectors.message_rows gives it): per
+    conversation, a walk back over its items that stops at the first match (the stored search_vector makes each
+    check cheap), and those items, in one query."""
     if not conversation_ids:
         return {}
     newest = (_items(advisor).filter(_message_match(words), conversation_id=OuterRef("pk"))
               .order_by("-seq").values("pk")[:1])
     firsts = Conversation.objects.filter(_any_of("pk", conversation_ids)).values(hit=Subquery(newest))
-    return {m.conversation_id: m for m in Message.objects.select_related("advisor__user").filter(pk__in=firsts)}
+    return {row["conversation_id"]: row for row in conversation_selectors.message_rows(
+        Message.objects.filter(pk__in=firsts))}
 
 
 # ------------------------------------------------------------------------------ transcripts

@@ -95,6 +95,42 @@ def test_words_shorter_than_a_trigram_match_names_too(demo, api_as, search_path)
     assert ids(alice.get(SEARCH, {"q": "qx zz"})) == []
 
 
+def test_search_results_are_presented_as_the_full_load(demo, api_as, search_path):
+    # given: a reply by an advisor with an avatar, a note, and a visitor matched by name only
+    from advisors.models import Advisor
+    from conversations.models import Message, ReadState
+    from conversations.presenters import conversation_dict, message_dict
+
+    Advisor.objects.filter(user__username="alice").update(avatar="avatars/alice.png")
+    replied = escalated(first_name="Walter")
+    services.advisor_message_send(conversation_id=replied.pk, advisor=demo.advisors["alice"], client_id=new_id(),
+                                  text="walrus reply")
+    noted = escalated(first_name="Wanda")
+    services.advisor_message_send(conversation_id=noted.pk, advisor=demo.advisors["alice"], client_id=new_id(),
+                                  text="walrus note", note=True)
+    escalated(first_name="Walrus")
+    for username in ("alice", "carol"):
+        advisor = Advisor.objects.get(user__username=username)
+        # when
+        results = api_as(username).get(SEARCH, {"q": "walrus"}).json()["results"]
+        # then
+        found = {result["conversation"]["id"] for result in results}
+        assert len(found) == 3 if advisor.licensed else noted.pk not in found and replied.pk in found
+        for result in results:
+            full = Conversation.objects.select_related(
+                "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
+                "last_public_message__advisor__user").get(pk=result["conversation"]["id"])
+            read = ReadState.objects.filter(advisor=advisor, conversation=full).first()
+            assert result["conversation"] == conversation_dict(
+                full, licensed=advisor.licensed, read_seq=read.seq if read else 0,
+                read_change=read.change if read else 0)
+            if result["message"] is not None:
+                item = Message.objects.select_related("advisor__user").get(pk=result["message"]["id"])
+                assert result["message"] == message_dict(item)
+        assert any(r["message"] and r["message"]["advisor"] and r["message"]["advisor"]["avatar_url"]
+                   for r in results)
+
+
 def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_as, search_path):
     shop, blog = escalated(first_name="Quentin"), escalated("demo-blog", first_name="Quentin")
     bot_led = Visitor.objects.get(pk=start_session()["visitor"]["id"])
