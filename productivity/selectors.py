@@ -213,7 +213,8 @@ def _listed_hits(advisor: Advisor, words: list[str]) -> tuple[list[int] | None, 
         hits = _items(advisor).filter(_message_match(rare))
         if common:
             hits = hits.filter(_message_match(common, indexed=False))
-        parts.append(hits.values_list("conversation_id", flat=True)[: LISTED_HITS + 1])
+        # In the index's order: the items' default ordering would sort every hit before the LIMIT.
+        parts.append(hits.order_by().values_list("conversation_id", flat=True)[: LISTED_HITS + 1])
     if visitors_wanted:
         parts.append(_visitors_matching(words).filter(site_id__in=advisor.site_ids).values_list("pk", flat=True)
                      [: LISTED_VISITORS + 1])
@@ -262,8 +263,8 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
     """Conversations in the advisor's scope whose visitor (names and variables: licensed advisors only) or items
     (notes: licensed advisors only) match every word of `q`, newest activity first, SEARCH_PAGE a page, each with
     its newest matching item (None when only the visitor matched); as rows (conversation_rows, message_rows). At
-    most four queries whatever the page (five when the index statistics are read again, every ten minutes), and the
-    transaction around them on PostgreSQL."""
+    most three queries whatever the page (four when the index statistics are read again, every ten minutes), and
+    the transaction around them on PostgreSQL."""
     words = search_words(q)
     if not words:
         raise Refused(_("q must contain at least one word."), fields={"q": [_("Type a word to search for.")]})
@@ -293,14 +294,12 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
             either.append(Q(_any_of("visitor_id", listed_visitors)))
         if not either:
             return [], None
-        # The page's ids first, then their CONVs: joined to the listed rows before the LIMIT, the related rows would
-        # be read for every match.
-        ids = list(visible.filter(functools.reduce(operator.or_, either)).order_by(*newest_first)
-                   .values_list("pk", flat=True)[: SEARCH_PAGE + 1])
-        if not ids:
-            return [], None
-        page = conversation_selectors.presentable(Conversation.objects.filter(_any_of("pk", ids)),
-                                                  advisor=advisor, order_by=newest_first, limit=SEARCH_PAGE + 1)
+        # The page's ids in a subquery of their own, so that its LIMIT comes before the CONVs' joins (joined to
+        # the listed rows first, the related rows would be read for every match); one statement.
+        ids = (visible.filter(functools.reduce(operator.or_, either)).order_by(*newest_first)
+               .values("pk")[: SEARCH_PAGE + 1])
+        page = conversation_selectors.presentable(Conversation.objects.filter(pk__in=ids), advisor=advisor,
+                                                  order_by=newest_first, limit=SEARCH_PAGE + 1)
         next_cursor = None
         if len(page) > SEARCH_PAGE:
             last = page[SEARCH_PAGE - 1]
