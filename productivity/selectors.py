@@ -298,8 +298,8 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
         # the listed rows first, the related rows would be read for every match); one statement.
         ids = (visible.filter(functools.reduce(operator.or_, either)).order_by(*newest_first)
                .values("pk")[: SEARCH_PAGE + 1])
-        page = conversation_selectors.presentable(Conversation.objects.filter(pk__in=ids), advisor=advisor,
-                                                  order_by=newest_first, limit=SEARCH_PAGE + 1)
+        page = conversation_selectors.presentable(Q(pk__in=ids), advisor=advisor, order_by=newest_first,
+                                                  limit=SEARCH_PAGE + 1)
         next_cursor = None
         if len(page) > SEARCH_PAGE:
             last = page[SEARCH_PAGE - 1]
