@@ -199,7 +199,7 @@ def _listed_hits(advisor: Advisor, words: list[str]) -> tuple[list[int] | None, 
 
     None for a side to walk instead: common words, past LISTED_HITS or LISTED_VISITORS, or SQLite. An unlicensed
     advisor's visitor side is empty (names and variables are not theirs to search)."""
-    visitors_wanted = advisor.licensed
+    visitors_wanted = advisor.licensed and bool(advisor.site_ids)
     if connection.vendor != "postgresql":
         return None, (None if visitors_wanted else [])
     parts = []

@@ -142,6 +142,8 @@ def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_
     assert set(ids(api_as("bob").get(SEARCH, {"q": "quentin"}))) == {shop.pk}  # shop only, no chatbot lead
     assert set(ids(api_as("alice").get(SEARCH, {"q": "quentin", "site": "demo-blog"}))) == {blog.pk}
     assert ids(api_as("bob").get(SEARCH, {"q": "quentin", "site": "demo-blog"})) == []
+    demo.advisors["alice"].sites.clear()
+    assert ids(api_as("alice").get(SEARCH, {"q": "quentin"})) == []  # no site, nothing (and no error)
 
 
 def test_search_pages_newest_first_in_a_fixed_number_of_queries(demo, api_as, django_assert_max_num_queries,
