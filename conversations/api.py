@@ -18,7 +18,7 @@ from conversations import selectors, services
 from conversations.auth import token_issue, token_revoke
 from conversations.errors import Forbidden, Refused
 from conversations.images import image_process
-from conversations.presenters import avatar_url, conversation_dict, message_dict
+from conversations.presenters import avatar_url, conversation_dict, conversation_row_dict, message_dict
 from conversations.uploads import UploadGate
 from livechat import schema
 from livechat.api import ApiError, refuse_nul_in_query
@@ -164,9 +164,9 @@ class ConversationListApi(InboxApi):
             assigned_to=params.get("advisor") or None, site_key=params.get("site") or None,
             cursor=params.get("cursor") or None, label=params.get("label") or None, limit=limit)
         licensed = self.advisor.licensed
+        sites = selectors.sites_of(self.advisor, page)
         return Response({
-            "results": [conversation_dict(c, licensed=licensed, read_seq=c.read_seq, read_change=c.read_change)
-                        for c in page],
+            "results": [conversation_row_dict(row, site=sites[row["site_id"]], licensed=licensed) for row in page],
             "next": next_cursor,
             "counts": selectors.conversation_counts(advisor=self.advisor, site_key=params.get("site") or None),
         })

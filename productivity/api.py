@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from conversations import selectors as conversation_selectors
 from conversations.api import InboxApi
 from conversations.errors import Refused
-from conversations.presenters import conversation_dict, message_dict
+from conversations.presenters import conversation_row_dict, message_row_dict
 from livechat import schema
 from productivity import selectors, services, transcripts
 from widget.api import WidgetApi
@@ -125,10 +125,10 @@ class SearchApi(InboxApi):
                                               site_key=params.get("site") or None,
                                               cursor=params.get("cursor") or None)
         licensed = self.advisor.licensed
+        sites = conversation_selectors.sites_of(self.advisor, [row for row, _ in found])
         return Response({
-            "results": [{"conversation": conversation_dict(c, licensed=licensed, read_seq=c.read_seq,
-                                                           read_change=c.read_change),
-                         "message": message_dict(m) if m is not None else None} for c, m in found],
+            "results": [{"conversation": conversation_row_dict(row, site=sites[row["site_id"]], licensed=licensed),
+                         "message": message_row_dict(m) if m is not None else None} for row, m in found],
             "next": next_cursor,
         })
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from advisors.models import Advisor, Site
 from conversations import selectors, services
 from conversations.errors import Refused
-from conversations.models import Conversation, ConversationTally, ReadState
+from conversations.models import Conversation, ConversationTally, Message, ReadState
 from conversations.presenters import conversation_dict
 from conversations.tests.conftest import ORIGIN, new_id
 from conversations.tests.conftest import escalated as walk_to_human
@@ -220,6 +220,40 @@ def test_list_items_are_the_conversation_as_presented_from_a_full_load(demo, api
                     "last_public_message__advisor__user").get(pk=item["id"]))
                 seq, change = reads.get(full.pk, (0, 0))
                 assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
+
+
+def test_list_rows_are_presented_as_the_full_load_with_avatars_images_labels_and_the_bot(demo, api_as):
+    # given: conversations in every box, an avatar on the advisors who write and are assigned, an image as the
+    # last item of one, a label and a rating on another
+    many_conversations(demo)
+    Advisor.objects.filter(user__username__in=("alice", "bob")).update(avatar="avatars/face.png")
+    imaged = Conversation.objects.filter(status="live").order_by("-updated_at").first()
+    Message.objects.filter(pk=imaged.last_message_id).update(image="conversations/photo.jpg", image_width=640,
+                                                             image_height=480)
+    Message.objects.filter(pk=imaged.last_public_message_id).update(image_url="https://img.example/x.png")
+    Conversation.objects.filter(pk=imaged.pk).update(labels=["vip"], rating={"score": 4, "comment": "ok"})
+    for username in ("alice", "bob", "carol"):
+        advisor = Advisor.objects.get(user__username=username)
+        reads = {pk: (seq, change) for pk, seq, change in
+                 ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq", "change")}
+        for box in ("live", "closed", "chatbot"):
+            # when
+            response = api_as(username).get(CONVERSATIONS, {"box": box, "limit": 100})
+            if box == "chatbot" and not advisor.sees_chatbot:
+                assert response.status_code == 403
+                continue
+            listed = response.json()["results"]
+            # then
+            assert listed or box == "chatbot"
+            for item in listed:
+                full = (Conversation.objects.select_related(
+                    "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
+                    "last_public_message__advisor__user").get(pk=item["id"]))
+                seq, change = reads.get(full.pk, (0, 0))
+                assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
+    shown = api_as("alice").get(CONVERSATIONS, {"box": "live", "limit": 100}).json()["results"]
+    assert any(item["last_message"] and item["last_message"]["image_url"] for item in shown)
+    assert any(item["assigned"] and item["assigned"]["avatar_url"] for item in shown)
 
 
 def test_list_filters_match_a_naive_filter(demo, api_as):

@@ -11,14 +11,24 @@ from conversations.tests.conftest import ORIGIN, escalated, new_id, start_sessio
 SEARCH = "/api/inbox/search"
 
 
-@pytest.fixture(params=["listed", "walked"])
+@pytest.fixture(params=["listed", "walked", "names walked", "first word common"])
 def search_path(request, monkeypatch):
-    """Both ways the search finds items on PostgreSQL: the index's hits listed (rare words), or a walk over the
-    newest conversations (common words, past LISTED_HITS). SQLite always scans."""
+    """The ways the search finds items and visitors on PostgreSQL: the indexes' hits listed (rare words), or a walk
+    over the newest conversations (common words, past LISTED_HITS and LISTED_VISITORS), or items listed and names
+    walked, or the hits of every word but the first (which the statistics call common) listed, and that one
+    checked on them. SQLite always walks."""
     from productivity import selectors
 
+    if request.param == "first word common":
+        def estimated(words):
+            return {word: (selectors.LISTED_HITS + 1 if n == 0 and len(words) > 1 else 0)
+                    for n, word in enumerate(words)}
+
+        monkeypatch.setattr(selectors, "_estimated_item_hits", estimated)
     if request.param == "walked":
         monkeypatch.setattr(selectors, "LISTED_HITS", 0)
+    if request.param in ("walked", "names walked"):
+        monkeypatch.setattr(selectors, "LISTED_VISITORS", 0)
     return request.param
 CONVERSATIONS = "/api/inbox/conversations"
 
@@ -71,6 +81,56 @@ def test_notes_names_and_variables_match_only_for_licensed_advisors(demo, api_as
     assert found.json()["results"][0]["conversation"]["visitor"]["name"] == f"Visitor #{conversation.visitor_id}"
 
 
+def test_words_shorter_than_a_trigram_match_names_too(demo, api_as, search_path):
+    conversation = escalated(first_name="Élodie", company="Zanzibar")
+    Visitor.objects.filter(pk=conversation.visitor_id).update(
+        variables={"PRENOM": "Élodie", "SOCIETE": "Zanzibar", "EMAIL": "qx7@example.com"})
+    other = escalated(first_name="Paul", company="Zanzibar")
+    alice = api_as("alice")
+    for q in ("qx", "QX7", "zanzibar x7", "7 zan"):
+        found = alice.get(SEARCH, {"q": q})
+        assert ids(found) == [conversation.pk], q
+        assert found.json()["results"][0]["message"] is None
+    assert set(ids(alice.get(SEARCH, {"q": "zanzibar"}))) == {conversation.pk, other.pk}
+    assert ids(alice.get(SEARCH, {"q": "qx zz"})) == []
+
+
+def test_search_results_are_presented_as_the_full_load(demo, api_as, search_path):
+    # given: a reply by an advisor with an avatar, a note, and a visitor matched by name only
+    from advisors.models import Advisor
+    from conversations.models import Message, ReadState
+    from conversations.presenters import conversation_dict, message_dict
+
+    Advisor.objects.filter(user__username="alice").update(avatar="avatars/alice.png")
+    replied = escalated(first_name="Walter")
+    services.advisor_message_send(conversation_id=replied.pk, advisor=demo.advisors["alice"], client_id=new_id(),
+                                  text="walrus reply")
+    noted = escalated(first_name="Wanda")
+    services.advisor_message_send(conversation_id=noted.pk, advisor=demo.advisors["alice"], client_id=new_id(),
+                                  text="walrus note", note=True)
+    escalated(first_name="Walrus")
+    for username in ("alice", "carol"):
+        advisor = Advisor.objects.get(user__username=username)
+        # when
+        results = api_as(username).get(SEARCH, {"q": "walrus"}).json()["results"]
+        # then
+        found = {result["conversation"]["id"] for result in results}
+        assert len(found) == 3 if advisor.licensed else noted.pk not in found and replied.pk in found
+        for result in results:
+            full = Conversation.objects.select_related(
+                "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
+                "last_public_message__advisor__user").get(pk=result["conversation"]["id"])
+            read = ReadState.objects.filter(advisor=advisor, conversation=full).first()
+            assert result["conversation"] == conversation_dict(
+                full, licensed=advisor.licensed, read_seq=read.seq if read else 0,
+                read_change=read.change if read else 0)
+            if result["message"] is not None:
+                item = Message.objects.select_related("advisor__user").get(pk=result["message"]["id"])
+                assert result["message"] == message_dict(item)
+        assert any(r["message"] and r["message"]["advisor"] and r["message"]["advisor"]["avatar_url"]
+                   for r in results)
+
+
 def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_as, search_path):
     shop, blog = escalated(first_name="Quentin"), escalated("demo-blog", first_name="Quentin")
     bot_led = Visitor.objects.get(pk=start_session()["visitor"]["id"])
@@ -82,6 +142,8 @@ def test_search_keeps_to_the_advisors_sites_and_the_chatbot_lead_rule(demo, api_
     assert set(ids(api_as("bob").get(SEARCH, {"q": "quentin"}))) == {shop.pk}  # shop only, no chatbot lead
     assert set(ids(api_as("alice").get(SEARCH, {"q": "quentin", "site": "demo-blog"}))) == {blog.pk}
     assert ids(api_as("bob").get(SEARCH, {"q": "quentin", "site": "demo-blog"})) == []
+    demo.advisors["alice"].sites.clear()
+    assert ids(api_as("alice").get(SEARCH, {"q": "quentin"})) == []  # no site, nothing (and no error)
 
 
 def test_search_pages_newest_first_in_a_fixed_number_of_queries(demo, api_as, django_assert_max_num_queries,
@@ -100,8 +162,9 @@ def test_search_pages_newest_first_in_a_fixed_number_of_queries(demo, api_as, dj
     try:
         seen, cursor = [], None
         while True:
-            # auth, statistics (every 10 min), index hits (in a savepoint with SET LOCAL), ids, CONVs, two for hits
-            with django_assert_max_num_queries(9):
+            # auth, statistics (every 10 min), in a transaction (or savepoint) with SET LOCAL: the indexes' hits, the
+            # page's CONVs, its newest hits
+            with django_assert_max_num_queries(8):
                 response = alice.get(SEARCH, {"q": "walrus", **({"cursor": cursor} if cursor else {})})
             seen += ids(response)
             cursor = response.json()["next"]
