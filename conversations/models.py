@@ -15,7 +15,7 @@ class Visitor(models.Model):
     last_seen_at = models.DateTimeField(_("last seen at"))
     online_sockets = models.IntegerField(_("online sockets"), default=0)
     # The widget's language when the visitor last came (its Accept-Language): e-mails to the visitor use it.
-    language = models.CharField(_("language"), max_length=8, default="en", editable=False)
+    language = models.CharField(_("language"), max_length=8, default="en", db_default="en", editable=False)
 
     class Meta:
         verbose_name = _("visitor")

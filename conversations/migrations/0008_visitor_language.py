@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='visitor',
             name='language',
-            field=models.CharField(default='en', editable=False, max_length=8, verbose_name='language'),
+            field=models.CharField(db_default='en', default='en', editable=False, max_length=8, verbose_name='language'),
         ),
     ]
