@@ -205,21 +205,26 @@ def test_list_takes_three_queries_for_every_box_and_filter(demo, api_as, django_
                                                  "cursor": page["next"]}).status_code == 200
 
 
+def assert_presented_as_the_full_load(listed: list[dict], advisor: Advisor) -> None:
+    """Each listed CONV equals conversation_dict over the conversation loaded whole, with the advisor's read state."""
+    reads = {pk: (seq, change) for pk, seq, change in
+             ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq", "change")}
+    for item in listed:
+        full = (Conversation.objects.select_related(
+            "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
+            "last_public_message__advisor__user").get(pk=item["id"]))
+        seq, change = reads.get(full.pk, (0, 0))
+        assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
+
+
 def test_list_items_are_the_conversation_as_presented_from_a_full_load(demo, api_as):
     many_conversations(demo)
     for username in ("alice", "bob", "carol"):
         advisor = Advisor.objects.get(user__username=username)
-        reads = {pk: (seq, change) for pk, seq, change in
-                 ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq", "change")}
         for box in ("live", "closed"):
             listed = api_as(username).get(CONVERSATIONS, {"box": box, "limit": 100}).json()["results"]
             assert listed
-            for item in listed:
-                full = (Conversation.objects.select_related(
-                    "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
-                    "last_public_message__advisor__user").get(pk=item["id"]))
-                seq, change = reads.get(full.pk, (0, 0))
-                assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
+            assert_presented_as_the_full_load(listed, advisor)
 
 
 def test_list_rows_are_presented_as_the_full_load_with_avatars_images_labels_and_the_bot(demo, api_as):
@@ -234,8 +239,6 @@ def test_list_rows_are_presented_as_the_full_load_with_avatars_images_labels_and
     Conversation.objects.filter(pk=imaged.pk).update(labels=["vip"], rating={"score": 4, "comment": "ok"})
     for username in ("alice", "bob", "carol"):
         advisor = Advisor.objects.get(user__username=username)
-        reads = {pk: (seq, change) for pk, seq, change in
-                 ReadState.objects.filter(advisor=advisor).values_list("conversation_id", "seq", "change")}
         for box in ("live", "closed", "chatbot"):
             # when
             response = api_as(username).get(CONVERSATIONS, {"box": box, "limit": 100})
@@ -245,12 +248,7 @@ def test_list_rows_are_presented_as_the_full_load_with_avatars_images_labels_and
             listed = response.json()["results"]
             # then
             assert listed or box == "chatbot"
-            for item in listed:
-                full = (Conversation.objects.select_related(
-                    "visitor", "site__chatbot", "assigned__user", "last_message__advisor__user",
-                    "last_public_message__advisor__user").get(pk=item["id"]))
-                seq, change = reads.get(full.pk, (0, 0))
-                assert item == conversation_dict(full, licensed=advisor.licensed, read_seq=seq, read_change=change)
+            assert_presented_as_the_full_load(listed, advisor)
     shown = api_as("alice").get(CONVERSATIONS, {"box": "live", "limit": 100}).json()["results"]
     assert any(item["last_message"] and item["last_message"]["image_url"] for item in shown)
     assert any(item["assigned"] and item["assigned"]["avatar_url"] for item in shown)
