@@ -4,9 +4,11 @@ A row exists only once something was set: an advisor or a site without one has t
 limit; manual assignment, always open, handoff after 120 s, no idle close), which is what the demo data uses."""
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
-DEFAULT_AWAY_MESSAGE = ("Nobody from our team is available right now. Leave your e-mail address and we will "
-                        "answer you there.")
+# Stored as written (English) on each site; marked so routing.services.away_send can send it translated.
+DEFAULT_AWAY_MESSAGE = gettext_noop(
+    "Nobody from our team is available right now. Leave your e-mail address and we will answer you there.")
 DEFAULT_HANDOFF_TIMEOUT_S = 120
 
 

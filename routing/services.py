@@ -191,8 +191,7 @@ def away_send(timeline, rules: SiteRouting) -> None:
     text = rules.away_message
     if text == DEFAULT_AWAY_MESSAGE:  # nobody wrote the site's own: ours, in the visitor's language
         with translation.override(timeline.conversation.visitor.language):
-            text = _("Nobody from our team is available right now. Leave your e-mail address and we will answer you "
-                     "there.")
+            text = _(DEFAULT_AWAY_MESSAGE)
     timeline.append(kind=Message.Kind.TEXT, sender=Message.Sender.BOT, text=text, input=EMAIL_INPUT)
     timeline.set(away_sent_at=timezone.now(), awaiting_email=True)
 
