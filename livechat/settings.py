@@ -226,7 +226,7 @@ if REDIS_URL:
         }
     }
     # Timeouts: a Redis that accepts and never answers must not hold a rate-limit check (and its thread) forever.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+    CACHES = {"default": {"BACKEND": "livechat.cache.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
                           "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2}}}
 else:
