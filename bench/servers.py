@@ -26,7 +26,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_command(kind: str, port: int, *, deflate: bool = True) -> list[str]:
+def server_command(kind: str, port: int, *, deflate: bool = False) -> list[str]:
     """The command line of one product web process, as docker-compose would run it (production settings)."""
     if kind == "daphne":
         return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "livechat.asgi:application"]
@@ -90,7 +90,10 @@ def _wait_healthy(server: Server, timeout: float = 60) -> None:
 
 
 def start_product(name: str, *, kind: str, layer: str, processes: int, env: dict, log_dir: Path,
-                  deflate: bool = True) -> Server:
+                  deflate: bool = False) -> Server:
+    """Product web processes as production runs them: without permessage-deflate (livechat/server.py). The load
+    runs measured with it on until 2026-12-01, compressing every frame for every socket, which production never
+    does; the idle phase still measures both (`deflate`)."""
     server = Server(name)
     environment = {**os.environ, **env, "CHANNEL_LAYER_BACKEND": LAYERS[layer], "LOG_LEVEL": "WARNING",
                    "DJANGO_SETTINGS_MODULE": "livechat.settings", "PYTHONUNBUFFERED": "1"}
