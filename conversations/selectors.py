@@ -19,6 +19,7 @@ from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
 from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
+from livechat.compiled import CompiledRows
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
@@ -267,6 +268,39 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     site_ids = _site_ids_in_scope(advisor, site_key)
     if not site_ids:
         return [], None
+    if assigned_to:
+        refuse_nul(assigned_to, "advisor")
+    if label:
+        refuse_nul(label, "label")
+    if cursor:
+        page = conversation_rows(_page_query(advisor, site_ids, box=box, filter=filter, assigned_to=assigned_to,
+                                             label=label, limit=limit, after=Cursor.decode(cursor)),
+                                 order_by=NEWEST_FIRST, limit=limit + 1)
+    else:  # a first page: the same few shapes over and over (every list refresh), compiled once
+        page = _rows_as_dicts(_first_page(advisor.pk, advisor.licensed, advisor.sees_chatbot, advisor.account_id,
+                                          tuple(site_ids), box, filter, assigned_to, label, limit).rows())
+    next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
+                   else None)
+    return page[:limit], next_cursor
+
+
+NEWEST_FIRST = ("-updated_at", "-id")
+
+
+@functools.lru_cache(maxsize=512)
+def _first_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id: int, site_ids: tuple[int, ...],
+                box: str, filter: str, assigned_to: str | None, label: str | None, limit: int) -> CompiledRows:
+    """A first page's query, by everything its SQL depends on (the advisor's rows, scope and audience, the box,
+    filters and size): nothing in it depends on the time or on rows read while building it."""
+    advisor = Advisor(pk=advisor_id, licensed=licensed, sees_chatbot=sees_chatbot, account_id=account_id)
+    query = _page_query(advisor, list(site_ids), box=box, filter=filter, assigned_to=assigned_to, label=label,
+                        limit=limit)
+    return CompiledRows(query.order_by(*NEWEST_FIRST)[:limit + 1])
+
+
+def _page_query(advisor: Advisor, site_ids: list[int], *, box: str, filter: str, assigned_to: str | None,
+                label: str | None, limit: int, after: "Cursor | None" = None) -> QuerySet:
+    """The conversations of one list (rows_for's columns), unordered and unsliced; `after`: past a cursor."""
     where = [Q(**_box_filter(box))]
     if filter == "unassigned":
         where.append(Q(assigned__isnull=True))
@@ -275,16 +309,14 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
     elif filter == "unread":
         where.append(_unread_q(advisor))
     if assigned_to:
-        refuse_nul(assigned_to, "advisor")
         # The advisor's id as a value (a subquery run once), so the (site, assigned, status, updated_at) index
         # gives the page in order; a join on the username would not.
         where.append(Q(assigned=Subquery(Advisor.objects.filter(user__username=assigned_to).values("pk")[:1])))
     if label:
         from productivity.selectors import labelled  # the label filter: one subquery, inside this same query
 
-        where.append(Q(pk__in=labelled(account_id=advisor.account_id, name=refuse_nul(label, "label"))))
-    if cursor:
-        after = Cursor.decode(cursor)
+        where.append(Q(pk__in=labelled(account_id=advisor.account_id, name=label)))
+    if after is not None:
         # `updated_at <= x` bounds the index scan (the OR alone is a filter: a deep page would walk every row
         # before it); the OR then breaks ties on id.
         where += [Q(updated_at__lte=after.updated_at), Q(updated_at__lt=after.updated_at) | Q(id__lt=after.id)]
@@ -294,20 +326,16 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
             queryset = queryset.filter(condition)
         return queryset
 
-    newest_first = ("-updated_at", "-id")
     if len(site_ids) > 1 and connection.features.supports_slicing_ordering_in_compound:
         # The indexes are per site: one ordered walk cannot merge several sites, and the database would sort
         # every row of the box in those sites. So each site gives its newest page (an index walk that stops),
         # and the page is the newest of those few rows. (SQLite cannot limit the parts of a UNION; it sorts.)
         per_site = [matching(_with_read_seq(Conversation.objects, advisor)).filter(site_id=site_id)
-                    .order_by(*newest_first).values("pk")[: limit + 1] for site_id in site_ids]
+                    .order_by(*NEWEST_FIRST).values("pk")[: limit + 1] for site_id in site_ids]
         in_scope = Q(pk__in=per_site[0].union(*per_site[1:], all=True))
     else:
         in_scope = Q(site_id__in=site_ids)
-    page = conversation_rows(matching(rows_for(advisor)).filter(in_scope), order_by=newest_first, limit=limit + 1)
-    next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
-                   else None)
-    return page[:limit], next_cursor
+    return matching(rows_for(advisor)).filter(in_scope)
 
 
 def conversations_visible_to(*, advisor: Advisor, site_key: str | None = None) -> QuerySet:
@@ -373,10 +401,15 @@ def conversation_rows(queryset: QuerySet, *, order_by: tuple[str, ...], limit: i
     MSG's values with its `author`, or None), the assigned advisor (`assigned`), the read position (`read_seq`,
     `read_change`). The visitor and the last item are joined; the advisors are subqueries (_person). Sites come
     with the advisor (sites_of)."""
+    return _rows_as_dicts(queryset.order_by(*order_by)[:limit])
+
+
+def _rows_as_dicts(rows_of_values) -> list[dict]:
+    """conversation_rows' dicts from the rows of rows_for's values_list."""
     n_row, n_visitor = len(_ROW_FIELDS), len(_VISITOR_FIELDS)
     n_message = len(_MESSAGE_FIELDS)
     rows = []
-    for values in queryset.order_by(*order_by)[:limit]:
+    for values in rows_of_values:
         row = dict(zip(_ROW_FIELDS, values[:n_row], strict=True))
         row.update(zip(_VISITOR_FIELDS, values[n_row:n_row + n_visitor], strict=True))
         message = values[n_row + n_visitor:n_row + n_visitor + n_message]

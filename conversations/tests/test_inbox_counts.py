@@ -278,6 +278,38 @@ def test_list_filters_match_a_naive_filter(demo, api_as):
             assert seen == [c.pk for c in everything if c.status == status and keep(c)], (box, filter)
 
 
+def test_a_first_page_is_compiled_once_and_reads_the_rows_of_each_request(demo, api_as):
+    many_conversations(demo, count=4)
+    alice = demo.advisors["alice"]
+    selectors._first_page.cache_clear()
+    first = api_as("alice").get(CONVERSATIONS, {"box": "live"}).json()["results"]
+    oldest = first[-1]["id"]
+
+    # a visitor writes in the conversation at the bottom of the page: it moves to the top
+    conversation = Conversation.objects.get(pk=oldest)
+    services.visitor_message_send(visitor=conversation.visitor, client_id=new_id(), text="still there?")
+    again = api_as("alice").get(CONVERSATIONS, {"box": "live"}).json()["results"]
+
+    assert [c["id"] for c in again] == [oldest] + [c["id"] for c in first if c["id"] != oldest]
+    assert again[0]["last_message"]["text"] == "still there?"
+    assert selectors._first_page.cache_info().hits >= 1  # the second list ran the SQL compiled for the first
+    compiled = selectors._first_page(alice.pk, alice.licensed, alice.sees_chatbot, alice.account_id,
+                                     tuple(sorted(alice.sites.values_list("pk", flat=True))), "live", "all", None,
+                                     None, 25)
+    query = selectors._page_query(alice, sorted(alice.sites.values_list("pk", flat=True)), box="live",
+                                  filter="all", assigned_to=None, label=None, limit=25)
+    assert compiled.rows() == list(query.order_by(*selectors.NEWEST_FIRST)[:26])  # values and types as the ORM's
+
+
+def test_compiled_rows_take_only_a_values_list():
+    from livechat.compiled import CompiledRows
+
+    with pytest.raises(TypeError):
+        CompiledRows(Conversation.objects.all())
+    with pytest.raises(TypeError):
+        CompiledRows(Conversation.objects.values_list("pk", flat=True))
+
+
 def test_detail_and_messages_take_a_fixed_number_of_queries(demo, api_as, django_assert_max_num_queries):
     many_conversations(demo)
     conversation = Conversation.objects.filter(status="live").first()
