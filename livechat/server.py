@@ -89,8 +89,8 @@ class _Writable:
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, lighter per socket: its receive queue and flow-control event as
-    above, and the handshake's request and response (their headers parsed twice over, about 5 KB) let go once the
-    handshake is done; uvicorn reads them only to answer it."""
+    above, and the handshake's request and response (their headers, about 5 KB) let go once the handshake is done;
+    uvicorn reads them only to answer it."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -100,6 +100,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "request", None) is not None:
+            # websockets' parser keeps the request as a local of its suspended generator for the socket's life:
+            # emptied, the one object left costs little. The application has its own copy (the scope's headers).
+            self.request.headers.clear()
             self.request = self.response = None
 
 
