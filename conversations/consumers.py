@@ -25,7 +25,7 @@ from advisors.models import Site
 from advisors.services import advisor_record_activity
 from conversations import events, handshake, selectors, services
 from conversations.errors import ErrorCode, Refused
-from conversations.models import Conversation
+from conversations.models import Conversation, Visitor
 from conversations.presenters import conversation_dict, message_dict, widget_conversation_dict
 from livechat import realtime
 from livechat.db import database_call
@@ -114,16 +114,14 @@ class JsonSocket(AsyncWebsocketConsumer):
     async def _serve(self, scope, receive, send) -> None:
         """Channels' AsyncConsumer.__call__, with a cheaper loop. Channels waits on the client and the layer with
         asyncio.wait and makes a new task for every message it receives; an inbox socket hears every message of
-        its sites, so twenty sockets paid that twenty times per message. Here one task per source receives and
-        dispatches for the socket's whole life; a lock keeps dispatches one at a time, in arrival order, as before.
+        its sites, so twenty sockets paid that twenty times per message. Here the socket's own task receives and
+        dispatches the client's frames, and one more task the layer's messages, for the socket's whole life (no
+        asyncio.wait either: each idle socket holds what it keeps, thousands of them on one process); a lock keeps
+        dispatches one at a time, in arrival order, as before. The first of the two to end ends the socket: the
+        client's disconnect (StopConsumer), or what failed.
         """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        sources = [receive]
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-            sources.append(self.channel_receive)
         self.base_send = send
         dispatching = asyncio.Lock()
 
@@ -133,19 +131,37 @@ class JsonSocket(AsyncWebsocketConsumer):
                 async with dispatching:  # uncontended: no suspension
                     await self.dispatch(message)
 
-        pumps = [asyncio.ensure_future(pump(source)) for source in sources]
+        if self.channel_layer is None:
+            with contextlib.suppress(StopConsumer):
+                await pump(receive)
+            return
+        self.channel_name = await self.channel_layer.new_channel()
+        this = asyncio.current_task()
+        ended: list[BaseException | None] = []
+
+        def layer_ended(task: asyncio.Task) -> None:  # the layer's pump never returns: it failed (or stopped)
+            if not task.cancelled():
+                ended.append(task.exception())
+                this.cancel()
+
+        layer = asyncio.ensure_future(pump(functools.partial(self.channel_layer.receive, self.channel_name)))
+        layer.add_done_callback(layer_ended)
         try:
-            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # StopConsumer (the end), or what failed
+            await pump(receive)
         except StopConsumer:
             pass
+        except asyncio.CancelledError:
+            if not ended:
+                raise  # cancelled from outside (the server shuts down)
+            this.uncancel()
+            if ended[0] is not None and not isinstance(ended[0], StopConsumer):
+                raise ended[0] from None
         finally:
-            for task in pumps:
-                task.cancel()
-            for task in pumps:
+            layer.remove_done_callback(layer_ended)
+            if not layer.done():
+                layer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopConsumer):
-                    await task
+                    await layer
 
     async def dispatch(self, message):
         # Not channels' dispatch: it hops to the database thread to close old connections before every frame and
@@ -390,15 +406,19 @@ class WidgetConsumer(JsonSocket):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.auth_timer.cancel()
+        self.auth_timer = None
         await self._no_longer_unauthenticated()
-        self.visitor = visitor
+        # Kept for the socket's life: the visitor's id and site (all the services read of it), not the rows the
+        # token's query loaded (the site, the conversation, its advisor and user), nor the site of the handshake.
+        self.visitor = Visitor.from_db(visitor._state.db, ["id", "site_id"], (visitor.pk, visitor.site_id))
         self.conversation_id = visitor.conversation.pk
+        self.site = visitor = None
         await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
-        await self.channel_layer.group_add(realtime.visitor_group(visitor.pk), self.channel_name)
+        await self.channel_layer.group_add(realtime.visitor_group(self.visitor.pk), self.channel_name)
         layer_watch().add(self)
         self.joined_at, self.newer = time.time(), set()
         await self._announce("joined")
-        await database_call(services.visitor_presence_set)(visitor_id=visitor.pk, online=True)
+        await database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=True)
         self.counted_online = True
         await self.send_json({"type": "conversation", "conversation": await _widget_conversation(self.conversation_id)})
         self.last_sent = after
