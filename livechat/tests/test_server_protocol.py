@@ -1,0 +1,54 @@
+"""The lighter per-socket pieces of the web process's WebSocket protocol (livechat/server.py) keep the semantics of
+the asyncio.Queue and asyncio.Event that uvicorn uses in their place."""
+import asyncio
+
+from livechat.server import WebSocketProtocol, _Inbox, _Writable
+
+
+async def test_the_inbox_hands_messages_over_in_order_and_wakes_a_waiting_reader():
+    inbox = _Inbox()
+    assert inbox.empty()
+    reader = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+
+    inbox.put_nowait({"type": "websocket.connect"})
+    inbox.put_nowait({"type": "websocket.receive", "text": "1"})
+    inbox.put_nowait({"type": "websocket.receive", "text": "2"})
+
+    assert await asyncio.wait_for(reader, 1) == {"type": "websocket.connect"}
+    assert [await inbox.get(), await inbox.get()] == [{"type": "websocket.receive", "text": "1"},
+                                                      {"type": "websocket.receive", "text": "2"}]
+    assert inbox.empty()
+
+
+async def test_a_send_waits_while_the_transport_is_paused_and_goes_on_when_it_drains():
+    writable = _Writable()
+    assert writable.is_set() and await writable.wait() is True  # not paused: no wait at all
+
+    writable.clear()
+    waiting = [asyncio.ensure_future(writable.wait()) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in waiting)
+
+    writable.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiting), 1) == [True, True]
+    assert writable.waiters is None  # nothing kept once the sends went on
+
+
+async def test_a_cancelled_wait_leaves_nothing_behind():
+    writable = _Writable()
+    writable.clear()
+    waiting = asyncio.ensure_future(writable.wait())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    assert writable.waiters == []
+    writable.set()
+    assert writable.is_set()
+
+
+def test_the_server_runs_this_protocol():
+    from livechat import server
+
+    assert server.OPTIONS["ws"] is WebSocketProtocol
