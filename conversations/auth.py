@@ -82,9 +82,11 @@ def InboxAuthMiddlewareStack(inner):
 def close_sockets_of_session(sender, request, user, **kwargs):
     """Logging out closes the inbox sockets that this browser session opened."""
     advisor = getattr(user, "advisor", None) if user is not None else None
-    if advisor is not None and request is not None and request.session.session_key:
-        realtime.send_now(realtime.advisor_group(advisor.pk),
-                          {"type": "advisor.logout", "session_key": request.session.session_key})
+    if advisor is not None and request is not None and (session_key := request.session.session_key):
+        # Django flushes the session only after this signal: flushed first, so a page whose socket this closes
+        # finds itself signed out when it asks (GET /api/inbox/me), rather than still signed in for a moment.
+        request.session.flush()
+        realtime.send_now(realtime.advisor_group(advisor.pk), {"type": "advisor.logout", "session_key": session_key})
 
 
 def _close_sockets_on_commit(user_id: int, *, token: str | None = None) -> None:

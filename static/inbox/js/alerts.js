@@ -13,10 +13,14 @@ export function assigningMyself(id) {
   store.assigningMyself.set(id, Date.now());
 }
 
+// Not forgotten at the first frame: the take's frames come from more than one group, and one built before the take
+// can arrive between them (not mine again, then mine): each "became mine" within the window is this page's doing.
 function assignedByMe(id) {
   const at = store.assigningMyself.get(id);
+  if (at === undefined) return false;
+  if (Date.now() - at < SELF_ASSIGN_MS) return true;
   store.assigningMyself.delete(id);
-  return at !== undefined && Date.now() - at < SELF_ASSIGN_MS;
+  return false;
 }
 
 const announced = new Set(); // "id@waiting_since" of the escalations already announced
