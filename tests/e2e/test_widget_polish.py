@@ -54,6 +54,39 @@ def test_a_text_file_named_png_is_refused_plainly_before_anything_is_sent(live_s
     screenshot(page, "widget-refused-file")
 
 
+def test_a_refused_file_stays_said_when_the_history_finishes_loading(live_server, page, tmp_path):
+    """The widget clears its own start-up error once history has loaded; it must not clear the visitor's."""
+    held = []
+
+    def hold_later_pages(route):
+        if "after=0&" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/widget/messages?*", hold_later_pages)
+    page.goto(customer_page(live_server, "refused-while-loading.html"))
+    open_widget(page)
+    expect(panel(page).locator(".log .b", has_text="first name")).to_be_visible()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the history's second page was never asked for"
+    fake = tmp_path / "holiday.png"
+    fake.write_text("this is plain text, not an image")
+
+    attach(page, fake)
+    expect(panel(page).locator(".er")).to_have_text(
+        "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.")
+    held.pop().continue_()
+
+    expect(panel(page)).to_have_attribute("data-s", "online")
+    expect(panel(page).locator(".er")).to_have_text(
+        "This file is not an image we can send: use JPEG, PNG, GIF or WebP under 10 MB.")
+    expect(panel(page).locator(".er")).to_be_visible()
+
+
 def test_images_arrive_in_view_in_the_widget(live_server, page, tmp_path):
     import io
 

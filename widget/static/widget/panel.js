@@ -587,6 +587,7 @@
       });
       if (s === "unavailable" && !st.booted) {
         showError(t("noStart"), t("again"), function () { clearError(); boot(); });
+        st.bootErr = true;
       }
     }
 
@@ -598,9 +599,12 @@
         errorBox.appendChild(b);
       }
       errorBox.hidden = false;
+      st.bootErr = false;
     }
 
-    function clearError() {
+    // A boot clears only its own error: a refused file shown while history loads must stay in view.
+    function clearError(bootOnly) {
+      if (bootOnly && !st.bootErr) return;
       errorBox.hidden = true;
       errorBox.textContent = "";
     }
@@ -979,7 +983,7 @@
     // Session, history, then the socket. Called on open, on page load with a token, and after a 4401.
     function boot() {
       if (st.booting) return st.booting;
-      clearError();
+      clearError(true);
       setStatus("connecting");
       var body = { site: site, page: String(location.href) };
       if (st.token) body.token = st.token;
@@ -998,7 +1002,7 @@
         .then(function () {
           st.booted = true;
           st.reauth = 0;
-          clearError();
+          clearError(true);
           outbox().forEach(function (item) { if (!st.pending[item.client_id]) pendingNode(item); });
           refreshPrompt();
           toBottom();
