@@ -30,6 +30,7 @@ from conversations.presenters import conversation_dict, message_dict, widget_con
 from livechat import realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
+from livechat.server import writable_of
 from routing import presence
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ class _DaphneOutput:
 
     @classmethod
     def of(cls, send) -> "_DaphneOutput | None":
-        while hasattr(getattr(send, "__self__", None), "real_send"):  # channels' session middleware wraps it
-            send = send.__self__.real_send
         protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
         return cls(protocol) if hasattr(getattr(protocol, "transport", None), "dataBuffer") else None
 
@@ -99,10 +98,16 @@ class JsonSocket(AsyncWebsocketConsumer):
     comes back from an outage every socket closes the same way: its client reconnects and catches up."""
 
     output: _DaphneOutput | None = None
+    writable = None  # livechat.server's flow-control flag for this socket (set: a send cannot wait)
     closing = False
 
     async def __call__(self, scope, receive, send):
+        # Channels' session middleware (the inbox's cookie sign-in) wraps `send` to save the session on HTTP
+        # responses; a socket's frames are never one, and the wrapper cost every frame a lazy session lookup.
+        while hasattr(getattr(send, "__self__", None), "real_send"):
+            send = send.__self__.real_send
         self.output = _DaphneOutput.of(send)
+        self.writable = writable_of(send)
         try:
             await self._serve(scope, receive, send)
         except OUTAGES as error:  # under the receive loop: the core layer polls Redis for this socket's channel
@@ -240,6 +245,9 @@ class JsonSocket(AsyncWebsocketConsumer):
         uvicorn's waits until its transport drains below websockets' write limit (64 KB): a send that has not
         completed within SLOW_CONSUMER_S means the same slow client, and closes it the same way."""
         if self.closing:
+            return
+        if self.writable is not None and self.writable.is_set():  # the transport takes it now: nothing to time
+            await self.base_send({"type": "websocket.send", "text": text})
             return
         if self.output is not None and self.output.unsent() > SEND_BUFFER_MAX_BYTES and not await self._drained():
             return

@@ -106,6 +106,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = self.response = None
 
 
+def writable_of(send) -> _Writable | None:
+    """The flow-control flag behind an ASGI `send` this server gave a socket's application, None under another
+    server. While it is set a send neither waits nor can be stalled by the client, so it needs no timeout."""
+    protocol = getattr(send, "__self__", None)
+    return protocol.writable if isinstance(protocol, WebSocketProtocol) else None
+
+
 APPLICATION = "livechat.asgi:application"
 OPTIONS = {
     "loop": "uvloop",

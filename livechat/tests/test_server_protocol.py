@@ -1,8 +1,13 @@
 """The lighter per-socket pieces of the web process's WebSocket protocol (livechat/server.py) keep the semantics of
-the asyncio.Queue and asyncio.Event that uvicorn uses in their place."""
+the asyncio.Queue and asyncio.Event that uvicorn uses in their place, and sockets find its flow control."""
 import asyncio
 
-from livechat.server import WebSocketProtocol, _Inbox, _Writable
+import uvicorn
+from channels.sessions import SessionMiddlewareStack
+from uvicorn.server import ServerState
+
+from conversations.consumers import JsonSocket
+from livechat.server import OPTIONS, WebSocketProtocol, _Inbox, _Writable, writable_of
 
 
 async def test_the_inbox_hands_messages_over_in_order_and_wakes_a_waiting_reader():
@@ -52,3 +57,37 @@ def test_the_server_runs_this_protocol():
     from livechat import server
 
     assert server.OPTIONS["ws"] is WebSocketProtocol
+
+
+def _protocol() -> WebSocketProtocol:
+    config = uvicorn.Config(app=_never_called, **{**OPTIONS, "loop": "asyncio"})
+    config.load()
+    return WebSocketProtocol(config=config, server_state=ServerState(), app_state={})
+
+
+async def _never_called(scope, receive, send):  # the protocol is never connected here
+    raise AssertionError("not called")
+
+
+async def test_a_socket_sends_straight_to_the_server_behind_the_session_middleware():
+    """The inbox's cookie sign-in wraps `send` in channels' session middleware, which has nothing to do for a
+    socket's frames; the socket sends to the server's own `send` and sees when its transport is paused."""
+    protocol = _protocol()
+    seen = {}
+
+    class Probe(JsonSocket):
+        async def _serve(self, scope, receive, send):
+            seen.update(send=send, writable=self.writable)
+
+    scope = {"type": "websocket", "path": "/ws/inbox/", "headers": [(b"cookie", b"sessionid=x")]}
+    await SessionMiddlewareStack(Probe.as_asgi())(scope, None, protocol.send)
+
+    assert seen["send"] == protocol.send
+    assert seen["writable"] is protocol.writable and writable_of(protocol.send) is protocol.writable
+
+
+async def test_under_another_server_a_socket_has_no_flow_control_flag_and_times_its_sends():
+    async def other_send(message):
+        pass
+
+    assert writable_of(other_send) is None
