@@ -131,6 +131,7 @@ class Step:
     def __init__(self, name: str):
         self.name = name
         self.v2a: list[float] = []  # ms, one per delivery to an inbox socket
+        self.v2a_sent: list[int] = []  # when each of those was sent (ns, CLOCK_MONOTONIC): latency over time
         self.a2v: list[float] = []
         self.ack: list[float] = []
         self.delivered: Counter = Counter()  # client_id -> inbox deliveries seen by this process
@@ -142,9 +143,9 @@ class Step:
         self.last_frame = time.monotonic()
 
     def report(self) -> dict:
-        return {"v2a": self.v2a, "a2v": self.a2v, "ack": self.ack, "delivered": dict(self.delivered),
-                "replies_seen": dict(self.replies_seen), "sent": self.sent, "replies_sent": self.replies_sent,
-                "lag": self.lag, "errors": dict(self.errors)}
+        return {"v2a": self.v2a, "v2a_sent": self.v2a_sent, "a2v": self.a2v, "ack": self.ack,
+                "delivered": dict(self.delivered), "replies_seen": dict(self.replies_seen), "sent": self.sent,
+                "replies_sent": self.replies_sent, "lag": self.lag, "errors": dict(self.errors)}
 
 
 class Client:
@@ -300,7 +301,9 @@ class Client:
         if step is None:
             return
         step.last_frame = time.monotonic()
-        step.v2a.append((received - int(message["text"].split(" ", 2)[1])) / 1e6)
+        sent = int(message["text"].split(" ", 2)[1])
+        step.v2a.append((received - sent) / 1e6)
+        step.v2a_sent.append(sent)
         step.delivered[client_id] += 1
 
     async def _reopen(self, entry: dict, kind: str, code: int | None) -> bool:
@@ -583,7 +586,7 @@ class Generator:
 
 def summarize(reports: list[dict], *, expected_per_site: dict[int, int], duration: float) -> dict:
     """Merge the client processes' reports of one step into latencies, throughput, losses and errors."""
-    v2a, a2v, ack, lag = [], [], [], []
+    v2a, v2a_sent, a2v, ack, lag = [], [], [], [], []
     delivered: Counter = Counter()
     replies_seen: Counter = Counter()
     sent, replies_sent = [], []
@@ -591,6 +594,7 @@ def summarize(reports: list[dict], *, expected_per_site: dict[int, int], duratio
     closed: Counter = Counter()
     for report in reports:
         v2a += report["v2a"]
+        v2a_sent += report.get("v2a_sent", [])
         a2v += report["a2v"]
         ack += report["ack"]
         lag += report["lag"]
@@ -613,8 +617,27 @@ def summarize(reports: list[dict], *, expected_per_site: dict[int, int], duratio
         "v2a": percentiles(v2a), "a2v": percentiles(a2v), "ack": percentiles(ack),
         "generator_lag_ms": percentiles(lag) if lag else None, "late_sends": len(lag),
         "errors": dict(errors), "closed": dict(closed),
+        "v2a_by_second": by_second(v2a, v2a_sent),
         "_v2a_samples": v2a,
     }
+
+
+def by_second(latencies: list[float], sent_ns: list[int]) -> list[dict]:
+    """v->a per second of the step, by when the message was sent: a p99 spoiled by one stall shows as one bad
+    second, a server that falls behind as seconds getting worse."""
+    if not sent_ns or len(sent_ns) != len(latencies):
+        return []
+    first = min(sent_ns)
+    seconds: dict[int, list[float]] = {}
+    for latency, sent in zip(latencies, sent_ns):
+        seconds.setdefault((sent - first) // 1_000_000_000, []).append(latency)
+    return [{"s": second, **percentiles(values)} for second, values in sorted(seconds.items())]
+
+
+def worst_seconds(seconds: list[dict], count: int = 3) -> str:
+    """The `count` seconds with the highest p99, for the log line: '12 s: p99 310 ms, ...'."""
+    worst = sorted(seconds, key=lambda second: second.get("p99", 0), reverse=True)[:count]
+    return ", ".join(f"{second['s']} s: p99 {second['p99']:.0f} ms" for second in sorted(worst, key=lambda w: w["s"]))
 
 
 def percentiles(values: list[float]) -> dict:

@@ -262,7 +262,9 @@ def load_config(config: str, processes: int, *, args, gen, manifest, env, databa
                 f"{summary['throughput']}/s, lost {summary['lost']}+{summary['replies_lost']}, "
                 f"errors {summary['errors'] or 0}, server CPU {usage['cpu_pct_of_core']['server']}%, "
                 f"machine {usage['cpu_pct_of_core']['machine_busy_pct']}%"
-                + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else ""))
+                + (f"; sockets closed so far {summary['closed']}" if summary["closed"] else "")
+                + (f"; worst seconds {loadgen.worst_seconds(summary['v2a_by_second'])}"
+                   if summary["v2a_by_second"] else ""))
             if not healthy(summary) and rate >= args.table_rate:
                 break
         gen.close()
