@@ -108,11 +108,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = self.response = None
 
 
-def writable_of(send) -> _Writable | None:
+def writable_of(send) -> "_Writable | asyncio.Event | None":
     """The flow-control flag behind an ASGI `send` this server gave a socket's application, None under another
     server. While it is set a send neither waits nor can be stalled by the client, so it needs no timeout."""
     protocol = getattr(send, "__self__", None)
-    return protocol.writable if isinstance(protocol, WebSocketProtocol) else None
+    # uvicorn's class, not ours: `python -m livechat.server` runs this file as __main__, a second copy of it.
+    return protocol.writable if isinstance(protocol, WebSocketsSansIOProtocol) else None
 
 
 # The collector's thresholds (Python's are 700, 10, 10). Every full collection walks every object the process
@@ -160,4 +161,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from livechat import server  # the module's classes, those the application imports, rather than __main__'s copies
+
+    server.main()
