@@ -1,6 +1,7 @@
 """The lighter per-socket pieces of the web process's WebSocket protocol (livechat/server.py) keep the semantics of
 the asyncio.Queue and asyncio.Event that uvicorn uses in their place, and sockets find its flow control."""
 import asyncio
+import contextlib
 import os
 
 import uvicorn
@@ -108,3 +109,61 @@ def test_the_web_process_freezes_what_its_imports_built_and_collects_young_objec
     assert int(frozen) > 50_000  # Django and the apps, out of every collection's walk
     assert int(still_tracked) < 1_000
     assert thresholds_set == "True"
+
+
+class _CountedWrites:
+    """The protocol's real transport, with its writes counted."""
+
+    def __init__(self, transport):
+        self.transport, self.writes = transport, []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self.transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+
+async def test_frames_sent_in_one_turn_leave_together_in_order_and_a_close_follows_them():
+    """The protocol writes the frames of a turn of the loop together, at its end or with whatever uvicorn writes
+    next; they arrive whole and in order, the close after them, on a real server and a real client."""
+    import websockets
+
+    counted = []
+
+    async def app(scope, receive, send):
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        protocol = send.__self__
+        protocol.transport = _CountedWrites(protocol.transport)
+        counted.append(protocol.transport)
+        for turn in range(2):
+            for n in range(5):
+                await send({"type": "websocket.send", "text": f"turn {turn} frame {n}"})
+            if turn == 0:  # the end of the turn writes them: the client answers once it has all five
+                assert (await receive())["text"] == "five"
+        await send({"type": "websocket.close", "code": 4000})
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **{**OPTIONS, "loop": "asyncio", "log_level": "warning"})
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    received = []
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
+            received = [await asyncio.wait_for(client.recv(), 5) for _ in range(5)]
+            await client.send("five")
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    received.append(await client.recv())
+            assert client.close_code == 4000
+    finally:
+        server.should_exit = True
+        await serving
+
+    assert received == [f"turn {turn} frame {n}" for turn in range(2) for n in range(5)]
+    # Five frames at the end of the first turn; the close took the five waiting before it: two system calls, not 11
+    assert len(counted[0].writes) == 2
