@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from django.conf import settings
+from django.db.models.fields.files import FieldFile
 
 from advisors.models import Advisor
 from chatbots.engine import pseudonym
@@ -25,11 +26,25 @@ def absolute(url: str) -> str:
 
 
 def avatar_url(advisor: Advisor | None) -> str | None:
-    return absolute(advisor.avatar.url) if advisor is not None and advisor.avatar else None
+    return _avatar_url(stored_name(advisor, "avatar")) if advisor is not None else None
+
+
+def stored_name(instance, field: str) -> str:
+    """A file field's stored name, read without making Django's FieldFile: the field's descriptor keeps one in the
+    instance, and the FieldFile holds the instance, a reference cycle that only the cyclic collector frees. Every
+    item presented then outlived its use, with its text, until the next collection: a replay of long items grew
+    the web process by tens of MB (tests/faults/test_slow_consumer.py)."""
+    value = instance.__dict__.get(field, _DEFERRED)
+    if value is _DEFERRED:  # not loaded (deferred): the descriptor loads it
+        value = getattr(instance, field)
+    return (value.name if isinstance(value, FieldFile) else value) or ""
+
+
+_DEFERRED = object()
 
 
 def message_image_url(message: Message) -> str | None:
-    return _image_url(message.image.name, message.image_url)
+    return _image_url(stored_name(message, "image"), message.image_url)
 
 
 def _image_url(image: str | None, image_url: str | None) -> str | None:
@@ -47,14 +62,14 @@ def _avatar_url(name: str | None) -> str | None:
 
 def _person(advisor: Advisor | None) -> tuple[str, str, str] | None:
     """What an item or a conversation shows of an advisor: username, display name, avatar (stored name)."""
-    return None if advisor is None else (advisor.username, advisor.display_name, advisor.avatar.name)
+    return None if advisor is None else (advisor.username, advisor.display_name, stored_name(advisor, "avatar"))
 
 
 def message_dict(message: Message) -> dict[str, Any]:
     """MSG. Needs `message.advisor.user` loaded (select_related) when an advisor wrote it."""
     return _message_payload(
         id=message.pk, conversation_id=message.conversation_id, seq=message.seq, kind=message.kind,
-        sender=message.sender, text=message.text, image=message.image.name, image_url=message.image_url,
+        sender=message.sender, text=message.text, image=stored_name(message, "image"), image_url=message.image_url,
         image_width=message.image_width, image_height=message.image_height, buttons=message.buttons,
         input=message.input, client_id=message.client_id, created_at=message.created_at,
         author=_person(message.advisor))

@@ -91,12 +91,17 @@ class _Writable:
                 self.waiters.remove(waiter)
 
 
+# Frames framed but not yet written: past this they are written at once, whatever the turn still sends.
+FLUSH_AT_BYTES = 16 * 1024
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, lighter per socket: its receive queue and flow-control event as
     above, and the handshake's request and response (their headers, about 5 KB) let go once the handshake is done;
     uvicorn reads them only to answer it."""
 
     flush_pending = False
+    unflushed = 0  # bytes framed since the last write (at least: uvicorn's own writes take them too)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -110,14 +115,18 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             # it: an inbox socket hears every message of its sites, often several in one turn under load, and each
             # write is a system call (py-spy: a fifth of the process's time went to them). Anything else uvicorn
             # writes (a ping, a pong, a close) takes what waits here first, in order.
+            binary = message.get("bytes")
+            data = binary if binary is not None else message["text"].encode()
             try:
-                if (data := message.get("bytes")) is not None:
-                    self.conn.send_binary(data)
-                else:
-                    self.conn.send_text(message["text"].encode())
+                (self.conn.send_binary if binary is not None else self.conn.send_text)(data)
             except InvalidState:
                 raise ClientDisconnected() from None
-            if not self.flush_pending:
+            self.unflushed += len(data)
+            if self.unflushed >= FLUSH_AT_BYTES:
+                # A replay sends a page of frames without waiting: written now, so that a client that does not
+                # read pauses the transport (and the next send waits) before the frames pile up here.
+                self._flush()
+            elif not self.flush_pending:
                 self.flush_pending = True
                 self.loop.call_soon(self._flush)
             return
@@ -129,7 +138,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = self.response = None
 
     def _flush(self) -> None:
-        self.flush_pending = False
+        self.flush_pending, self.unflushed = False, 0
         if (output := self.conn.data_to_send()) and not self.transport.is_closing():
             self.transport.write(b"".join(output))
 
