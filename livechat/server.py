@@ -153,7 +153,7 @@ def writable_of(send) -> "_Writable | asyncio.Event | None":
 
 # The collector's thresholds (Python's are 700, 10, 10). Every full collection walks every object the process
 # keeps: measured on the bench machine, 130-200 ms with 1,000 sockets open, which the inbox sockets heard as a
-# stall every 10 s or so (v->a p99 200-280 ms at 100 messages/s, against 40-70 ms with these). A full collection
+# stall every 10 s or so (v->a p99 200-400 ms at 100 messages/s, against 20-60 ms with these). A full collection
 # starts when the objects promoted since the last one pass a quarter of the old ones; a message's objects that are
 # still in flight when a young collection runs are promoted, and a bigger young generation promotes fewer of them.
 GC_THRESHOLDS = (5_000, 20, 10)
@@ -169,7 +169,6 @@ def settle_memory() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-APPLICATION = "livechat.asgi:application"
 OPTIONS = {
     "loop": "uvloop",
     "http": "httptools",
