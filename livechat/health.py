@@ -137,8 +137,9 @@ class LayerWatch:
         redis = aioredis.Redis.from_url(url, socket_timeout=WATCH_TIMEOUT_S, socket_connect_timeout=WATCH_TIMEOUT_S,
                                         retry=Retry(NoBackoff(), 0)) if url else None
         try:
+            # The first look at once, before sleeping: it records which run of Redis the sockets subscribed on, so
+            # a restart within the first interval is still one (a first look after it took the new run for the old).
             while self.sockets:
-                await asyncio.sleep(WATCH_INTERVAL_S)
                 try:
                     async with asyncio.timeout(4 * WATCH_TIMEOUT_S):  # a hung check is a failed one
                         await self._check(redis)
@@ -151,6 +152,7 @@ class LayerWatch:
                     if asyncio.current_task().cancelling():
                         raise
                     self._failed("the layer cancelled its probe")
+                await asyncio.sleep(WATCH_INTERVAL_S)
         finally:
             if redis is not None:
                 await redis.aclose()

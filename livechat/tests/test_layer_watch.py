@@ -101,3 +101,18 @@ async def test_a_probe_the_layer_cancels_under_the_watch_is_an_outage_not_the_en
     finally:
         watch.discard(socket)
     await asyncio.sleep(0)
+
+
+async def test_the_watch_looks_at_redis_as_soon_as_it_starts(redis_layer, monkeypatch):
+    # A first look only after the interval would take a Redis restarted meanwhile for the one the sockets subscribed
+    # on, and never tell them (the fault test restarts Redis within a second of the sockets' arrival).
+    monkeypatch.setattr(health, "WATCH_INTERVAL_S", 30.0)
+    watch, socket = health.LayerWatch(), Socket()
+    watch.add(socket)
+    try:
+        async with asyncio.timeout(10):
+            while watch.run_id is None:
+                await asyncio.sleep(0.01)
+    finally:
+        watch.discard(socket)
+    assert not watch.failing and socket.told == 0
