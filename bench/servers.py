@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 LAYERS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "pubsub": "livechat.layers.BatchingRedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
 

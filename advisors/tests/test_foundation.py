@@ -40,7 +40,7 @@ def test_healthz_checks_database_and_channel_layer(client):
 def test_healthz_names_a_failing_channel_layer(client, settings):
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "livechat.layers.BatchingRedisPubSubChannelLayer",
                                            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
     channel_layers.backends.clear()
     try:
@@ -58,7 +58,7 @@ def test_healthz_names_the_failing_part_but_no_internal_detail(client, settings,
     # given a channel layer on a Redis that refuses connections at a telling address
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "livechat.layers.BatchingRedisPubSubChannelLayer",
                                            "CONFIG": {"hosts": ["redis://127.0.0.9:1/0"]}}}
     channel_layers.backends.clear()
     try:

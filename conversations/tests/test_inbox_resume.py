@@ -338,5 +338,6 @@ def _drops_when_full() -> bool:
     """Whether this run's channel layer drops events for a full channel (in-memory, core Redis); the Redis
     Pub/Sub layer queues without bound in the process, so a slow socket lags there instead of losing events."""
     from channels.layers import get_channel_layer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    return not type(get_channel_layer()).__name__.startswith("RedisPubSub")
+    return not isinstance(get_channel_layer(), RedisPubSubChannelLayer)

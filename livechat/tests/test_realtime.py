@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from livechat import realtime
 
 IN_MEMORY = "in_memory"
-REDIS_LAYERS = {"redis_pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+REDIS_LAYERS = {"redis_pubsub": "livechat.layers.BatchingRedisPubSubChannelLayer",
                 "redis_core": "channels_redis.core.RedisChannelLayer"}
 
 

@@ -35,7 +35,7 @@ def _subscribed(url: str) -> int:
         client.close()
 
 
-@pytest.mark.parametrize("layer", ["channels_redis.pubsub.RedisPubSubChannelLayer",
+@pytest.mark.parametrize("layer", ["livechat.layers.BatchingRedisPubSubChannelLayer",
                                    "channels_redis.core.RedisChannelLayer"], ids=["pubsub", "core"])
 async def test_redis_restart_mid_conversation_loses_nothing_acknowledged(product, http, layer):
     async with budget():
@@ -69,7 +69,7 @@ async def test_redis_restart_mid_conversation_loses_nothing_acknowledged(product
         during = [await visitor.send(f"while Redis is down {i}") for i in range(3)]
         replies = [await alice.reply(http, [daphne.base], conversation, f"alice while Redis is down {i}")
                    for i in range(3)]
-        if layer.endswith("RedisPubSubChannelLayer"):  # its sockets live on: the visitor's sends are acknowledged
+        if layer.endswith("PubSubChannelLayer"):  # its sockets live on: the visitor's sends are acknowledged
             await visitor.wait_acked(during)
 
         # when Redis comes back (empty: a restart)

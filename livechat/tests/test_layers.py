@@ -1,0 +1,146 @@
+"""The production channel layer (livechat.layers) on a real Redis: publishes do not wait for one another, a
+subscription does not wait for a publish, and what each caller asked for is done, in order.
+
+A Redis far away (or a busy loop coming back late to its replies) is played by a loopback proxy in front of the real
+Redis that holds every answer for DELAY_S. channels_redis's own shard connection publishes one message per round
+trip, under a lock its subscriptions share: there, 50 publishes take 50 delays and a subscription waits for them."""
+import asyncio
+import socket
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from livechat.layers import BatchingRedisPubSubChannelLayer
+
+DELAY_S = 0.3
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (CI runs with Redis)")
+
+
+class SlowAnswers:
+    """A TCP proxy to the real Redis that forwards requests at once and every answer DELAY_S later."""
+
+    def __init__(self, target: str):
+        parts = urlsplit(target)
+        self.host, self.port, self.db = parts.hostname, parts.port or 6379, (parts.path or "/0").lstrip("/") or "0"
+        self.server: asyncio.AbstractServer | None = None
+        self.tasks: set[asyncio.Task] = set()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/{self.db}"
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _serve(self, client_reader, client_writer) -> None:
+        redis_reader, redis_writer = await asyncio.open_connection(self.host, self.port)
+        for pump in (self._pump(client_reader, redis_writer, 0), self._pump(redis_reader, client_writer, DELAY_S)):
+            task = asyncio.ensure_future(pump)
+            self.tasks.add(task)
+
+    async def _pump(self, reader, writer, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while data := await reader.read(65536):
+                if delay:
+                    loop.call_later(delay, writer.write, data)  # in order: call_later keeps equal delays' order
+                else:
+                    writer.write(data)
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-layers-{uuid.uuid4().hex[:12]}"  # the layers of one test hear each other, and no other test
+
+
+def _layer(url: str, prefix: str) -> BatchingRedisPubSubChannelLayer:
+    return BatchingRedisPubSubChannelLayer(hosts=[url], prefix=prefix)
+
+
+async def _listener(layer, group: str) -> str:
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel
+
+
+async def test_fifty_publishes_at_once_take_one_round_trip_and_arrive_in_order(prefix):
+    async with SlowAnswers(settings.REDIS_URL) as slow_url:
+        sender, receiver = _layer(slow_url, prefix), _layer(settings.REDIS_URL, prefix)
+        channel = await _listener(receiver, "group.burst")
+        await sender.group_send("group.warm", {"type": "test.n", "n": -1})  # connected (its hello takes round trips)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # when 50 tasks each publish one event, all in the same turn
+        await asyncio.gather(*(sender.group_send("group.burst", {"type": "test.n", "n": n}) for n in range(50)))
+        elapsed = loop.time() - started
+        # then they all return after about one answer's delay, not fifty
+        assert elapsed < 3 * DELAY_S, elapsed
+        # and the listener hears every one, in the order they were made
+        heard = [(await asyncio.wait_for(receiver.receive(channel), 5))["n"] for _ in range(50)]
+        assert heard == list(range(50))
+        await sender.flush()
+        await receiver.flush()
+
+
+async def test_a_subscription_does_not_wait_for_a_publish_on_its_way(prefix):
+    async with SlowAnswers(settings.REDIS_URL) as slow_url:
+        layer = _layer(slow_url, prefix)
+        await _listener(layer, "group.warm")  # the connections are open
+        loop = asyncio.get_running_loop()
+        publishing = asyncio.ensure_future(layer.group_send("group.other", {"type": "test.n", "n": 1}))
+        await asyncio.sleep(0)  # the publish is written and waits for its answer
+        started = loop.time()
+        # when a new socket subscribes while the publish waits for Redis's answer
+        channel = await _listener(layer, "group.new")
+        # then its subscription is written at once
+        assert loop.time() - started < DELAY_S / 2
+        assert not publishing.done()
+        await publishing
+        # and it is a real one: a publish to the group reaches the channel
+        other = _layer(settings.REDIS_URL, prefix)
+        await asyncio.sleep(DELAY_S + 0.1)
+        await other.group_send("group.new", {"type": "test.n", "n": 2})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 2
+        await layer.flush()
+        await other.flush()
+
+
+async def test_subscriptions_asked_in_one_turn_take_effect_in_the_order_asked(prefix):
+    layer = _layer(settings.REDIS_URL, prefix)
+    channel, gone = await layer.new_channel(), await layer.new_channel()
+    shard = layer._get_layer()._shards[0]
+    group = f"{prefix}__group__group.order"
+    # when, in one turn, a channel joins a group, leaves it, and another channel's group is left and joined again
+    await asyncio.gather(shard.subscribe(group), shard.unsubscribe(group), shard.subscribe(group),
+                         shard.unsubscribe(f"{prefix}__group__group.left"))
+    # then Redis has the group's subscription, once, and the shard knows what it holds
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        subscribed = {name.decode() for name in await client.pubsub_channels(f"{prefix}*")}
+    finally:
+        await client.aclose()
+    assert subscribed == {group, channel, gone}
+    assert shard._subscribed_to == subscribed
+    await layer.flush()
+
+
+async def test_a_publish_to_a_redis_that_is_not_there_fails_for_its_caller_and_the_next_one_still_goes(prefix):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    layer = _layer(nowhere, prefix)
+    with pytest.raises(Exception) as failed:
+        await layer.group_send("group.nowhere", {"type": "test.n", "n": 1})
+    assert "connect" in str(failed.value).lower()
+    assert layer._get_layer()._shards[0]._publisher is None  # nothing left running that would hold later sends
+    with pytest.raises(Exception):
+        await layer.group_send("group.nowhere", {"type": "test.n", "n": 2})
