@@ -65,13 +65,16 @@ class Arrivals:
         self.greeted = 0
         self.escalated = 0
         self.post_ms: list[float] = []
+        self.handshake_ms: list[float] = []  # the widget socket's opening handshake
+        self.greeting_ms: list[float] = []  # `auth` sent -> the greeting frame
         self.arrival_ms: list[float] = []
         self.bot_ms: list[float] = []
         self.errors: Counter = Counter()
 
     def report(self) -> dict:
         return {"attempted": self.attempted, "greeted": self.greeted, "escalated": self.escalated,
-                "post_ms": self.post_ms, "arrival_ms": self.arrival_ms, "bot_ms": self.bot_ms,
+                "post_ms": self.post_ms, "handshake_ms": self.handshake_ms,
+                "greeting_ms": self.greeting_ms, "arrival_ms": self.arrival_ms, "bot_ms": self.bot_ms,
                 "errors": dict(self.errors)}
 
 
@@ -156,16 +159,19 @@ class MixedClient(Client):
         entry = {"token": data["token"], "conversation": conversation, "site": site_id, "site_key": site_key,
                  "advisor_token": owners[conversation % len(owners)], "waiter": None, "url": url,
                  "local_addr": (address, 0)}
+        opening = now_ns()
         try:
             ws = await connect(f"{url}/ws/widget/?site={site_key}", origin=ORIGIN, local_addr=(address, 0),
                                **SOCKET_OPTIONS)
         except Exception as error:
             stats.errors[f"socket {type(error).__name__}"] += 1
             return
+        stats.handshake_ms.append((now_ns() - opening) / 1e6)
         entry["ws"] = ws
         self.arrived.append(entry)
         greeting = self._expect(entry, _bot_input("PRENOM"))
         self._spawn(self._read_visitor(entry))
+        authenticating = now_ns()
         try:
             await ws.send(json.dumps({"type": "auth", "token": data["token"], "after": 0}))
             greeted = await asyncio.wait_for(greeting, 20)
@@ -173,6 +179,7 @@ class MixedClient(Client):
             stats.errors[f"no greeting ({type(error).__name__})"] += 1
             return
         stats.greeted += 1
+        stats.greeting_ms.append((greeted - authenticating) / 1e6)
         stats.arrival_ms.append((greeted - started) / 1e6)
         walk = [("message", {"text": f"V{tag}{k}"}, _bot_input("SOCIETE")),
                 ("message", {"text": f"Company {k % 97}"}, _bot_menu)]
@@ -275,18 +282,21 @@ def arrival_commands(n_clients: int, *, first: int, total: int, window: float, s
 
 
 def merge_arrivals(reports: list[dict]) -> dict:
-    post, arrival, bot = [], [], []
+    post, handshake, greeting, arrival, bot = [], [], [], [], []
     errors: Counter = Counter()
     counts = Counter()
     for report in reports:
         post += report["post_ms"]
+        handshake += report["handshake_ms"]
+        greeting += report["greeting_ms"]
         arrival += report["arrival_ms"]
         bot += report["bot_ms"]
         errors.update(report["errors"])
         errors.update(report.get("walk_errors", {}))
         for key in ("attempted", "greeted", "escalated"):
             counts[key] += report[key]
-    return {**counts, "session_post_ms": percentiles(post), "arrival_ms": percentiles(arrival),
+    return {**counts, "session_post_ms": percentiles(post), "handshake_ms": percentiles(handshake),
+            "greeting_ms": percentiles(greeting), "arrival_ms": percentiles(arrival),
             "bot_ms": percentiles(bot), "errors": dict(errors)}
 
 
@@ -377,10 +387,12 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
         result["arrival"] = arrival
         log(f"{name} arrival: {arrival['greeted']}/{arrival['attempted']} greeted, {arrival['escalated']} escalated in "
             f"{window:.0f}s; POST->greeting p50 {arrival['arrival_ms'].get('p50')} p99 "
-            f"{arrival['arrival_ms'].get('p99')} ms; bot p99 {arrival['bot_ms'].get('p99')} ms; escalation->inbox "
+            f"{arrival['arrival_ms'].get('p99')} ms (POST p99 {arrival['session_post_ms'].get('p99')}, handshake p99 "
+            f"{arrival['handshake_ms'].get('p99')}, auth->greeting p99 {arrival['greeting_ms'].get('p99')} ms); "
+            f"bot p99 {arrival['bot_ms'].get('p99')} ms; escalation->inbox "
             f"so far p99 {arrival['escalation']['latency_ms'].get('p99')} ms, not yet seen "
             f"{arrival['escalation']['lost']}; "
-            f"errors {arrival['errors'] or 0}; server CPU {usage['cpu_pct_of_core']['server']}% "
+            f"errors {arrival['errors'] or 0}; CPU % of a core {usage['cpu_pct_of_core']} "
             f"({stored} items stored)")
         # 2. steps: the escalated visitors write, the team replies (a first reply assigns), new visitors keep coming
         expected = {site["id"]: len(team)}

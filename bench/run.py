@@ -559,7 +559,9 @@ def figures(results: dict) -> list[str]:
                 f"greeting, from {run['arrival_addresses']} addresses, limit {run['sessions_per_address_per_minute']}"
                 f"/address/min): {arrival['greeted']} greeted, errors {errors}{detail}; "
                 f"POST -> greeting p50 {arrival['arrival_ms'].get('p50')} p99 {arrival['arrival_ms'].get('p99')} ms "
-                f"(target: no error, p99 <= 200 ms); POST p99 {arrival['session_post_ms'].get('p99')} ms")
+                f"(target: no error, p99 <= 200 ms); POST p99 {arrival['session_post_ms'].get('p99')} ms, socket "
+                f"handshake p99 {arrival.get('handshake_ms', {}).get('p99')} ms, auth -> greeting p99 "
+                f"{arrival.get('greeting_ms', {}).get('p99')} ms")
             lines.append(
                 f"  bot walk: {arrival['escalated']} escalated; visitor frame -> bot answer p50 "
                 f"{arrival['bot_ms'].get('p50')} p99 {arrival['bot_ms'].get('p99')} ms; server CPU "
