@@ -270,21 +270,60 @@ class JsonSocket(AsyncWebsocketConsumer):
 # ------------------------------------------------------------------------------ widget
 
 
-@database_call
-def _site(key: str | None) -> Site | None:
-    return selectors.site_for_key(key)
+# A widget socket's opening in three trips to a database thread (they were seven): each trip waits its turn in the
+# database threads' queue, which under a crowd of arriving visitors is most of a greeting's delay. Its subscriptions
+# come between the second and the third, so nothing stored meanwhile is missed: what the third reads is either in
+# it or arrives through the groups.
 
 
 @database_call
-def _visible_page(conversation_id: int, after: int) -> list[dict]:
+def _widget_handshake(key: str | None, origin: str | None, address: str) -> tuple[Site | None, bool]:
+    """The site the socket opens on, if its key and the page's Origin name one that allows it, and whether the
+    address may hold one more socket waiting for its auth frame (counted if so)."""
+    site = selectors.site_for_key(key)
+    if site is None or not selectors.site_allows_origin(site, origin):
+        return None, False
+    return site, handshake.unauthenticated_socket_open(address)
+
+
+@database_call
+def _widget_visitor(site: Site, token: str, address: str | None) -> Visitor | None:
+    """The token's visitor on this site; once found, the socket no longer counts among its address's
+    unauthenticated ones (`address`: None when it was not counted)."""
+    visitor = selectors.visitor_for_token(site=site, token=token)
+    if visitor is not None and address is not None:
+        handshake.unauthenticated_socket_closed(address)
+    return visitor
+
+
+class _Joined:
+    """What a socket's third trip brings back. `error`: the presence was counted (the socket must count it down
+    when it closes) but what came after failed."""
+
+    def __init__(self, conversation: dict | None = None, page: list[dict] | None = None,
+                 error: DatabaseError | None = None):
+        self.conversation, self.page, self.error = conversation, page or [], error
+
+
+@database_call
+def _widget_joined(visitor_id: int, conversation_id: int, after: int) -> _Joined:
+    """The visitor online (one more socket), then the conversation as the widget shows it and the first page of
+    the items after `after`."""
+    services.visitor_presence_set(visitor_id=visitor_id, online=True)
+    try:
+        conversation = Conversation.objects.select_related("assigned__user").get(pk=conversation_id)
+        return _Joined(widget_conversation_dict(conversation), _visible_items(conversation_id, after))
+    except DatabaseError as error:
+        return _Joined(error=error)
+
+
+def _visible_items(conversation_id: int, after: int) -> list[dict]:
     """The next items the visitor may see after `after`, in order, at most REPLAY_PAGE of them."""
     return [message_dict(m) for m in selectors.messages_for_visitor(conversation_id=conversation_id, after=after,
                                                                      limit=REPLAY_PAGE)]
 
 
-@database_call
-def _widget_conversation(conversation_id: int) -> dict:
-    return widget_conversation_dict(Conversation.objects.select_related("assigned__user").get(pk=conversation_id))
+_visible_page = database_call(_visible_items)
 
 
 @database_call
@@ -335,17 +374,16 @@ class WidgetConsumer(JsonSocket):
 
     async def connect(self):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
-        self.site = await _site(key)
-        origin = _header(self.scope, b"origin")
-        if self.site is None or not selectors.site_allows_origin(self.site, origin):
+        self.address = handshake.client_address(self.scope)
+        self.site, self.counted_unauthenticated = await _widget_handshake(key, _header(self.scope, b"origin"),
+                                                                          self.address)
+        if self.site is None:
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
-        self.address = handshake.client_address(self.scope)
-        if not await database_call(handshake.unauthenticated_socket_open)(self.address):
+        if not self.counted_unauthenticated:
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)  # too many sockets of this address wait for their auth
             return
-        self.counted_unauthenticated = True
         self.auth_timer = asyncio.get_running_loop().call_later(
             LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
 
@@ -405,7 +443,8 @@ class WidgetConsumer(JsonSocket):
         visitor = None
         if isinstance(token, str) and token:
             try:
-                visitor = await database_call(selectors.visitor_for_token)(site=self.site, token=token)
+                counted = self.address if self.counted_unauthenticated else None
+                visitor = await _widget_visitor(self.site, token, counted)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
@@ -415,7 +454,7 @@ class WidgetConsumer(JsonSocket):
             return
         self.auth_timer.cancel()
         self.auth_timer = None
-        await self._no_longer_unauthenticated()
+        self.counted_unauthenticated = False  # counted down with the token's check
         # Kept for the socket's life: the visitor's id and site (all the services read of it), not the rows the
         # token's query loaded (the site, the conversation, its advisor and user), nor the site of the handshake.
         self.visitor = Visitor.from_db(visitor._state.db, ["id", "site_id"], (visitor.pk, visitor.site_id))
@@ -426,11 +465,16 @@ class WidgetConsumer(JsonSocket):
         layer_watch().add(self)
         self.joined_at, self.newer = time.time(), set()
         await self._announce("joined")
-        await database_call(services.visitor_presence_set)(visitor_id=self.visitor.pk, online=True)
+        joined = await _widget_joined(self.visitor.pk, self.conversation_id, after)
         self.counted_online = True
-        await self.send_json({"type": "conversation", "conversation": await _widget_conversation(self.conversation_id)})
+        if joined.error is not None:
+            raise joined.error
+        await self.send_json({"type": "conversation", "conversation": joined.conversation})
         self.last_sent = after
-        await self._catch_up()
+        for item in joined.page:
+            await self._send_once(item)
+        if len(joined.page) == REPLAY_PAGE:
+            await self._catch_up()
 
     # Sockets per token: each socket tells the token's others when it joins and leaves; one that knows of
     # SOCKETS_PER_TOKEN newer sockets is beyond the cap and closes. Nothing shared to race on between processes.
