@@ -216,7 +216,10 @@ def handoff_expire(*, conversation_id: int, waiting_since: str) -> bool:
     from conversations.services import _load_related, _lock, _Timeline
 
     with transaction.atomic():
-        conversation = _lock(pk=conversation_id)
+        try:
+            conversation = _lock(pk=conversation_id)
+        except Conversation.DoesNotExist:
+            return False  # erased (the visitor's data) or deleted by retention before its timer came
         if (conversation.status != Status.LIVE or conversation.assigned_id is not None
                 or timestamp(conversation.waiting_since) != waiting_since):
             return False  # taken, answered, closed, or escalated again (that one has its own timer)

@@ -49,6 +49,15 @@ def test_the_handoff_timeout_does_nothing_once_the_conversation_moved_on(demo):
 
 
 @pytest.mark.django_db
+def test_the_handoff_timeout_of_a_conversation_deleted_meanwhile_does_nothing(demo):
+    conversation = escalated()
+    key = timestamp(conversation.waiting_since)
+    conversation.visitor.delete()  # as the visitor's erasure does, with the conversation
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert handoff_expire(conversation_id=conversation.pk, waiting_since=key) is False
+
+
+@pytest.mark.django_db
 def test_idle_close_closes_silent_live_conversations_once_and_the_visitor_sees_it(demo):
     site_routing_update(site=demo.sites["shop"], idle_close_min=30)
     silent, active, blog = escalated(), escalated(first_name="Paul"), escalated("demo-blog")
