@@ -270,12 +270,13 @@ def addresses(count: int) -> list[str]:
     return [f"127.0.100.{i + 1}" for i in range(min(count, 250))]
 
 
-def arrival_commands(n_clients: int, *, first: int, total: int, window: float, start_at: float, url: str,
+def arrival_commands(n_clients: int, *, first: int, total: int, window: float, start_at: float, urls: list[str],
                      site: dict, owners: list[str], addresses: list[str], think: float, tag: str,
                      deadline: float) -> list[dict]:
-    """Arrivals first .. first+total-1, dealt round-robin over the client processes."""
-    return [{"url": url, "site_key": site["key"], "site_id": site["id"], "total": total, "window": window,
-             "start_at": start_at, "indexes": [k for k in range(total) if k % n_clients == i],
+    """Arrivals first .. first+total-1, dealt round-robin over the client processes; client i brings its visitors to
+    the web process urls[i % len(urls)] (with --mixed-processes 2, half the visitors on each)."""
+    return [{"url": urls[i % len(urls)], "site_key": site["key"], "site_id": site["id"], "total": total,
+             "window": window, "start_at": start_at, "indexes": [k for k in range(total) if k % n_clients == i],
              "addresses": addresses[first % len(addresses):] + addresses[:first % len(addresses)],
              "owners": owners, "think": think, "tag": f"{tag}-{first}", "deadline": deadline}
             for i in range(n_clients)]
@@ -339,9 +340,11 @@ def seconds_needed(args) -> float:
 
 def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budget, log_dir, log,
               healthy, histogram, redis_cleanup, sustained_rate) -> dict:
-    """The mixed profile on one process of `config` (e.g. uvicorn-pubsub-mixed): arrival, then steps."""
+    """The mixed profile on --mixed-processes processes (1) of `config` (e.g. uvicorn-pubsub-mixed): arrival, then
+    steps."""
     kind, layer, _ = config.split("-")
-    name = f"{config}x1"
+    processes = max(1, getattr(args, "mixed_processes", 1))
+    name = f"{config}x{processes}"
     prefix = f"bench-{stamp}-{name}"
     team = manifest["mixed"]["advisors"][:args.advisors]
     site = manifest["mixed"]["site"]
@@ -351,15 +354,15 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
     if len(spread) > 1:  # the product's own limits: every visitor comes from an address of its own share
         server_env.pop("SESSIONS_PER_ADDRESS_PER_MINUTE", None)
         server_env.pop("UNAUTHENTICATED_SOCKETS_PER_ADDRESS", None)
-    result = {"name": name, "config": config, "processes": 1, "steps": [], "mixed": True,
+    result = {"name": name, "config": config, "processes": processes, "steps": [], "mixed": True,
               "team": len(team), "bot_watchers": sum(1 for a in team if a.get("sees_chatbot")),
               "arrival_addresses": len(spread),
               "sessions_per_address_per_minute": server_env.get("SESSIONS_PER_ADDRESS_PER_MINUTE", "product default")}
-    server = servers.start_product(name, kind=kind, layer=layer, processes=1, env=server_env, log_dir=log_dir)
+    server = servers.start_product(name, kind=kind, layer=layer, processes=processes, env=server_env,
+                                   log_dir=log_dir)
     worker = servers.start_worker(f"{name}-worker", env=server_env, log_dir=log_dir)
     gen = loadgen.Generator(args.clients, client_class="bench.mixed:MixedClient")
     escalations = Escalations(team)
-    url = server.urls[0]
     n = len(gen.pipes)
     arrived = 0
     try:
@@ -372,7 +375,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
         start_at = time.monotonic() + 1.0
         deadline = start_at + window + 40
         reports = gen.each("arrive", [{"arrivals": command} for command in arrival_commands(
-            n, first=0, total=args.visitors, window=window, start_at=start_at, url=url, site=site, owners=owners,
+            n, first=0, total=args.visitors, window=window, start_at=start_at, urls=server.urls, site=site,
+            owners=owners,
             addresses=spread, think=args.think, tag="a", deadline=deadline)], timeout=window + 120)
         usage = meter.stop()
         arrived = args.visitors
@@ -406,7 +410,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
             step = f"{stamp}-{name}-{int(rate)}"
             start_at = time.monotonic() + 0.6
             commands = arrival_commands(n, first=arrived, total=total, window=args.step_seconds, start_at=start_at,
-                                        url=url, site=site, owners=owners, addresses=spread, think=args.think,
+                                        urls=server.urls, site=site, owners=owners, addresses=spread,
+                                        think=args.think,
                                         tag=f"s{int(rate)}", deadline=start_at + args.step_seconds + 15)
             arrived += total
             meter = servers.CpuMeter({"server": server.pids, "worker": worker.pids, "generator": gen.pids})

@@ -70,6 +70,9 @@ def parse_args(argv=None):
     parser.add_argument("--arrival-addresses", type=int, default=50,
                         help="loopback addresses new visitors come from (127.0.100.x), each within the product's "
                              "per-address limit; 1: all from 127.0.0.1 with the limit raised")
+    parser.add_argument("--mixed-processes", type=int, default=1,
+                        help="web processes of the mixed profile (1: the issue's one-process figure; 2: visitors and "
+                             "inbox sockets dealt over both, as a two-process deployment takes them)")
     parser.add_argument("--mixed-arrival-share", type=float, default=0.05,
                         help="share of a mixed step's rate stored by new visitors walking the bot")
     parser.add_argument("--think", type=float, default=1.0, help="a walking visitor's mean pause, seconds")
