@@ -18,6 +18,8 @@ Here nothing waits for another command's round trip:
   never confirmed by a reply). The shard's lock now only guards that writing against a flush.
 """
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
@@ -54,23 +56,18 @@ class BatchingShardConnection(RedisSingleShardConnection):
                 batch = [entry for entry in batch if not entry[2].done()]  # callers cancelled meanwhile
                 if not batch:
                     continue
-                try:
-                    self._ensure_redis()
-                    pipeline = self._redis.pipeline(transaction=False)
-                    for channel, message, _ in batch:
-                        pipeline.publish(channel, message)
-                    await pipeline.execute()
-                except asyncio.CancelledError:
-                    _settle(batch, asyncio.CancelledError())
-                    raise
-                except Exception as error:  # the callers log it: the stored items are what counts
-                    _settle(batch, error)
-                else:
-                    _settle(batch, None)
+                await _on_behalf_of(batch, functools.partial(self._pipeline, batch))
         finally:
             self._publisher = None
             _settle(self._outbox, asyncio.CancelledError())  # cancelled with more queued: nothing will send them
             self._outbox = []
+
+    async def _pipeline(self, batch: Waiting) -> None:
+        self._ensure_redis()
+        pipeline = self._redis.pipeline(transaction=False)
+        for channel, message, _ in batch:
+            pipeline.publish(channel, message)
+        await pipeline.execute()
 
     # subscriptions ---------------------------------------------------------------------------------------------
 
@@ -105,7 +102,8 @@ class BatchingShardConnection(RedisSingleShardConnection):
         run = [entry for entry in run if not entry[2].done()]  # callers cancelled meanwhile: not theirs now
         changed = list(dict.fromkeys(channel for _, channel, _ in run
                                      if (channel in self._subscribed_to) != (kind == SUBSCRIBE)))
-        try:
+
+        async def write() -> None:
             if changed:
                 self._ensure_redis()
                 self._ensure_receiver()
@@ -115,13 +113,8 @@ class BatchingShardConnection(RedisSingleShardConnection):
                 else:
                     await self._pubsub.unsubscribe(*changed)
                     self._subscribed_to.difference_update(changed)
-        except asyncio.CancelledError:
-            _settle(run, asyncio.CancelledError())
-            raise
-        except Exception as error:
-            _settle(run, error)
-        else:
-            _settle(run, None)
+
+        await _on_behalf_of(run, write)
 
     async def flush(self):
         for task in (self._publisher, self._subscriber):
@@ -143,6 +136,20 @@ def _runs(batch: Waiting) -> list[Waiting]:
         else:
             runs.append([entry])
     return runs
+
+
+async def _on_behalf_of(batch: Waiting, operation: Callable[[], Awaitable[None]]) -> None:
+    """Do `operation` for the callers waiting in `batch`, and give each of them its outcome: done, or its error (the
+    callers log it: the stored items are what counts)."""
+    try:
+        await operation()
+    except asyncio.CancelledError:
+        _settle(batch, asyncio.CancelledError())
+        raise
+    except Exception as error:
+        _settle(batch, error)
+    else:
+        _settle(batch, None)
 
 
 def _settle(batch: Waiting, error: BaseException | None) -> None:
