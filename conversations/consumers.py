@@ -388,7 +388,7 @@ class WidgetConsumer(JsonSocket):
             LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
 
     async def _auth_timed_out(self):
-        if self.visitor is None and self.auth_timer is not None:  # None: the auth frame came just in time
+        if self.visitor is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def disconnect(self, code):
@@ -437,11 +437,6 @@ class WidgetConsumer(JsonSocket):
             await self.refuse(frame.get("client_id"), "bad_request", f"Unknown frame type {kind!r}.")
 
     async def _authenticate(self, frame: dict) -> None:
-        # The timeout is the client's to send its auth frame, and it did: a busy server checking the token late
-        # must not close the socket meanwhile (under 1,000 new visitors a minute, 137 in a bench run were closed
-        # 4401 while their tokens waited for a database thread). The check itself ends in a close or a join.
-        self.auth_timer.cancel()
-        self.auth_timer = None
         token, after = frame.get("token"), frame.get("after", 0)
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             after = 0
@@ -457,6 +452,8 @@ class WidgetConsumer(JsonSocket):
         if visitor is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
+        self.auth_timer.cancel()
+        self.auth_timer = None
         self.counted_unauthenticated = False  # counted down with the token's check
         # Kept for the socket's life: the visitor's id and site (all the services read of it), not the rows the
         # token's query loaded (the site, the conversation, its advisor and user), nor the site of the handshake.
