@@ -30,7 +30,7 @@ from conversations.presenters import conversation_dict, message_dict, widget_con
 from livechat import realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
-from livechat.server import writable_of
+from livechat.server import ClientDisconnected, writable_of
 from routing import presence
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_FRAME_TOO_LARGE = 4009
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_UNAVAILABLE = 4503  # a part the server needs failed: reconnect (with `after`) a little later
+CLOSE_GONE = 1006  # what disconnect() hears when the client vanished without a close frame (RFC 6455)
 
 # What a part that is down raises: the database, or Redis behind the channel layer and the cache.
 OUTAGES = (DatabaseError, RedisError, OSError, TimeoutError)
@@ -100,6 +101,7 @@ class JsonSocket(AsyncWebsocketConsumer):
     output: _DaphneOutput | None = None
     writable = None  # livechat.server's flow-control flag for this socket (set: a send cannot wait)
     closing = False
+    disconnect_called = False
 
     async def __call__(self, scope, receive, send):
         # Channels' session middleware (the inbox's cookie sign-in) wraps `send` to save the session on HTTP
@@ -110,11 +112,22 @@ class JsonSocket(AsyncWebsocketConsumer):
         self.writable = writable_of(send)
         try:
             await self._serve(scope, receive, send)
+        except ClientDisconnected:
+            # The client went away while a frame was on its way to it (an OSError, but no part is down): the
+            # socket ends as if the client had closed it, without a warning; nobody is left to read a 4503.
+            self.closing = True
+            await self._ended(CLOSE_GONE)
         except OUTAGES as error:  # under the receive loop: the core layer polls Redis for this socket's channel
             logger.warning("%s: the channel layer failed: %s: %s; closing %s", type(self).__name__,
                            type(error).__name__, error, CLOSE_UNAVAILABLE)
             await self.close(code=CLOSE_UNAVAILABLE)
-            await self.disconnect(CLOSE_UNAVAILABLE)
+            await self._ended(CLOSE_UNAVAILABLE)
+
+    async def _ended(self, code: int) -> None:
+        """disconnect(), once: the client's own disconnect may have run it before what failed ended the socket."""
+        if not self.disconnect_called:
+            self.disconnect_called = True
+            await self.disconnect(code)
 
     async def _serve(self, scope, receive, send) -> None:
         """Channels' AsyncConsumer.__call__, with a cheaper loop. Channels waits on the client and the layer with
@@ -178,11 +191,13 @@ class JsonSocket(AsyncWebsocketConsumer):
         if message["type"] == "websocket.disconnect":
             # Nothing more can be sent: a task still running for this socket (a resume after a gap) stops sending
             # instead of raising on the server's closed connection.
-            self.closing = True
+            self.closing = self.disconnect_called = True
             await handler(message)  # disconnect() handles its own failures; StopConsumer must get out
             return
         try:
             await handler(message)
+        except ClientDisconnected:
+            raise  # not an outage: __call__ ends the socket
         except OUTAGES as error:
             logger.warning("%s: %s: %s; closing %s", type(self).__name__, type(error).__name__, error,
                            CLOSE_UNAVAILABLE)
@@ -191,7 +206,8 @@ class JsonSocket(AsyncWebsocketConsumer):
     async def close(self, code=None, reason=None):
         if not self.closing:
             self.closing = True
-            await super().close(code=code, reason=reason)
+            with contextlib.suppress(ClientDisconnected):  # a client already gone is closed
+                await super().close(code=code, reason=reason)
 
     async def layer_recovered(self) -> None:
         await self.close(code=CLOSE_UNAVAILABLE)
@@ -767,6 +783,8 @@ class InboxConsumer(JsonSocket):
             since = self.since
             self.resume_task = None  # a gap seen from here on needs a resume of its own
             await self._resume(since)
+        except ClientDisconnected:
+            pass  # the client left while it was being caught up: the socket's own end follows
         except OUTAGES as error:
             logger.warning("advisor %s: the resume after a gap failed (%s: %s); closing %s", self.advisor.pk,
                            type(error).__name__, error, CLOSE_UNAVAILABLE)

@@ -167,3 +167,61 @@ async def test_frames_sent_in_one_turn_leave_together_in_order_and_a_close_follo
     assert received == [f"turn {turn} frame {n}" for turn in range(2) for n in range(5)]
     # Five frames at the end of the first turn; the close took the five waiting before it: two system calls, not 11
     assert len(counted[0].writes) == 2
+
+
+async def test_a_socket_whose_client_vanished_while_a_frame_was_on_its_way_ends_quietly_and_once(caplog):
+    """The client drops the connection (no close frame) while a group event for it is being handled: the send
+    raises uvicorn's ClientDisconnected, an OSError. That is the client's end, not an outage: no 'closing 4503'
+    warning, and disconnect() runs once."""
+    import websockets
+    from channels.layers import get_channel_layer
+
+    group = f"vanish-{os.getpid()}-{id(caplog)}"
+    release, event_held = asyncio.Event(), asyncio.Event()
+    protocols, disconnects, ended = [], [], asyncio.Event()
+
+    class Socket(JsonSocket):
+        async def connect(self):
+            await self.channel_layer.group_add(group, self.channel_name)
+            protocols.append(self.base_send.__self__)
+            await self.accept()
+
+        async def late_news(self, event):
+            event_held.set()
+            await release.wait()  # holds the socket's dispatch while its client goes away
+            await self.send(text_data="too late")
+
+        async def disconnect(self, code):
+            disconnects.append(code)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    socket_app = Socket.as_asgi()
+
+    async def app(scope, receive, send):
+        try:
+            await socket_app(scope, receive, send)
+        finally:
+            ended.set()
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **{**OPTIONS, "loop": "asyncio", "log_level": "warning"})
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        client = await websockets.connect(f"ws://127.0.0.1:{port}/")
+        await get_channel_layer().group_send(group, {"type": "late.news"})
+        await asyncio.wait_for(event_held.wait(), 5)
+        client.transport.abort()  # gone, without a close frame
+        while not protocols[0].disconnected:
+            await asyncio.sleep(0.01)
+        with caplog.at_level("WARNING", logger="conversations.consumers"):
+            release.set()
+            await asyncio.wait_for(ended.wait(), 5)
+    finally:
+        server.should_exit = True
+        await serving
+
+    assert len(disconnects) == 1, disconnects  # 1005 or 1006: whichever of the two ends reached it first
+    assert not [r for r in caplog.records if r.name == "conversations.consumers"], caplog.text
