@@ -293,22 +293,23 @@ class JsonSocket(AsyncWebsocketConsumer):
 
 
 @database_call
-def _widget_handshake(key: str | None, origin: str | None, address: str) -> tuple[Site | None, bool]:
-    """The site the socket opens on, if its key and the page's Origin name one that allows it, and whether the
-    address may hold one more socket waiting for its auth frame (counted if so)."""
+def _widget_handshake(key: str | None, origin: str | None,
+                      address: str) -> tuple[Site | None, handshake.WaitingPlace | None]:
+    """The site the socket opens on, if its key and the page's Origin name one that allows it, and the socket's
+    place among its address's sockets waiting for their auth frame (None: the address holds too many)."""
     site = selectors.site_for_key(key)
     if site is None or not selectors.site_allows_origin(site, origin):
-        return None, False
-    return site, handshake.unauthenticated_socket_open(address)
+        return None, None
+    return site, handshake.WaitingPlace(address) if handshake.unauthenticated_socket_open(address) else None
 
 
 @database_call
-def _widget_visitor(site: Site, token: str, address: str | None) -> Visitor | None:
-    """The token's visitor on this site; once found, the socket no longer counts among its address's
-    unauthenticated ones (`address`: None when it was not counted)."""
+def _widget_visitor(site: Site, token: str, place: handshake.WaitingPlace | None) -> Visitor | None:
+    """The token's visitor on this site; once found, the socket gives its place among its address's
+    unauthenticated ones back."""
     visitor = selectors.visitor_for_token(site=site, token=token)
-    if visitor is not None and address is not None:
-        handshake.unauthenticated_socket_closed(address)
+    if visitor is not None and place is not None:
+        place.give_back()
     return visitor
 
 
@@ -385,27 +386,31 @@ class WidgetConsumer(JsonSocket):
     auth_timer = None
     typing_at = 0.0
     counted_online = False
-    counted_unauthenticated = False  # among its address's sockets waiting for their auth frame
+    place: handshake.WaitingPlace | None = None  # among its address's sockets waiting for their auth frame
+    authenticating = False  # its auth frame came and is being checked
     joined_at: float | None = None  # when this socket announced itself to the token's others
 
     async def connect(self):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
         self.address = handshake.client_address(self.scope)
-        self.site, self.counted_unauthenticated = await _widget_handshake(key, _header(self.scope, b"origin"),
-                                                                          self.address)
+        self.site, self.place = await _widget_handshake(key, _header(self.scope, b"origin"), self.address)
         if self.site is None:
             await self.close()  # before accept: HTTP 403 at the handshake
             return
         await self.accept()
-        if not self.counted_unauthenticated:
+        if self.place is None:
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)  # too many sockets of this address wait for their auth
             return
         self.auth_timer = asyncio.get_running_loop().call_later(
             LIMITS["AUTH_TIMEOUT_S"], lambda: asyncio.ensure_future(self._auth_timed_out()))
 
     async def _auth_timed_out(self):
+        # The deadline bounds the whole auth, the token's check included: that check waits on the database and the
+        # cache, and a socket must not hang on a part that is down. A client whose frame came in time is not
+        # refused (4401 would make the widget start its session again, one more request to a server already
+        # behind): 4503, and it comes back a little later.
         if self.visitor is None:
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            await self.close(code=CLOSE_UNAVAILABLE if self.authenticating else CLOSE_UNAUTHORIZED)
 
     async def disconnect(self, code):
         if self.auth_timer is not None:
@@ -424,9 +429,8 @@ class WidgetConsumer(JsonSocket):
                             "go offline")
 
     async def _no_longer_unauthenticated(self) -> None:
-        if self.counted_unauthenticated:
-            self.counted_unauthenticated = False
-            await database_call(handshake.unauthenticated_socket_closed)(self.address)
+        if self.place is not None and self.place.held:
+            await database_call(self.place.give_back)()
 
     async def _try(self, step, what: str) -> None:
         try:
@@ -458,19 +462,20 @@ class WidgetConsumer(JsonSocket):
             after = 0
         visitor = None
         if isinstance(token, str) and token:
+            self.authenticating = True
             try:
-                counted = self.address if self.counted_unauthenticated else None
-                visitor = await _widget_visitor(self.site, token, counted)
+                visitor = await _widget_visitor(self.site, token, self.place)
             except DatabaseError:
                 await self.refuse(None, "unavailable", "The service is unavailable; try again shortly.")
                 await self.close(code=CLOSE_UNAVAILABLE)
                 return
+            if self.closing:
+                return  # the auth deadline passed meanwhile: closed 4503, the client comes back
         if visitor is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.auth_timer.cancel()
         self.auth_timer = None
-        self.counted_unauthenticated = False  # counted down with the token's check
         # Kept for the socket's life: the visitor's id and site (all the services read of it), not the rows the
         # token's query loaded (the site, the conversation, its advisor and user), nor the site of the handshake.
         self.visitor = Visitor.from_db(visitor._state.db, ["id", "site_id"], (visitor.pk, visitor.site_id))

@@ -13,6 +13,7 @@ The cache calls block: call `unauthenticated_socket_open` and `_closed` from a t
 """
 import functools
 import logging
+import threading
 
 from django.conf import settings
 from django.core.cache import caches
@@ -119,3 +120,25 @@ def unauthenticated_socket_closed(address: str) -> None:
         pass
     except CACHE_DOWN as error:
         logger.warning("unauthenticated socket of %s not counted down: %s: %s", address, type(error).__name__, error)
+
+
+class WaitingPlace:
+    """A socket's place among its address's unauthenticated ones (counted by unauthenticated_socket_open), given
+    back once. Two may try: the token's check, in a database thread, when it finds the visitor, and the socket's
+    end on the event loop, which may come while that check still runs (the auth deadline, a cancelled task)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._held = True
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def give_back(self) -> None:
+        """Blocks on the cache: from a thread."""
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            unauthenticated_socket_closed(self.address)

@@ -114,3 +114,55 @@ async def test_unauthenticated_widget_sockets_beyond_the_cap_per_address_close_4
     assert await extra.close_code(timeout=2) == 4429
     for socket in (waiting[0], waiting[2], *more, other):
         await socket.disconnect()
+
+
+async def test_a_token_check_that_outlives_the_auth_deadline_closes_4503_and_gives_its_place_back_once(
+        demo, monkeypatch):
+    """The deadline bounds the whole auth, the token's check too; a client whose auth frame came in time is told
+    to come back (4503), not that its token is bad (4401, after which the widget starts its session again)."""
+    import asyncio
+    import time
+
+    from conversations import handshake, selectors
+
+    monkeypatch.setitem(django_settings.LIVECHAT, "AUTH_TIMEOUT_S", 1)  # the counts live 3 s from a change
+    monkeypatch.setitem(django_settings.LIVECHAT, "UNAUTHENTICATED_SOCKETS_PER_ADDRESS", 2)
+    session = await sync_to_async(start_session)()
+    address = "198.51.100.23"
+
+    def widget() -> Socket:
+        return from_address(Socket("/ws/widget/?site=demo-shop", [(b"origin", ORIGIN.encode())]), address)
+
+    # given a check of the token that takes longer than the deadline (a database behind its queue)
+    real_check = selectors.visitor_for_token
+
+    def slow_check(**kwargs):
+        time.sleep(1.5)
+        return real_check(**kwargs)
+
+    monkeypatch.setattr(selectors, "visitor_for_token", slow_check)
+    waiting, slow = widget(), widget()
+    assert (await waiting.connect())[0] and (await slow.connect())[0]
+
+    # when the slow socket's auth frame comes in time, but its check ends after the deadline
+    await slow.send({"type": "auth", "token": session["token"], "after": 0})
+    assert await slow.close_code(timeout=3) == 4503
+    await slow.disconnect()  # the client leaves while the check still runs
+
+    # then the check, once done, and the socket's end gave its place back once, not twice: one place is
+    # still taken (the waiting socket's), so one more socket may wait and the next is refused
+    def waiting_now() -> int:
+        return handshake._counts().get(handshake._key(address))
+
+    deadline = time.monotonic() + 5
+    while await sync_to_async(waiting_now)() != 1:
+        assert time.monotonic() < deadline, await sync_to_async(waiting_now)()
+        await asyncio.sleep(0.05)
+    assert not [f for f in slow.frames if f.get("type") == "conversation"]  # it never joined
+    second, third = widget(), widget()
+    assert (await second.connect())[0]
+    assert await second.communicator.receive_nothing(timeout=0.3)
+    assert (await third.connect())[0]
+    assert await third.close_code(timeout=2) == 4429
+    for socket in (waiting, second):
+        await socket.disconnect()
