@@ -264,12 +264,12 @@ class ReadApi(InboxApi):
 
     @extend_schema(request=ReadInput, responses={200: schema.ConversationSerializer, **schema.ERRORS})
     def post(self, request, conversation_id: int):
-        conversation = self.conversation(conversation_id)
+        conversation_id = selectors.conversation_id_for_advisor(advisor=self.advisor, conversation_id=conversation_id)
         data = self.ReadInput(data=request.data)
         data.is_valid(raise_exception=True)
-        read = services.conversation_read(conversation=conversation, advisor=self.advisor,
+        read = services.conversation_read(conversation_id=conversation_id, advisor=self.advisor,
                                           seq=data.validated_data["seq"])
-        return Response(conversation_dict(conversation, licensed=self.advisor.licensed, read_seq=read.seq,
+        return Response(conversation_dict(read.conversation, licensed=self.advisor.licensed, read_seq=read.seq,
                                           read_change=read.change))
 
 

@@ -215,6 +215,11 @@ def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = 
     return conversation if for_write else _with_sites([conversation], advisor)[0]
 
 
+# Everything conversation_dict reads, for any advisor, for a write that loads the row it presents under its lock.
+PRESENTED_RELATED = ("site__chatbot", "visitor", "assigned__user", "last_message__advisor__user",
+                     "last_public_message__advisor__user")
+
+
 def conversation_for_advisor(*, advisor: Advisor, conversation_id) -> Conversation:
     """The conversation with its read position for this advisor (access_conversation)."""
     return access_conversation(advisor=advisor, conversation_id=conversation_id)

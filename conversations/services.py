@@ -669,14 +669,23 @@ def _read_up_to(conversation: Conversation, advisor: Advisor, seq: int, *, annou
 class ReadPosition(NamedTuple):
     seq: int
     change: int  # the read state's change number
+    conversation: Conversation  # as it was when that number was taken, with what conversation_dict reads
 
 
-def conversation_read(*, conversation: Conversation, advisor: Advisor, seq: int) -> ReadPosition:
-    """Mark read up to `seq`; only this advisor's sockets hear of it. Returns the read position."""
+def conversation_read(*, conversation_id: int, advisor: Advisor, seq: int) -> ReadPosition:
+    """Mark read up to `seq`; only this advisor's sockets hear of it. Returns the read position.
+
+    The CONV it announces carries the read state's change number, which is newer than the conversation's own: its
+    content must be at least as new, or a client that keeps the CONV with the highest `change` would drop a change
+    made meanwhile (a label added while the read was on its way vanished from the row). Every change of the
+    conversation takes its number under the row's lock: loaded under that lock, the row holds every change
+    numbered before ours, and any later one waits for our commit and takes a higher number."""
     with transaction.atomic():
+        conversation = (Conversation.objects.select_for_update(of=("self",), no_key=True)
+                        .select_related(*selectors.PRESENTED_RELATED).get(pk=conversation_id))
         read_seq, change = _read_up_to(conversation, advisor, seq, announce=False)
         events.conversation_read(conversation, advisor, read_seq, read_change=change)
-    return ReadPosition(read_seq, change)
+    return ReadPosition(read_seq, change, conversation)
 
 
 # ------------------------------------------------------------------------------ deletion

@@ -164,7 +164,7 @@ def test_a_live_conversation_without_items_is_not_unread(demo, api_as):
     assert api_as("bob").get(CONVERSATIONS).json()["counts"]["unread"] == 0
     assert_counts_exact(demo, api_as)
     conversation = Conversation.objects.get(pk=body["conversation"]["id"])
-    services.conversation_read(conversation=conversation, advisor=demo.advisors["bob"], seq=0)
+    services.conversation_read(conversation_id=conversation.pk, advisor=demo.advisors["bob"], seq=0)
     services.visitor_message_send(visitor=conversation.visitor, client_id=new_id(), text="hello?")
     assert_counts_exact(demo, api_as)
 
@@ -183,7 +183,7 @@ def many_conversations(demo, count: int = 6) -> None:
                                           text="hello")
             services.conversation_close(conversation_id=conversation.pk, advisor=alice)
         if i % 4 == 0:
-            services.conversation_read(conversation=conversation, advisor=bob, seq=conversation.last_seq)
+            services.conversation_read(conversation_id=conversation.pk, advisor=bob, seq=conversation.last_seq)
     for i in range(2):
         start_session("demo-shop" if i else "demo-blog")
 
@@ -373,7 +373,7 @@ def test_concurrent_reads_replies_and_status_changes_keep_the_copies_exact(demo)
     def reads(advisor):
         def work(i):
             latest = Conversation.objects.get(pk=conversation.pk)
-            services.conversation_read(conversation=latest, advisor=advisor, seq=latest.last_seq)
+            services.conversation_read(conversation_id=latest.pk, advisor=advisor, seq=latest.last_seq)
         return work
 
     def visitor_writes(i):

@@ -148,3 +148,57 @@ def test_a_note_is_kept_out_of_labels_for_nobody(demo, api_as):
                                   client_id=new_id(), text="hi")
     conv = api_as("carol").post(f"{CONVERSATIONS}/{conversation.pk}/labels", {"add": ["vip"]}, format="json")
     assert conv.status_code == 200 and conv.json()["labels"] == [{"name": "vip", "color": "#ff0000"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_during_a_label_change_answers_with_the_label_and_a_newer_change(demo, api_as):
+    """A read's CONV carries its read state's change number, newer than the label change still in flight: it waits
+    for that change and shows the label. It used to answer at once without it, under the higher number, and the
+    inbox, which keeps the CONV with the highest `change`, dropped the label from the row and the header."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from conversations.models import Conversation
+    from productivity import services as productivity
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are what this checks; SQLite serializes every write anyway (CI runs PostgreSQL)")
+    alice, admin = api_as("alice"), api_as("admin")
+    admin.post(f"{LABELS}/vip", {"color": "#ff0000"}, format="json")
+    conversation = escalated()
+    in_flight, commit, labelled, answers = threading.Event(), threading.Event(), [], []
+
+    def label_change():
+        try:
+            with transaction.atomic():
+                labelled.append(productivity.conversation_labels_change(
+                    advisor=demo.advisors["alice"], conversation_id=conversation.pk, add=["vip"]).change)
+                in_flight.set()
+                commit.wait(10)
+        finally:
+            connections.close_all()
+
+    def read():
+        try:
+            answers.append(alice.post(f"{CONVERSATIONS}/{conversation.pk}/read", {"seq": conversation.last_seq},
+                                      format="json"))
+        finally:
+            connections.close_all()
+
+    labelling = threading.Thread(target=label_change)
+    labelling.start()
+    assert in_flight.wait(10)
+    reading = threading.Thread(target=read)
+    reading.start()
+    reading.join(0.5)
+    assert reading.is_alive(), "the read answered while a change numbered before it was not committed"
+    commit.set()
+    labelling.join(10)
+    reading.join(10)
+
+    conv = answers[0].json()
+    assert answers[0].status_code == 200, conv
+    assert conv["labels"] == [{"name": "vip", "color": "#ff0000"}]
+    assert conv["change"] > labelled[0]
+    assert Conversation.objects.get(pk=conversation.pk).labels == [{"name": "vip", "color": "#ff0000"}]

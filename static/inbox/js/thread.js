@@ -139,10 +139,12 @@ export class ConversationPane {
       return;
     }
     if (generation !== this.generation) return;
-    store.conversations.set(conv.id, conv);
+    // Through the page's one door for a CONV (it keeps the newest by `change`): a frame that came while this
+    // answer was on its way may be newer.
     this.onChange(conv);
-    this.render(conv);
-    this.composer.setConversation(conv);
+    const newest = store.conversations.get(conv.id) || conv;
+    this.render(newest);
+    this.composer.setConversation(newest);
 
     try {
       const last = conv.last_message?.seq;
@@ -328,10 +330,7 @@ export class ConversationPane {
     try {
       const updated = await api.read(id, seq);
       if (this.id === id) this.readSeq = Math.max(this.readSeq, seq);
-      if (updated && updated.id === id) {
-        store.conversations.set(id, updated);
-        this.onChange(updated);
-      }
+      if (updated && updated.id === id) this.onChange(updated);
     } catch {
       /* read again on the next message or focus */
     } finally {
@@ -356,7 +355,6 @@ export class ConversationPane {
       if (verb === "assign") updated = await api.assign(conv.id, arg);
       else updated = await api[verb](conv.id);
       if (updated && updated.id) {
-        store.conversations.set(updated.id, updated);
         this.onChange(updated);
         if (verb === "take" || verb === "reopen") this.composer.focus();
         const said = {take: gettext("You took this conversation."), close: gettext("Conversation closed."),
@@ -366,10 +364,7 @@ export class ConversationPane {
     } catch (error) {
       if (error.status === 409 && verb === "take") {
         this.toast(gettext("Someone else already took this conversation."), "error");
-        api.conversation(conv.id).then((fresh) => {
-          store.conversations.set(fresh.id, fresh);
-          this.onChange(fresh);
-        }).catch(() => {});
+        api.conversation(conv.id).then((fresh) => this.onChange(fresh)).catch(() => {});
       } else {
         this.toast(error.message || gettext("That did not work. Try again."), "error");
       }
