@@ -19,7 +19,7 @@ from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
 from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
-from livechat.compiled import CompiledRows
+from livechat.compiled import CompiledLookup, CompiledRows
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
@@ -572,7 +572,16 @@ def site_for_key(key: str | None) -> Site | None:
     """The site a widget names (with its chatbot), or None."""
     if not isinstance(key, str) or not key or "\x00" in key:
         return None
-    return Site.objects.select_related("chatbot").filter(key=key).first()
+    return _SITE_BY_KEY.get(key)
+
+
+# Compiled once (livechat.compiled): every widget request and socket asks for these.
+_PLACEHOLDER = "\x01compiled-lookup"
+_SITE_BY_KEY = CompiledLookup(lambda key: Site.objects.select_related("chatbot").filter(key=key).order_by()[:2],
+                              _PLACEHOLDER)
+_VISITOR_BY_TOKEN_HASH = CompiledLookup(
+    lambda hashed: Visitor.objects.select_related("site", "conversation__assigned__user").filter(token_hash=hashed)
+    .order_by()[:2], _PLACEHOLDER)
 
 
 def site_allows_origin(site: Site, origin: str | None) -> bool:
@@ -591,10 +600,9 @@ def visitor_for_token(*, token: str | None, site: Site | None = None, site_key: 
     visitor at the session start). With the site and the conversation (and its advisor), in one query."""
     if not isinstance(token, str) or not token or "\x00" in token:  # PostgreSQL refuses NUL in text: never a token
         return None
-    visitors = Visitor.objects.select_related("site", "conversation__assigned__user").filter(
-        token_hash=token_hash(token), last_seen_at__gte=timezone.now() - TOKEN_TTL)
-    if site is not None:
-        visitors = visitors.filter(site=site)
-    if site_key is not None:
-        visitors = visitors.filter(site__key=site_key)
-    return visitors.first()
+    visitor = _VISITOR_BY_TOKEN_HASH.get(token_hash(token))  # the hash is unique: the rest is checked here
+    if visitor is None or visitor.last_seen_at < timezone.now() - TOKEN_TTL:
+        return None
+    if (site is not None and visitor.site_id != site.pk) or (site_key is not None and visitor.site.key != site_key):
+        return None
+    return visitor

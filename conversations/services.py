@@ -30,6 +30,7 @@ from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
 from integrations import webhooks
+from livechat.compiled import CompiledLookup
 from routing import services as routing
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,10 @@ def _lock(**lookup) -> Conversation:
 
 
 _RELATED = ("site", "visitor", "assigned")
+# Compiled once (livechat.compiled): the bot loads it for every step of a walk. No id is negative.
+_WITH_RELATED = CompiledLookup(
+    lambda pk: Conversation.objects.select_related("site__chatbot", "visitor", "assigned__user").filter(pk=pk)
+    .order_by()[:2], -1)
 
 
 def _load_related(conversation: Conversation) -> Conversation:
@@ -228,8 +233,9 @@ def _load_related(conversation: Conversation) -> Conversation:
     Read under the conversation's row lock, like everything the services write about it."""
     missing = [name for name in _RELATED if not Conversation._meta.get_field(name).is_cached(conversation)]
     if missing:
-        loaded = (Conversation.objects.select_related("site__chatbot", "visitor", "assigned__user")
-                  .get(pk=conversation.pk))
+        loaded = _WITH_RELATED.get(conversation.pk)
+        if loaded is None:
+            raise Conversation.DoesNotExist(f"conversation {conversation.pk} is gone")
         for name in missing:
             if name == "assigned" and loaded.assigned_id != conversation.assigned_id:
                 continue  # changed in memory (set to an id only): leave it to the ordinary lazy load

@@ -1,4 +1,4 @@
-"""A `values_list` query compiled to SQL once and run many times.
+"""Queries compiled to SQL once and run many times.
 
 Django builds a QuerySet's filters and compiles its SQL again on every evaluation. For the inbox list's page (a
 dozen joined columns, two subqueries per row, the audience's filters) that was about half of a request's CPU
@@ -9,11 +9,44 @@ order values_list names them, so the rows need no reordering.
 
 Only for queries whose parameters are all fixed by the caller's cache key: nothing in the SQL may depend on the
 time of the call or on rows read while building it.
+
+A CompiledLookup is the same for a model query by one value (select_related included): the site a widget names,
+a visitor's token, a conversation with its related rows. Under a crowd of arriving visitors, compiling those three
+was a seventh of the process's time (py-spy, --gil).
 """
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+
+
+def _portable(converters: dict, ops) -> list:
+    """A backend's converters are methods of the connection's `ops`, and a connection belongs to one thread: kept by
+    name, and taken from the connection of the thread that runs the query."""
+    return [(position, [function.__name__ if getattr(function, "__self__", None) is ops else function
+                        for function in functions], expression)
+            for position, (functions, expression) in converters.items()]
+
+
+def _converted(rows: list, converters: list, connection) -> list:
+    if not converters:
+        return rows
+    bound = [(position, [getattr(connection.ops, function) if isinstance(function, str) else function
+                         for function in functions], expression)
+             for position, functions, expression in converters]
+    converted = []
+    for row in rows:
+        row = list(row)
+        for position, functions, expression in bound:
+            value = row[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            row[position] = value
+        converted.append(row)
+    return converted
 
 
 class CompiledRows:
@@ -25,30 +58,66 @@ class CompiledRows:
         compiler = query.get_compiler(using=self.alias)
         self.sql, self.params = compiler.as_sql()
         fields = [select[0] for select in compiler.select[:compiler.col_count]]
-        # A backend's converters are methods of the connection's `ops`, and a connection belongs to one thread:
-        # kept by name, and taken from the connection of the thread that runs the query.
-        ops = compiler.connection.ops
-        self.converters = [(position, [function.__name__ if getattr(function, "__self__", None) is ops else function
-                                       for function in functions], expression)
-                           for position, (functions, expression) in compiler.get_converters(fields).items()]
+        self.converters = _portable(compiler.get_converters(fields), compiler.connection.ops)
 
     def rows(self) -> list[tuple[Any, ...]]:
         connection = connections[self.alias]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, self.params)
             rows = cursor.fetchall()
-        if self.converters:
-            converters = [(position, [getattr(connection.ops, function) if isinstance(function, str) else function
-                                      for function in functions], expression)
-                          for position, functions, expression in self.converters]
-            converted = []
-            for row in rows:
-                row = list(row)
-                for position, functions, expression in converters:
-                    value = row[position]
-                    for function in functions:
-                        value = function(value, expression, connection)
-                    row[position] = value
-                converted.append(row)
-            rows = converted
-        return [tuple(row) for row in rows]
+        return [tuple(row) for row in _converted(rows, self.converters, connection)]
+
+
+class CompiledLookup:
+    """`make(value)` -> a QuerySet of at most one row whose SQL takes `value` as one of its parameters; compiled on
+    first use with `placeholder` (a value nothing else in the query may equal), then run with the caller's value.
+    Returns the model instance, its select_related rows attached, as the ORM would; None when there is no row.
+
+    Only for a value used exactly once, as is (a key, a hash, a primary key), and nothing else that changes
+    between calls: filters on the time or on the caller belong in Python after the lookup."""
+
+    def __init__(self, make: Callable[[Any], QuerySet], placeholder: Any) -> None:
+        self._make = make
+        self._placeholder = placeholder
+        self._compiled: tuple | None = None
+        self._lock = threading.Lock()
+
+    def _compile(self) -> tuple:
+        queryset = self._make(self._placeholder)
+        alias = queryset.db
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        positions = [i for i, param in enumerate(params) if param == self._placeholder]
+        if len(positions) != 1:
+            raise ValueError(f"the placeholder is {len(positions)} of the query's parameters, not one")
+        select, klass_info = compiler.select, compiler.klass_info
+        if compiler.annotation_col_map or queryset._known_related_objects or queryset._prefetch_related_lookups:
+            raise TypeError("CompiledLookup takes plain model queries (select_related at most)")
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        converters = _portable(compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
+                               compiler.connection.ops)
+        return (alias, sql, list(params), positions[0], klass_info["model"], start, end, init_list,
+                get_related_populators(klass_info, select, alias), converters)
+
+    def get(self, value: Any) -> Model | None:
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self._compile()
+        alias, sql, params, position, model, start, end, init_list, populators, converters = self._compiled
+        params = params.copy()
+        params[position] = value
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchmany(2)
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise model.MultipleObjectsReturned(f"more than one {model.__name__} for {value!r}")
+        row = _converted(rows, converters, connection)[0]
+        instance = model.from_db(alias, init_list, row[start:end])
+        for populator in populators:
+            populator.populate(row, instance)
+        return instance

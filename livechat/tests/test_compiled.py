@@ -1,0 +1,58 @@
+"""Lookups compiled to SQL once (livechat.compiled.CompiledLookup) give what the ORM gives, on either database."""
+import pytest
+
+from conversations import selectors, services
+from conversations.models import Conversation, Visitor
+from conversations.tests.conftest import escalated, new_id, start_session
+from livechat.compiled import CompiledLookup
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def test_a_compiled_lookup_returns_the_row_and_its_related_rows_as_the_orm_does(demo, django_assert_num_queries):
+    conversation = escalated()
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="hello")  # assigns it: a user two joins away
+    lookup = CompiledLookup(lambda pk: Conversation.objects.select_related("site__chatbot", "visitor",
+                                                                           "assigned__user").filter(pk=pk)[:2], -1)
+    orm = Conversation.objects.select_related("site__chatbot", "visitor", "assigned__user").get(pk=conversation.pk)
+
+    for _ in range(2):  # compiled on the first call, reused on the second
+        with django_assert_num_queries(1):
+            found = lookup.get(conversation.pk)
+            related = (found.site, found.site.chatbot, found.visitor, found.assigned, found.assigned.user)
+        assert _fields(found) == _fields(orm)  # values and types (datetimes, JSON) as the ORM's
+        assert [_fields(row) for row in related] == [_fields(row) for row in (
+            orm.site, orm.site.chatbot, orm.visitor, orm.assigned, orm.assigned.user)]
+        assert found._state.db == orm._state.db and not found._state.adding
+
+
+def test_a_compiled_lookup_with_no_row_or_an_empty_relation(demo):
+    conversation = escalated()  # nobody assigned yet
+    lookup = CompiledLookup(lambda pk: Conversation.objects.select_related("assigned__user").filter(pk=pk)[:2], -1)
+    assert lookup.get(conversation.pk).assigned is None
+    assert lookup.get(conversation.pk + 1000) is None
+
+
+def test_a_placeholder_that_is_not_exactly_one_parameter_is_refused(demo):
+    twice = CompiledLookup(lambda key: Visitor.objects.filter(token_hash=key, site__key=key)[:2], "\x01p")
+    with pytest.raises(ValueError):
+        twice.get("anything")
+
+
+def test_a_token_names_its_visitor_on_its_own_site_only(demo):
+    shop, blog = start_session("demo-shop"), start_session("demo-blog")
+    visitor = selectors.visitor_for_token(token=shop["token"], site=demo.sites["shop"])
+    assert visitor.pk == shop["visitor"]["id"] and visitor.conversation.pk == shop["conversation"]["id"]
+    assert selectors.visitor_for_token(token=shop["token"], site_key="demo-shop").pk == visitor.pk
+    assert selectors.visitor_for_token(token=shop["token"], site=demo.sites["blog"]) is None
+    assert selectors.visitor_for_token(token=shop["token"], site_key="demo-blog") is None
+    assert selectors.visitor_for_token(token=blog["token"], site_key="demo-shop") is None
+    assert selectors.visitor_for_token(token=shop["token"] + "x") is None
+    assert selectors.site_for_key("demo-shop") == demo.sites["shop"]
+    assert selectors.site_for_key("demo-shop").chatbot == demo.sites["shop"].chatbot
+    assert selectors.site_for_key("no-such-site") is None
