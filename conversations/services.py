@@ -252,6 +252,11 @@ def _load_related(conversation: Conversation) -> Conversation:
     return conversation
 
 
+# Every send asks: written as SQL once rather than built by the ORM for each (the (conversation, client_id) index).
+_REPEATED_SQL = (f"SELECT id, sender, advisor_id, kind FROM {Message._meta.db_table} "
+                 "WHERE conversation_id = %s AND client_id = %s AND sender IN (%s, %s) LIMIT 50")
+
+
 def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | None = None) -> Message | None:
     """The sender's own stored item for a repeated client_id (the visitor's, or `advisor`'s), None for a new one.
 
@@ -260,9 +265,9 @@ def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | 
     not see notes. The one exception: two advisors may happen to choose the same string, and an advisor who may
     see the other's item loses nothing by getting a new item of their own (the constraints keep them apart).
     Almost every send is new: a bare lookup first, on the (conversation, client_id) index."""
-    found = list(Message.objects.filter(Q(sender=Sender.VISITOR) | Q(sender=Sender.ADVISOR),
-                                        conversation=conversation, client_id=client_id)
-                 .order_by().values_list("pk", "sender", "advisor_id", "kind")[:50])
+    with connection.cursor() as cursor:
+        cursor.execute(_REPEATED_SQL, [conversation.pk, client_id, Sender.VISITOR, Sender.ADVISOR])
+        found = cursor.fetchall()
     if not found:
         return None
     sees_notes = advisor is not None and selectors.advisor_sees_notes(advisor)
