@@ -84,11 +84,15 @@ def _tokens_with_advisor() -> QuerySet:
         advisor_sites=_sites_subquery(OuterRef("user__advisor__id")))
 
 
+# Compiled once (livechat.compiled): every inbox request and socket signs in with it.
+_TOKEN_WITH_ADVISOR = CompiledLookup(lambda key: _tokens_with_advisor().filter(key=key).order_by()[:2],
+                                     "\x01compiled-lookup")
+
+
 def advisor_for_token(key: str) -> Token | None:
     """The API token with its user, the user's advisor and the advisor's sites, in one query; `token.user.advisor`
     is None for a user who is not an advisor (the inbox API then answers 403 without asking again)."""
-    found = list(_tokens_with_advisor().filter(key=key)[:1])
-    token = found[0] if found else None
+    token = _TOKEN_WITH_ADVISOR.get(key)
     if token is not None:
         advisor = _cached_advisor(token.user)
         if advisor is not None:

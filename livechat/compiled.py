@@ -71,7 +71,8 @@ class CompiledRows:
 class CompiledLookup:
     """`make(value)` -> a QuerySet of at most one row whose SQL takes `value` as one of its parameters; compiled on
     first use with `placeholder` (a value nothing else in the query may equal), then run with the caller's value.
-    Returns the model instance, its select_related rows attached, as the ORM would; None when there is no row.
+    Returns the model instance, its select_related rows and annotations attached, as the ORM would; None when
+    there is no row.
 
     Only for a value used exactly once, as is (a key, a hash, a primary key), and nothing else that changes
     between calls: filters on the time or on the caller belong in Python after the lookup."""
@@ -91,21 +92,22 @@ class CompiledLookup:
         if len(positions) != 1:
             raise ValueError(f"the placeholder is {len(positions)} of the query's parameters, not one")
         select, klass_info = compiler.select, compiler.klass_info
-        if compiler.annotation_col_map or queryset._known_related_objects or queryset._prefetch_related_lookups:
-            raise TypeError("CompiledLookup takes plain model queries (select_related at most)")
+        if queryset._known_related_objects or queryset._prefetch_related_lookups:
+            raise TypeError("CompiledLookup takes model queries with select_related and annotations at most")
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
         converters = _portable(compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
                                compiler.connection.ops)
         return (alias, sql, list(params), positions[0], klass_info["model"], start, end, init_list,
-                get_related_populators(klass_info, select, alias), converters)
+                get_related_populators(klass_info, select, alias), converters, dict(compiler.annotation_col_map))
 
     def get(self, value: Any) -> Model | None:
         if self._compiled is None:
             with self._lock:
                 if self._compiled is None:
                     self._compiled = self._compile()
-        alias, sql, params, position, model, start, end, init_list, populators, converters = self._compiled
+        alias, sql, params, position, model, start, end, init_list, populators, converters, annotations = \
+            self._compiled
         params = params.copy()
         params[position] = value
         connection = connections[alias]
@@ -120,4 +122,6 @@ class CompiledLookup:
         instance = model.from_db(alias, init_list, row[start:end])
         for populator in populators:
             populator.populate(row, instance)
+        for name, column in annotations.items():
+            setattr(instance, name, row[column])
         return instance

@@ -56,3 +56,19 @@ def test_a_token_names_its_visitor_on_its_own_site_only(demo):
     assert selectors.site_for_key("demo-shop") == demo.sites["shop"]
     assert selectors.site_for_key("demo-shop").chatbot == demo.sites["shop"].chatbot
     assert selectors.site_for_key("no-such-site") is None
+
+
+def test_a_token_lookup_brings_its_user_advisor_and_sites_as_the_orm_does(demo, api_as, django_assert_num_queries):
+    from rest_framework.authtoken.models import Token
+
+    api_as("alice")  # makes her token
+    key = Token.objects.get(user__username="alice").key
+    orm = selectors._tokens_with_advisor().get(key=key)
+    with django_assert_num_queries(1):
+        token = selectors.advisor_for_token(key)
+        advisor = token.user.advisor
+    assert _fields(token) == _fields(orm) and _fields(token.user) == _fields(orm.user)
+    assert _fields(advisor) == _fields(orm.user.advisor)
+    assert token.advisor_sites == orm.advisor_sites  # the annotation, converted as the ORM converts it
+    assert advisor.site_ids == sorted(site.pk for site in demo.advisors["alice"].sites.all())
+    assert selectors.advisor_for_token(key[:-1] + ("0" if key[-1] != "0" else "1")) is None
