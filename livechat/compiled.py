@@ -10,9 +10,10 @@ order values_list names them, so the rows need no reordering.
 Only for queries whose parameters are all fixed by the caller's cache key: nothing in the SQL may depend on the
 time of the call or on rows read while building it.
 
-A CompiledLookup is the same for a model query by one value (select_related included): the site a widget names,
-a visitor's token, a conversation with its related rows. Under a crowd of arriving visitors, compiling those three
-was a seventh of the process's time (py-spy, --gil).
+A CompiledLookup is the same for a model query by one value (select_related and annotations included): the site
+a widget names, a visitor's or an advisor's token, a conversation with its related rows, a conversation's row
+lock. Under a crowd of arriving visitors, compiling the first three was a seventh of the process's time (py-spy,
+--gil).
 """
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 
 
 def _portable(converters: dict, ops) -> list:
@@ -81,6 +83,7 @@ class CompiledLookup:
         self._make = make
         self._placeholder = placeholder
         self._compiled: tuple | None = None
+        self._for_update = False
         self._lock = threading.Lock()
 
     def _compile(self) -> tuple:
@@ -98,6 +101,7 @@ class CompiledLookup:
         init_list = [column[0].target.attname for column in select[start:end]]
         converters = _portable(compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
                                compiler.connection.ops)
+        self._for_update = bool(queryset.query.select_for_update)
         return (alias, sql, list(params), positions[0], klass_info["model"], start, end, init_list,
                 get_related_populators(klass_info, select, alias), converters, dict(compiler.annotation_col_map))
 
@@ -111,6 +115,8 @@ class CompiledLookup:
         params = params.copy()
         params[position] = value
         connection = connections[alias]
+        if self._for_update and connection.get_autocommit():  # as Django refuses it: the lock would end at once
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchmany(2)

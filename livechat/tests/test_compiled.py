@@ -72,3 +72,16 @@ def test_a_token_lookup_brings_its_user_advisor_and_sites_as_the_orm_does(demo, 
     assert token.advisor_sites == orm.advisor_sites  # the annotation, converted as the ORM converts it
     assert advisor.site_ids == sorted(site.pk for site in demo.advisors["alice"].sites.all())
     assert selectors.advisor_for_token(key[:-1] + ("0" if key[-1] != "0" else "1")) is None
+
+
+@pytest.mark.django_db(transaction=True)  # outside the test's own transaction
+def test_a_compiled_row_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it(demo):
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    conversation = escalated()
+    lock = CompiledLookup(lambda pk: Conversation.objects.select_for_update().filter(pk=pk)[:2], -1)
+    with transaction.atomic():
+        assert lock.get(conversation.pk).pk == conversation.pk
+    with pytest.raises(TransactionManagementError):
+        lock.get(conversation.pk)
