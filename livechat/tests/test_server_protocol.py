@@ -125,6 +125,21 @@ class _CountedWrites:
         return getattr(self.transport, name)
 
 
+@contextlib.asynccontextmanager
+async def _serving(app):
+    """The web process's uvicorn server with its protocol, on a free port of loopback: yields the port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **{**OPTIONS, "loop": "asyncio", "log_level": "warning"})
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await serving
+
+
 async def test_frames_sent_in_one_turn_leave_together_in_order_and_a_close_follows_them():
     """The protocol writes the frames of a turn of the loop together, at its end or with whatever uvicorn writes
     next; they arrive whole and in order, the close after them, on a real server and a real client."""
@@ -145,14 +160,8 @@ async def test_frames_sent_in_one_turn_leave_together_in_order_and_a_close_follo
                 assert (await receive())["text"] == "five"
         await send({"type": "websocket.close", "code": 4000})
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, **{**OPTIONS, "loop": "asyncio", "log_level": "warning"})
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     received = []
-    try:
+    async with _serving(app) as port:
         async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
             received = [await asyncio.wait_for(client.recv(), 5) for _ in range(5)]
             await client.send("five")
@@ -160,9 +169,6 @@ async def test_frames_sent_in_one_turn_leave_together_in_order_and_a_close_follo
                 while True:
                     received.append(await client.recv())
             assert client.close_code == 4000
-    finally:
-        server.should_exit = True
-        await serving
 
     assert received == [f"turn {turn} frame {n}" for turn in range(2) for n in range(5)]
     # Five frames at the end of the first turn; the close took the five waiting before it: two system calls, not 11
@@ -203,13 +209,7 @@ async def test_a_socket_whose_client_vanished_while_a_frame_was_on_its_way_ends_
         finally:
             ended.set()
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, **{**OPTIONS, "loop": "asyncio", "log_level": "warning"})
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with _serving(app) as port:
         client = await websockets.connect(f"ws://127.0.0.1:{port}/")
         await get_channel_layer().group_send(group, {"type": "late.news"})
         await asyncio.wait_for(event_held.wait(), 5)
@@ -219,9 +219,6 @@ async def test_a_socket_whose_client_vanished_while_a_frame_was_on_its_way_ends_
         with caplog.at_level("WARNING", logger="conversations.consumers"):
             release.set()
             await asyncio.wait_for(ended.wait(), 5)
-    finally:
-        server.should_exit = True
-        await serving
 
     assert len(disconnects) == 1, disconnects  # 1005 or 1006: whichever of the two ends reached it first
     assert not [r for r in caplog.records if r.name == "conversations.consumers"], caplog.text
