@@ -19,7 +19,7 @@ from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
 from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
-from livechat.compiled import CompiledLookup, CompiledRows
+from livechat.compiled import TEXT_PLACEHOLDER, CompiledLookup, CompiledRows
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
@@ -86,7 +86,7 @@ def _tokens_with_advisor() -> QuerySet:
 
 # Compiled once (livechat.compiled): every inbox request and socket signs in with it.
 _TOKEN_WITH_ADVISOR = CompiledLookup(lambda key: _tokens_with_advisor().filter(key=key).order_by()[:2],
-                                     "\x01compiled-lookup")
+                                     TEXT_PLACEHOLDER)
 
 
 def advisor_for_token(key: str) -> Token | None:
@@ -580,12 +580,11 @@ def site_for_key(key: str | None) -> Site | None:
 
 
 # Compiled once (livechat.compiled): every widget request and socket asks for these.
-_PLACEHOLDER = "\x01compiled-lookup"
 _SITE_BY_KEY = CompiledLookup(lambda key: Site.objects.select_related("chatbot").filter(key=key).order_by()[:2],
-                              _PLACEHOLDER)
+                              TEXT_PLACEHOLDER)
 _VISITOR_BY_TOKEN_HASH = CompiledLookup(
     lambda hashed: Visitor.objects.select_related("site", "conversation__assigned__user").filter(token_hash=hashed)
-    .order_by()[:2], _PLACEHOLDER)
+    .order_by()[:2], TEXT_PLACEHOLDER)
 
 
 def site_allows_origin(site: Site, origin: str | None) -> bool:

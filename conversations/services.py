@@ -30,7 +30,7 @@ from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
 from integrations import webhooks
-from livechat.compiled import CompiledLookup
+from livechat.compiled import ID_PLACEHOLDER, CompiledLookup
 from routing import services as routing
 
 logger = logging.getLogger(__name__)
@@ -225,16 +225,26 @@ def _lock(*, pk: int | None = None, visitor: Visitor | None = None) -> Conversat
     return conversation
 
 
-_LOCK_BY_ID = CompiledLookup(lambda pk: Conversation.objects.select_for_update().filter(pk=pk).order_by()[:2], -1)
+_LOCK_BY_ID = CompiledLookup(
+    lambda pk: Conversation.objects.select_for_update().filter(pk=pk).order_by()[:2], ID_PLACEHOLDER)
 _LOCK_BY_VISITOR = CompiledLookup(
-    lambda visitor_id: Conversation.objects.select_for_update().filter(visitor_id=visitor_id).order_by()[:2], -1)
+    lambda visitor_id: Conversation.objects.select_for_update().filter(visitor_id=visitor_id).order_by()[:2],
+    ID_PLACEHOLDER)
+
+
+def lock_presented(conversation_id: int) -> Conversation:
+    """The conversation under its row lock, with everything conversation_dict reads: for a write that announces
+    the CONV it leaves behind (a label change, a read), whose content must be as new as the change number it takes.
+    Every change of a conversation takes its number under this lock."""
+    return (Conversation.objects.select_for_update(of=("self",), no_key=True)
+            .select_related(*selectors.PRESENTED_RELATED).get(pk=conversation_id))
 
 
 _RELATED = ("site", "visitor", "assigned")
-# Compiled once (livechat.compiled): the bot loads it for every step of a walk. No id is negative.
+# Compiled once (livechat.compiled): the bot loads it for every step of a walk.
 _WITH_RELATED = CompiledLookup(
     lambda pk: Conversation.objects.select_related("site__chatbot", "visitor", "assigned__user").filter(pk=pk)
-    .order_by()[:2], -1)
+    .order_by()[:2], ID_PLACEHOLDER)
 
 
 def _load_related(conversation: Conversation) -> Conversation:
@@ -725,8 +735,7 @@ def conversation_read(*, conversation_id: int, advisor: Advisor, seq: int) -> Re
     conversation takes its number under the row's lock: loaded under that lock, the row holds every change
     numbered before ours, and any later one waits for our commit and takes a higher number."""
     with transaction.atomic():
-        conversation = (Conversation.objects.select_for_update(of=("self",), no_key=True)
-                        .select_related(*selectors.PRESENTED_RELATED).get(pk=conversation_id))
+        conversation = lock_presented(conversation_id)
         read_seq, change = _read_up_to(conversation, advisor, seq, announce=False)
         events.conversation_read(conversation, advisor, read_seq, read_change=change)
     return ReadPosition(read_seq, change, conversation)

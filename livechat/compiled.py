@@ -70,6 +70,11 @@ class CompiledRows:
         return [tuple(row) for row in _converted(rows, self.converters, connection)]
 
 
+# Placeholders no real value equals: a text no key or hash holds, and an id no row has.
+TEXT_PLACEHOLDER = "\x01compiled-lookup"
+ID_PLACEHOLDER = -1
+
+
 class CompiledLookup:
     """`make(value)` -> a QuerySet of at most one row whose SQL takes `value` as one of its parameters; compiled on
     first use with `placeholder` (a value nothing else in the query may equal), then run with the caller's value.

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from advisors.models import Advisor
 from advisors.selectors import advisor_is_staff
 from conversations import events, ratelimit
-from conversations import selectors as conversation_selectors
+from conversations import services as conversation_services
 from conversations.changes import next_change
 from conversations.errors import Conflict, Forbidden, NotFound, RateLimited, Refused, refuse_nul
 from conversations.models import Conversation
@@ -129,8 +129,7 @@ def label_changed(*, label_id: int) -> None:
 def _labels_copy(conversation_id: int) -> Conversation:
     """Copies the conversation's labels onto its row (what CONV shows), takes a change number so that a resume
     finds it, and announces the CONV on commit. The row is locked: two label changes never lose one another."""
-    conversation = (Conversation.objects.select_for_update(of=("self",))
-                    .select_related(*conversation_selectors.PRESENTED_RELATED).get(pk=conversation_id))
+    conversation = conversation_services.lock_presented(conversation_id)
     labels = list(Label.objects.filter(pk__in=ConversationLabel.objects.filter(conversation_id=conversation_id)
                                        .values("label_id")).order_by("name").values("name", "color"))
     conversation.labels = labels or None
