@@ -2,10 +2,10 @@
 Admin actions, management commands and Celery tasks call these."""
 import hashlib
 import hmac
-import http.client
 import logging
 import time
 from datetime import timedelta
+from http.client import HTTPException
 from typing import Any
 
 from django.conf import settings
@@ -81,7 +81,9 @@ def _attempt(delivery: Delivery) -> None:
         error = f"refused: {refused}"
     except TimeoutError:
         error = f"timeout after {settings.WEBHOOK_TIMEOUT_S} s"
-    except (OSError, ValueError, http.client.HTTPException) as failure:  # ValueError: a name IDNA refuses
+    # HTTPException by its own name: `http` here is integrations.http, which has no `client` (as `http.client` this
+    # clause raised AttributeError for any receiver that was down, and no attempt or retry was recorded)
+    except (OSError, ValueError, HTTPException) as failure:  # ValueError: a name IDNA refuses
         error = f"{type(failure).__name__}: {failure}"
     duration_ms = round((time.monotonic() - started) * 1000)
     Attempt.objects.create(delivery=delivery, status_code=status_code, duration_ms=duration_ms,

@@ -3,6 +3,7 @@ a real HTTP receiver on loopback (and a real Celery worker where the test says s
 import hashlib
 import hmac
 import json
+import socket
 import time
 
 import pytest
@@ -178,6 +179,22 @@ def test_the_address_is_checked_again_at_delivery_time(demo, settings, django_ca
     attempt = Attempt.objects.get(delivery__conversation_id=conversation.pk)
     assert attempt.error.startswith("refused:") and "127.0.0.1" in attempt.error or "::1" in attempt.error
     assert Delivery.objects.get(conversation_id=conversation.pk).status == "pending"  # retried, may be allowed later
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_is_down_is_an_attempt_with_its_error_and_a_retry(demo, settings,
+                                                                          django_capture_on_commit_callbacks):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    make_webhook(demo, f"http://127.0.0.1:{port}/hooks", events=["conversation.escalated"])
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation = escalated()
+    attempt = Attempt.objects.get(delivery__conversation_id=conversation.pk)
+    assert attempt.error.startswith("ConnectionRefusedError") and attempt.status_code is None
+    delivery = Delivery.objects.get(conversation_id=conversation.pk)
+    assert (delivery.status, delivery.attempts) == ("pending", 1) and delivery.next_attempt_at > attempt.at
 
 
 @pytest.mark.django_db
