@@ -208,15 +208,16 @@ class MessagesApi(UploadGate, InboxApi):
                    responses={201: schema.MessageEnvelopeSerializer, 200: schema.MessageEnvelopeSerializer,
                               **schema.ERRORS})
     def post(self, request, conversation_id: int):
-        conversation_id = selectors.conversation_id_for_advisor(advisor=self.advisor, conversation_id=conversation_id)
+        conversation = selectors.access_conversation(advisor=self.advisor, conversation_id=conversation_id,
+                                                     for_write=True)
         data = ReplyInput(data=request.data)
         data.is_valid(raise_exception=True)
         upload = request.FILES.get("image")
         image = image_process(upload) if upload is not None else None
         text = data.validated_data.get("text", "")
         sent = services.advisor_message_send(
-            conversation_id=conversation_id, advisor=self.advisor, client_id=data.validated_data["client_id"],
-            text=text, note=data.validated_data["kind"] == "note", image=image)
+            conversation_id=conversation.pk, advisor=self.advisor, client_id=data.validated_data["client_id"],
+            text=text, note=data.validated_data["kind"] == "note", image=image, site_id=conversation.site_id)
         return Response({"message": message_dict(sent.message)}, status=201 if sent.created else 200)
 
 

@@ -1,4 +1,5 @@
-"""A visitor's text to a live conversation in one statement: the commonest write of a busy process.
+"""A visitor's text, or an advisor's reply, to a live conversation in one statement: the commonest writes of a busy
+process.
 
 The general path (services._visitor_send) is six round trips to PostgreSQL: BEGIN, lock the conversation, look
 the client_id up, insert the item, update the counters, COMMIT, each through the ORM and a database thread's hold
@@ -8,6 +9,12 @@ inserts the item and moves the counters, and commits on its own. Anything else (
 conversation, a closed one, the first words, an answer to the away message's e-mail question) writes nothing here
 and takes the general path, which decides exactly as before (the row lock is released when this statement ends;
 that path takes it again).
+
+An advisor's plain reply (`reply`) is the same idea, with what a reply moves besides: the replier's read position
+(services._read_up_to) and activity (advisors.services.advisor_record_activity). It applies when the conversation is
+live, assigned (to anyone) and past its first reply: then the general path (services.advisor_message_send) changes
+no status, assignment or figure, and announces nothing but the item and the read position. A note, an image, a
+first reply, a reply that joins or reopens, a repeated client_id: written by the general path.
 
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
@@ -19,6 +26,7 @@ from django.utils import timezone
 
 from conversations.changes import SEQUENCE
 from conversations.models import Conversation, Message
+from routing.services import VisitorReach
 
 # `conversation` locks the row (FOR UPDATE; under READ COMMITTED a concurrent writer's committed row is the one
 # returned, and the UPDATE below follows it). `item` inserts only when the conversation fits and no item of
@@ -53,6 +61,52 @@ FROM conversation LEFT JOIN item ON true
 """
 
 
+# The reply: `conversation` and `item` as above, for an advisor's text. `read` moves the replier's read position
+# to the reply (_READ_UP_TO_SQL's upsert; its BEFORE trigger reads the conversation as it was before this statement,
+# and the conversation's AFTER trigger, run once the statement ends, recomputes the copies from the new last item).
+# `activity` is advisor_record_activity's one UPDATE. The visitor's e-mail and presence: routing.reply_stored's.
+_REPLY_SQL = f"""
+WITH conversation AS (
+    SELECT id, site_id, visitor_id, status, assigned_id, last_seq, last_public_seq, last_visitor_seq, waiting_since,
+           first_reply_at, escalated_at
+    FROM conversations_conversation WHERE id = %(conversation)s FOR UPDATE
+), item AS (
+    INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
+                                       client_id, advisor_id, created_at)
+    SELECT id, last_seq + 1, %(kind)s, %(advisor_sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s,
+           %(advisor)s, %(now)s
+    FROM conversation
+    WHERE status = %(live)s AND assigned_id IS NOT NULL AND waiting_since IS NULL
+      AND (first_reply_at IS NOT NULL OR escalated_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM conversations_message taken
+                      WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
+                        AND taken.sender IN (%(visitor_sender)s, %(advisor_sender)s))
+    RETURNING id, conversation_id, seq
+), counters AS (
+    UPDATE conversations_conversation AS c
+    SET last_seq = item.seq, last_public_seq = item.seq, last_advisor_seq = item.seq,
+        last_message_id = item.id, last_public_message_id = item.id, updated_at = %(now)s,
+        change = nextval('{SEQUENCE}')
+    FROM item WHERE c.id = item.conversation_id
+    RETURNING c.change
+), read AS (
+    INSERT INTO conversations_readstate (advisor_id, conversation_id, seq, change, live_caught_up,
+                                         live_caught_up_public)
+    SELECT %(advisor)s, item.conversation_id, item.seq, nextval('{SEQUENCE}'), false, false FROM item
+    ON CONFLICT ON CONSTRAINT read_state_unique DO UPDATE SET seq = EXCLUDED.seq, change = EXCLUDED.change
+    WHERE conversations_readstate.seq < EXCLUDED.seq
+    RETURNING seq
+), activity AS (
+    UPDATE advisors_advisor SET last_activity_at = %(now)s, message_count = message_count + 1
+    WHERE id = %(advisor)s AND EXISTS (SELECT 1 FROM item)
+)
+SELECT conversation.id, conversation.site_id, conversation.visitor_id, conversation.assigned_id,
+       conversation.last_public_seq, conversation.last_visitor_seq, item.id, item.seq, (SELECT change FROM counters),
+       EXISTS (SELECT 1 FROM read), visitor.online_sockets, visitor.last_seen_at, visitor.variables ->> 'EMAIL'
+FROM conversation LEFT JOIN item ON true JOIN conversations_visitor AS visitor ON visitor.id = conversation.visitor_id
+"""
+
+
 class Written:
     """What the statement stored: the item, its conversation (the columns it read and wrote; others load on
     access), and the last item the visitor could see before it."""
@@ -61,6 +115,17 @@ class Written:
         self.message = message
         self.conversation = conversation
         self.previous_public_seq = previous_public_seq
+
+
+class Replied(Written):
+    """A reply's Written, with whether the replier's read position moved and what routing.reply_stored asks of
+    the visitor (read in the same statement)."""
+
+    def __init__(self, message: Message, conversation: Conversation, previous_public_seq: int, *, read_moved: bool,
+                 reach: VisitorReach):
+        super().__init__(message, conversation, previous_public_seq)
+        self.read_moved = read_moved
+        self.reach = reach
 
 
 def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
@@ -96,3 +161,37 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
                       sender=Message.Sender.VISITOR, text=text, client_id=client_id, buttons=[], created_at=now)
     message._state.adding, message._state.db = False, "default"
     return Written(message, conversation, previous_public_seq)
+
+
+def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -> Replied | None:
+    """Store an advisor's plain reply if the conversation is live, assigned and past its first reply, in one
+    statement (committed on its own unless the caller holds a transaction). None: nothing was written; use the
+    general path. The message's advisor is left for the caller to set (it has the advisor)."""
+    if connection.vendor != "postgresql":
+        return None
+    now: datetime = timezone.now()
+    parameters = {"conversation": conversation_id, "advisor": advisor_id, "client_id": client_id, "text": text,
+                  "now": now, "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
+                  "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(_REPLY_SQL, parameters)
+            row = cursor.fetchone()
+    except IntegrityError:  # the same client_id twice at once, as for `write`
+        return None
+    if row is None or row[6] is None:
+        return None
+    (conversation_id, site_id, visitor_id, assigned_id, previous_public_seq, last_visitor_seq, message_id, seq,
+     change, read_moved, online_sockets, last_seen_at, email) = row
+    conversation = Conversation.from_db(
+        "default",
+        ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq", "last_visitor_seq",
+         "last_advisor_seq", "last_message_id", "last_public_message_id", "updated_at", "change"],
+        [conversation_id, site_id, visitor_id, Conversation.Status.LIVE, assigned_id, seq, seq, last_visitor_seq,
+         seq, message_id, message_id, now, change])
+    message = Message(id=message_id, conversation=conversation, seq=seq, kind=Message.Kind.TEXT,
+                      sender=Message.Sender.ADVISOR, text=text, client_id=client_id, advisor_id=advisor_id,
+                      buttons=[], created_at=now)
+    message._state.adding, message._state.db = False, "default"
+    return Replied(message, conversation, previous_public_seq, read_moved=read_moved,
+                   reach=VisitorReach(email=email or "", online_sockets=online_sockets, last_seen_at=last_seen_at))

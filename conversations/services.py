@@ -567,12 +567,25 @@ def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
 
 
 def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: str, text: str = "",
-                         note: bool = False, image: ProcessedImage | None = None) -> Sent:
-    """A reply (or a private note). Replying to an unassigned conversation assigns it to the replier."""
+                         note: bool = False, image: ProcessedImage | None = None, site_id: int | None = None) -> Sent:
+    """A reply (or a private note). Replying to an unassigned conversation assigns it to the replier.
+    `site_id`: the conversation's site, when the caller's access check loaded it; a plain reply may then take the
+    one statement (conversations/live_message.py), which needs to know beforehand that no webhook of the site
+    wants message.created (as for the visitor's)."""
     client_id = client_id_clean(client_id)
     text = message_text_clean(text, required=image is None)
     if note and not selectors.advisor_sees_notes(advisor):
         raise Forbidden(_("Notes need a Livechat Premium license."))
+    if (not note and image is None and site_id is not None and not webhooks.listens_for_messages(site_id)
+            and (written := live_message.reply(conversation_id=conversation_id, advisor_id=advisor.pk,
+                                               client_id=client_id, text=text)) is not None):
+        message = written.message
+        message.advisor = advisor
+        events.message_created(written.conversation, message, previous_public_seq=written.previous_public_seq)
+        if written.read_moved:
+            events.read_moved(conversation_id, advisor, message.seq)
+        routing.reply_stored(conversation=written.conversation, reach=written.reach)
+        return Sent([message], conversation=written.conversation, previous_public_seq=written.previous_public_seq)
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:

@@ -247,22 +247,32 @@ def email_capture(timeline, text: str) -> None:
                     text=f"Thank you! Our team will answer you at {value}.")
 
 
-def visitor_left(visitor: Visitor, now: datetime | None = None) -> bool:
+@dataclass(frozen=True)
+class VisitorReach:
+    """What a stored reply asks of its visitor: the e-mail it gave (EMAIL) and its presence (visitor_left)."""
+
+    email: str
+    online_sockets: int
+    last_seen_at: datetime
+
+
+def visitor_left(visitor: Visitor | VisitorReach, now: datetime | None = None) -> bool:
     """No widget socket open for VISITOR_LEFT_AFTER_S."""
     now = now or timezone.now()
     return visitor.online_sockets == 0 and visitor.last_seen_at <= now - timedelta(seconds=VISITOR_LEFT_AFTER_S)
 
 
-def reply_stored(*, conversation: Conversation) -> None:
+def reply_stored(*, conversation: Conversation, reach: VisitorReach | None = None) -> None:
     """An advisor's reply (never a note) was stored: once committed, if the visitor left and gave EMAIL, e-mail
-    the replies of the next REPLY_EMAIL_BATCH_S in one message (eagerly, at once)."""
+    the replies of the next REPLY_EMAIL_BATCH_S in one message (eagerly, at once). `reach`: the visitor as the
+    write itself read it (conversations.live_message), else read once committed."""
     conversation_id, visitor_id = conversation.pk, conversation.visitor_id
 
     def queue() -> None:
         from routing.tasks import visitor_replies_email
 
-        visitor = Visitor.objects.filter(pk=visitor_id).only("online_sockets", "last_seen_at", "variables").first()
-        if visitor is None or not visitor.variables.get("EMAIL") or not visitor_left(visitor):
+        visitor = reach or _reach(visitor_id)
+        if visitor is None or not visitor.email or not visitor_left(visitor):
             return
         window = settings.LIVECHAT.get("REPLY_EMAIL_BATCH_S", REPLY_EMAIL_BATCH_S)
         if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -271,6 +281,14 @@ def reply_stored(*, conversation: Conversation) -> None:
             visitor_replies_email.apply_async((conversation_id,), countdown=window)
 
     transaction.on_commit(queue)
+
+
+def _reach(visitor_id: int) -> VisitorReach | None:
+    visitor = Visitor.objects.filter(pk=visitor_id).only("online_sockets", "last_seen_at", "variables").first()
+    if visitor is None:
+        return None
+    return VisitorReach(email=visitor.variables.get("EMAIL") or "", online_sockets=visitor.online_sockets,
+                        last_seen_at=visitor.last_seen_at)
 
 
 def conversation_idle_close_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
