@@ -217,7 +217,7 @@ class MessagesApi(UploadGate, InboxApi):
         text = data.validated_data.get("text", "")
         sent = services.advisor_message_send(
             conversation_id=conversation.pk, advisor=self.advisor, client_id=data.validated_data["client_id"],
-            text=text, note=data.validated_data["kind"] == "note", image=image, site_id=conversation.site_id)
+            text=text, note=data.validated_data["kind"] == "note", image=image, checked=conversation)
         return Response({"message": message_dict(sent.message)}, status=201 if sent.created else 200)
 
 

@@ -163,6 +163,14 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
     return Written(message, conversation, previous_public_seq)
 
 
+def reply_may_apply(conversation: Conversation) -> bool:
+    """Whether `reply` may write to this conversation as last read (_REPLY_SQL's conditions, which decide under the
+    row lock): asked first, so that a first reply does not pay for a statement that would write nothing."""
+    return (conversation.status == Conversation.Status.LIVE and conversation.assigned_id is not None
+            and conversation.waiting_since is None
+            and (conversation.first_reply_at is not None or conversation.escalated_at is None))
+
+
 def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -> Replied | None:
     """Store an advisor's plain reply if the conversation is live, assigned and past its first reply, in one
     statement (committed on its own unless the caller holds a transaction). None: nothing was written; use the

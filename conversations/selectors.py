@@ -201,16 +201,20 @@ def _conversation_pk(conversation_id) -> int:
     return pk
 
 
+FOR_WRITE_FIELDS = ("pk", "site_id", "status", "assigned_id", "waiting_since", "first_reply_at", "escalated_at")
+
+
 def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = False) -> Conversation:
     """The one access check (Zulip's access_*): the conversation if this advisor may see it, else NotFound, the
     same answer as for one that does not exist, so scope never leaks. Every inbox view, the inbox socket and the
     media of notes come through here.
 
     By default with what the inbox shows (read position, visitor, last item, sites); `for_write=True` loads the
-    bare row in one cheap query, for writes that lock and load it themselves."""
+    bare row in one cheap query, for writes that lock and load it themselves (with what tells a reply whether the
+    one statement may apply: conversations.live_message.reply_may_apply)."""
     pk = _conversation_pk(conversation_id)
     if for_write:
-        conversation = Conversation.objects.filter(_visible_to(advisor), pk=pk).only("pk", "site_id", "status").first()
+        conversation = Conversation.objects.filter(_visible_to(advisor), pk=pk).only(*FOR_WRITE_FIELDS).first()
     else:
         conversation = (_with_read_seq(_list_related(Conversation.objects, advisor), advisor)
                         .filter(_visible_to(advisor), pk=pk).first())

@@ -567,16 +567,19 @@ def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
 
 
 def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: str, text: str = "",
-                         note: bool = False, image: ProcessedImage | None = None, site_id: int | None = None) -> Sent:
+                         note: bool = False, image: ProcessedImage | None = None,
+                         checked: Conversation | None = None) -> Sent:
     """A reply (or a private note). Replying to an unassigned conversation assigns it to the replier.
-    `site_id`: the conversation's site, when the caller's access check loaded it; a plain reply may then take the
-    one statement (conversations/live_message.py), which needs to know beforehand that no webhook of the site
-    wants message.created (as for the visitor's)."""
+    `checked`: the row the caller's access check loaded (selectors.access_conversation, for_write). When it shows
+    a conversation a plain reply may be written to in one statement (conversations/live_message.py) on a site no
+    webhook of which wants message.created (known beforehand, as for the visitor's), the reply tries it; the
+    statement checks again under the row lock. Without it, or for a first reply, the general path alone."""
     client_id = client_id_clean(client_id)
     text = message_text_clean(text, required=image is None)
     if note and not selectors.advisor_sees_notes(advisor):
         raise Forbidden(_("Notes need a Livechat Premium license."))
-    if (not note and image is None and site_id is not None and not webhooks.listens_for_messages(site_id)
+    if (not note and image is None and checked is not None and live_message.reply_may_apply(checked)
+            and not webhooks.listens_for_messages(checked.site_id)
             and (written := live_message.reply(conversation_id=conversation_id, advisor_id=advisor.pk,
                                                client_id=client_id, text=text)) is not None):
         message = written.message

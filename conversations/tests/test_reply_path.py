@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from advisors.models import Advisor
 from conversations import selectors, services
@@ -21,11 +22,17 @@ from livechat import realtime
 
 def reply(demo, conversation: Conversation, text: str, *, advisor: str = "alice", one_statement: bool = True,
           client_id: str | None = None, **options) -> services.Sent:
-    """As the inbox API sends it: with the site its access check loaded, which lets a plain reply take the one
+    """As the inbox API sends it: with the row its access check loaded, which lets a plain reply take the one
     statement. Without it (`one_statement=False`), the general path, as before that statement existed."""
     return services.advisor_message_send(
         conversation_id=conversation.pk, advisor=demo.advisors[advisor], client_id=client_id or new_id(),
-        text=text, site_id=conversation.site_id if one_statement else None, **options)
+        text=text, checked=checked(demo, conversation, advisor) if one_statement else None, **options)
+
+
+def checked(demo, conversation: Conversation, advisor: str = "alice") -> Conversation:
+    """The row the inbox API's access check loads before a write."""
+    return selectors.access_conversation(advisor=selectors.advisor_for_user(demo.advisors[advisor].user),
+                                         conversation_id=conversation.pk, for_write=True)
 
 
 def answered(demo, first_name: str = "Jean") -> Conversation:
@@ -44,8 +51,10 @@ def test_a_reply_to_an_answered_conversation_costs_one_statement_on_postgresql(d
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no data-modifying WITH: every reply takes the general path there")
     conversation = answered(demo)
+    row = checked(demo, conversation)
     with django_assert_max_num_queries(1) as captured:
-        sent = reply(demo, conversation, "Our plans start at 29 €/month.")
+        sent = services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                             client_id=new_id(), text="Our plans start at 29 €/month.", checked=row)
     assert sent.created and the_one_statement(captured)
     stored = Message.objects.select_related("advisor").get(pk=sent.message.pk)
     assert (stored.text, stored.sender, stored.kind, stored.advisor.username, stored.seq) == (
@@ -139,8 +148,9 @@ def test_anything_but_a_plain_reply_to_an_answered_conversation_takes_the_genera
     stored item of a repeat); the statement, tried first where it could apply, writes nothing for them."""
     first = escalated()
     count_before = Advisor.objects.get(pk=demo.advisors["alice"].pk).message_count
-    joined = reply(demo, first, "Hello!")  # the first reply: joins, and sets the figures
-    # the statement wrote nothing, not even the activity: the general path counts the reply once
+    with CaptureQueriesContext(connection) as captured:
+        joined = reply(demo, first, "Hello!")  # the first reply: joins, and sets the figures
+    assert not the_one_statement(captured)  # the access check's row said so: not even tried
     assert Advisor.objects.get(pk=demo.advisors["alice"].pk).message_count == count_before + 1
     assert [m.kind for m in joined.messages] == ["event", "text"]  # "Alice joined the conversation", the reply
     conversation = Conversation.objects.get(pk=first.pk)
@@ -171,8 +181,6 @@ def test_anything_but_a_plain_reply_to_an_answered_conversation_takes_the_genera
 def test_with_a_message_webhook_a_reply_and_its_delivery_are_written_in_one_transaction(demo, settings):
     """As for the visitor's: the one statement commits on its own, so a site whose webhook wants message.created
     takes the general path, where the item and its delivery commit together."""
-    from django.test.utils import CaptureQueriesContext
-
     from integrations.models import Delivery
     from integrations.tests.conftest import make_webhook
 
