@@ -6,8 +6,8 @@ Everything goes in beside the demo data, never over it:
 - the mixed profile's site (the demo chatbot) and team (`--mixed-advisors`, `--bot-watchers` of them seeing the
   bot's conversations); its visitors are not seeded: they arrive through the widget API during the run;
 - `--visitors` visitors with known tokens (only the hash is stored, as the product does), each with an
-  escalated (live) conversation assigned to an advisor of its site, holding the visitor's first words: the load
-  generator's visitors;
+  escalated (live) conversation assigned to an advisor of its site, holding the visitor's first words and the
+  advisor's first reply: the load generator's visitors;
 - an archive site with `--archive` conversations of `--per-conversation` messages each (100k x 10 = 1M),
   written with set-based SQL, with the gapless `seq` and every denormalised field the inbox list shows kept
   exactly as the services keep them (last_seq, last_public_seq, last_message, last_public_message,
@@ -127,24 +127,29 @@ def seed_visitors(cursor, *, count: int, sites: list[dict], advisors: list[dict]
                      " last_advisor_seq, back_to_bot_label, waiting_since, created_at, updated_at, assigned_id,"
                      " site_id, visitor_id) FROM STDIN") as copy:
         for hashed, site_id, advisor_id in rows:
-            copy.write_row(("live", 1, 1, 1, 0, "", "now", "now", "now", advisor_id, site_id, visitor_ids[hashed]))
+            copy.write_row(("live", 2, 2, 1, 2, "", None, "now", "now", advisor_id, site_id, visitor_ids[hashed]))
     cursor.execute("SELECT visitor_id, id FROM conversations_conversation WHERE visitor_id = ANY(%s)",
                    (list(visitor_ids.values()),))
     conversation_ids = dict(cursor.fetchall())
     # The visitor's first words, as every escalated conversation has them (the words that asked for a human, or the
     # press of the bot's button, stored as the visitor's text): an assigned conversation the visitor never spoke in
     # cannot happen, and its first message took the path of a first message (the escalation's checks) for each
-    # of the run's first 1,000 messages.
+    # of the run's first 1,000 messages. And the advisor's first reply: a conversation is answered once and
+    # replied to many times, and without it nearly every reply of a run (a few hundred over 1,000 conversations)
+    # would be a first reply, the rare one (it clears the wait and sets the figures).
     cursor.execute(
         """WITH item AS (
                INSERT INTO conversations_message (seq, kind, sender, text, image, image_url, buttons, input, client_id,
                                                   created_at, advisor_id, conversation_id)
-               SELECT 1, 'text', 'visitor', 'I would like to talk to someone, please', '', '', '[]'::jsonb, NULL,
-                      'seed-' || id, now(), NULL, id
-               FROM conversations_conversation WHERE id = ANY(%s)
-               RETURNING id, conversation_id)
+               SELECT s.seq, 'text', s.sender, s.text, '', '', '[]'::jsonb, NULL, 'seed-' || s.seq || '-' || c.id,
+                      now(), CASE WHEN s.sender = 'advisor' THEN c.assigned_id END, c.id
+               FROM conversations_conversation c,
+                    (VALUES (1, 'visitor', 'I would like to talk to someone, please'),
+                            (2, 'advisor', 'Hello, how can I help?')) AS s (seq, sender, text)
+               WHERE c.id = ANY(%s)
+               RETURNING id, conversation_id, seq)
            UPDATE conversations_conversation c SET last_message_id = item.id, last_public_message_id = item.id
-           FROM item WHERE c.id = item.conversation_id""", (list(conversation_ids.values()),))
+           FROM item WHERE c.id = item.conversation_id AND item.seq = 2""", (list(conversation_ids.values()),))
     return [{"token": token, "site": site_id, "conversation": conversation_ids[visitor_ids[hashed]],
              "advisor": advisor_id}
             for token, (hashed, site_id, advisor_id) in zip(tokens, rows)]
