@@ -30,6 +30,7 @@ from conversations.presenters import conversation_dict, message_dict, widget_con
 from livechat import realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
+from livechat.layers import CHANNEL_BACKLOG_MAX_BYTES
 from livechat.server import ClientDisconnected, writable_of
 from routing import presence
 
@@ -214,6 +215,13 @@ class JsonSocket(AsyncWebsocketConsumer):
 
     async def layer_tick(self, event) -> None:
         """A sequenced group went quiet (livechat.realtime): sockets that track its numbering override this."""
+
+    async def layer_overflow(self, event) -> None:
+        """The layer holds as much as it will for this socket, and drops the rest (livechat.layers): its client does
+        not read, or not fast enough. Closed as a slow consumer: the client comes back and catches up."""
+        logger.warning("%s: the layer holds %d bytes this client has not read; closing %s", type(self).__name__,
+                       CHANNEL_BACKLOG_MAX_BYTES, CLOSE_SLOW_CONSUMER)
+        await self.close(code=CLOSE_SLOW_CONSUMER)
 
     async def realtime_batch(self, message) -> None:
         """Events that left for a group together during a burst (livechat.realtime): each in order, as if alone."""

@@ -16,6 +16,13 @@ Here nothing waits for another command's round trip:
 - Subscriptions and unsubscriptions queue in the order they were asked for and are written by one task, each run of
   the same kind as one command. Each caller returns once its command is written (as before: a subscription was
   never confirmed by a reply). The shard's lock now only guards that writing against a flush.
+
+And a channel's backlog is bounded. channels_redis queues a socket's messages without limit while the socket is
+busy (its client stopped reading: the send waits up to SLOW_CONSUMER_S before the socket closes 4008), so the
+memory a stalled socket holds grew with the senders' speed: 5,000 replies of 16 KB sent as fast as the reply
+statement allows piled 42 MB on two stalled sockets in 5 s. Past CHANNEL_BACKLOG_MAX_BYTES the channel gets one
+`layer.overflow` and nothing more: the socket closes 4008 on it (conversations.consumers.JsonSocket), and its
+client comes back with `after` (the widget) or `resume` (the inbox), as from any slow-consumer close.
 """
 import asyncio
 import functools
@@ -26,10 +33,37 @@ from channels_redis.utils import _wrap_close
 
 # At most this many publishes in one pipeline; more wait for the next (a bound on one write and one reply).
 PIPELINE_MAX = 500
+# What one channel (one socket) may hold unread, in serialized bytes: thousands of ordinary events (0.5-2 KB), a
+# few seconds of a busy site for an inbox socket that is resuming; past it, the socket is closed as a slow consumer.
+CHANNEL_BACKLOG_MAX_BYTES = 4 * 2**20
+OVERFLOW_TYPE = "layer.overflow"
 
 SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"
 
 Waiting = list[tuple[str, object, asyncio.Future]]  # (channel or kind, message or channel, the caller's future)
+
+
+class _Backlog(asyncio.Queue):
+    """A channel's queue that counts the bytes it holds; once told it overflowed, it takes nothing more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+        self.overflowed = False
+
+    def offer(self, data: bytes, overflow: bytes) -> None:
+        if self.overflowed:
+            return  # dropped: the socket was told, and closes; its client catches up from the database
+        if self.bytes + len(data) > CHANNEL_BACKLOG_MAX_BYTES:
+            self.overflowed = True
+            data = overflow
+        self.bytes += len(data)
+        self.put_nowait(data)
+
+    def get_nowait(self):
+        data = super().get_nowait()
+        self.bytes -= len(data)
+        return data
 
 
 class BatchingShardConnection(RedisSingleShardConnection):
@@ -39,6 +73,24 @@ class BatchingShardConnection(RedisSingleShardConnection):
         self._publisher: asyncio.Task | None = None
         self._subscriptions: Waiting = []  # (SUBSCRIBE or UNSUBSCRIBE, channel, future)
         self._subscriber: asyncio.Task | None = None
+
+    def _receive_message(self, message):
+        """channels_redis's, with each channel's backlog bounded (_Backlog)."""
+        if message is None:
+            return
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        layer = self.channel_layer  # this loop's layer: its channels' queues and its groups
+        targets = [name] if name in layer.channels else layer.groups.get(name, ())
+        for channel in targets:
+            queue = layer.channels.get(channel)
+            if queue is None:
+                continue
+            if isinstance(queue, _Backlog):
+                queue.offer(data, layer.overflow_message)
+            else:
+                queue.put_nowait(data)
 
     # publishes -------------------------------------------------------------------------------------------------
 
@@ -168,6 +220,11 @@ class BatchingLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._shards = [BatchingShardConnection(shard.host, self) for shard in self._shards]
+        self.overflow_message = self.channel_layer.serialize({"type": OVERFLOW_TYPE})
+
+    async def _subscribe_to_channel(self, channel):
+        self.channels[channel] = _Backlog()  # channels_redis's own, with a bounded queue
+        await self._get_shard(channel).subscribe(channel)
 
 
 class BatchingRedisPubSubChannelLayer(RedisPubSubChannelLayer):

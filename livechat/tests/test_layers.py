@@ -144,3 +144,33 @@ async def test_a_publish_to_a_redis_that_is_not_there_fails_for_its_caller_and_t
     assert layer._get_layer()._shards[0]._publisher is None  # nothing left running that would hold later sends
     with pytest.raises(Exception):
         await layer.group_send("group.nowhere", {"type": "test.n", "n": 2})
+
+
+async def test_a_channel_that_is_not_read_holds_a_bounded_backlog_then_one_overflow_and_nothing_more(prefix,
+                                                                                                     monkeypatch):
+    """channels_redis queues a busy socket's messages without limit. Here a channel holds at most
+    CHANNEL_BACKLOG_MAX_BYTES unread; then it gets `layer.overflow` (its socket closes 4008 on it) and drops the rest,
+    while another channel of the same group, read as it goes, gets everything."""
+    from livechat import layers
+
+    monkeypatch.setattr(layers, "CHANNEL_BACKLOG_MAX_BYTES", 64 * 1024)
+    layer = _layer(settings.REDIS_URL, prefix)
+    stalled, reading = await _listener(layer, "group.site"), await _listener(layer, "group.site")
+    text = "x" * 4096
+    heard_by_reader = []
+    for n in range(50):  # 50 x 4 KB: past the 64 KB bound
+        await layer.group_send("group.site", {"type": "test.n", "n": n, "text": text})
+        heard_by_reader.append((await asyncio.wait_for(layer.receive(reading), 5))["n"])
+    assert heard_by_reader == list(range(50))
+    queue = layer._get_layer().channels[stalled]
+    assert queue.bytes <= 64 * 1024 + 100
+    held = []
+    while not queue.empty():
+        held.append(await layer.receive(stalled))
+    assert [event["n"] for event in held[:-1]] == list(range(len(held) - 1)) and 10 < len(held) < 17
+    assert held[-1] == {"type": "layer.overflow"} and queue.bytes == 0
+    await layer.group_send("group.site", {"type": "test.n", "n": 99})  # dropped: the socket is closing
+    assert (await asyncio.wait_for(layer.receive(reading), 5))["n"] == 99
+    await asyncio.sleep(0.2)
+    assert queue.empty()
+    await layer.flush()
