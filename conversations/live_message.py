@@ -19,18 +19,18 @@ first reply, a reply that joins or reopens, a repeated client_id: written by the
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
 from contextlib import nullcontext
-from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from conversations.changes import SEQUENCE
 from conversations.models import Conversation, Message
 from routing.services import VisitorReach
 
 # `conversation` locks the row (FOR UPDATE; under READ COMMITTED a concurrent writer's committed row is the one
-# returned, and the UPDATE below follows it). `item` inserts only when the conversation fits and no item of
-# the visitor or an advisor holds this client_id (the services' _repeated decides what such a repeat means).
+# returned, and the UPDATE below follows it). The item's time is taken once the row is locked (clock_timestamp in
+# `item`, which reads the locked row), so items' times follow their seq, as the general path's do. `item` inserts
+# only when the conversation fits and no item of the visitor or an advisor holds this client_id (the services'
+# _repeated decides what such a repeat means).
 _SQL = f"""
 WITH conversation AS (
     SELECT id, site_id, visitor_id, status, assigned_id, last_seq, last_public_seq, last_visitor_seq,
@@ -39,24 +39,24 @@ WITH conversation AS (
 ), item AS (
     INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
                                        client_id, created_at)
-    SELECT id, last_seq + 1, %(kind)s, %(sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s, %(now)s
+    SELECT id, last_seq + 1, %(kind)s, %(sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s, clock_timestamp()
     FROM conversation
     WHERE status = %(live)s AND last_visitor_seq > 0 AND NOT awaiting_email
       AND NOT EXISTS (SELECT 1 FROM conversations_message taken
                       WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
                         AND taken.sender IN (%(sender)s, %(advisor)s))
-    RETURNING id, conversation_id, seq
+    RETURNING id, conversation_id, seq, created_at
 ), counters AS (
     UPDATE conversations_conversation AS c
     SET last_seq = item.seq, last_public_seq = item.seq, last_visitor_seq = item.seq,
-        last_message_id = item.id, last_public_message_id = item.id, updated_at = %(now)s,
+        last_message_id = item.id, last_public_message_id = item.id, updated_at = item.created_at,
         change = nextval('{SEQUENCE}')
     FROM item WHERE c.id = item.conversation_id
     RETURNING c.change
 )
 SELECT conversation.id, conversation.site_id, conversation.visitor_id, conversation.status,
        conversation.assigned_id, conversation.last_public_seq, conversation.last_advisor_seq,
-       item.id, item.seq, (SELECT change FROM counters)
+       item.id, item.seq, (SELECT change FROM counters), item.created_at
 FROM conversation LEFT JOIN item ON true
 """
 
@@ -74,18 +74,18 @@ WITH conversation AS (
     INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
                                        client_id, advisor_id, created_at)
     SELECT id, last_seq + 1, %(kind)s, %(advisor_sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s,
-           %(advisor)s, %(now)s
+           %(advisor)s, clock_timestamp()
     FROM conversation
     WHERE status = %(live)s AND assigned_id IS NOT NULL AND waiting_since IS NULL
       AND (first_reply_at IS NOT NULL OR escalated_at IS NULL)
       AND NOT EXISTS (SELECT 1 FROM conversations_message taken
                       WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
                         AND taken.sender IN (%(visitor_sender)s, %(advisor_sender)s))
-    RETURNING id, conversation_id, seq
+    RETURNING id, conversation_id, seq, created_at
 ), counters AS (
     UPDATE conversations_conversation AS c
     SET last_seq = item.seq, last_public_seq = item.seq, last_advisor_seq = item.seq,
-        last_message_id = item.id, last_public_message_id = item.id, updated_at = %(now)s,
+        last_message_id = item.id, last_public_message_id = item.id, updated_at = item.created_at,
         change = nextval('{SEQUENCE}')
     FROM item WHERE c.id = item.conversation_id
     RETURNING c.change
@@ -97,12 +97,13 @@ WITH conversation AS (
     WHERE conversations_readstate.seq < EXCLUDED.seq
     RETURNING seq
 ), activity AS (
-    UPDATE advisors_advisor SET last_activity_at = %(now)s, message_count = message_count + 1
-    WHERE id = %(advisor)s AND EXISTS (SELECT 1 FROM item)
+    UPDATE advisors_advisor SET last_activity_at = item.created_at, message_count = message_count + 1
+    FROM item WHERE advisors_advisor.id = %(advisor)s
 )
 SELECT conversation.id, conversation.site_id, conversation.visitor_id, conversation.assigned_id,
        conversation.last_public_seq, conversation.last_visitor_seq, item.id, item.seq, (SELECT change FROM counters),
-       EXISTS (SELECT 1 FROM read), visitor.online_sockets, visitor.last_seen_at, visitor.variables ->> 'EMAIL'
+       EXISTS (SELECT 1 FROM read), visitor.online_sockets, visitor.last_seen_at, visitor.variables ->> 'EMAIL',
+       item.created_at
 FROM conversation LEFT JOIN item ON true JOIN conversations_visitor AS visitor ON visitor.id = conversation.visitor_id
 """
 
@@ -133,8 +134,7 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
     its own unless the caller holds a transaction). None: nothing was written; use the general path."""
     if connection.vendor != "postgresql":
         return None
-    now: datetime = timezone.now()
-    parameters = {"visitor": visitor_id, "client_id": client_id, "text": text, "now": now,
+    parameters = {"visitor": visitor_id, "client_id": client_id, "text": text,
                   "kind": Message.Kind.TEXT, "sender": Message.Sender.VISITOR, "advisor": Message.Sender.ADVISOR,
                   "live": Conversation.Status.LIVE}
     try:
@@ -150,7 +150,7 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
     if row is None or row[7] is None:
         return None
     (conversation_id, site_id, visitor_id, status, assigned_id, previous_public_seq, last_advisor_seq,
-     message_id, seq, change) = row
+     message_id, seq, change, now) = row
     conversation = Conversation.from_db(
         "default",
         ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq", "last_visitor_seq",
@@ -177,9 +177,8 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
     general path. The message's advisor is left for the caller to set (it has the advisor)."""
     if connection.vendor != "postgresql":
         return None
-    now: datetime = timezone.now()
     parameters = {"conversation": conversation_id, "advisor": advisor_id, "client_id": client_id, "text": text,
-                  "now": now, "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
+                  "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
                   "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -190,7 +189,7 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
     if row is None or row[6] is None:
         return None
     (conversation_id, site_id, visitor_id, assigned_id, previous_public_seq, last_visitor_seq, message_id, seq,
-     change, read_moved, online_sockets, last_seen_at, email) = row
+     change, read_moved, online_sockets, last_seen_at, email, now) = row
     conversation = Conversation.from_db(
         "default",
         ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq", "last_visitor_seq",

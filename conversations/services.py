@@ -578,7 +578,8 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
     text = message_text_clean(text, required=image is None)
     if note and not selectors.advisor_sees_notes(advisor):
         raise Forbidden(_("Notes need a Livechat Premium license."))
-    if (not note and image is None and checked is not None and live_message.reply_may_apply(checked)
+    if (not note and image is None and checked is not None and checked.pk == conversation_id
+            and live_message.reply_may_apply(checked)
             and not webhooks.listens_for_messages(checked.site_id)
             and (written := live_message.reply(conversation_id=conversation_id, advisor_id=advisor.pk,
                                                client_id=client_id, text=text)) is not None):

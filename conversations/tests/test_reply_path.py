@@ -97,18 +97,27 @@ def test_the_one_statement_leaves_what_the_general_path_leaves(demo):
                                    seq=question.message.seq)
         before = Advisor.objects.get(pk=demo.advisors["alice"].pk)
         change_before = Conversation.objects.get(pk=conversation.pk).change
+        read_change_before = ReadState.objects.get(conversation=conversation, advisor=demo.advisors["alice"]).change
         counts_before = _counts(demo)
-        sent = reply(demo, conversation, "29 €/month.", one_statement=one_statement)
+        with CaptureQueriesContext(connection) as captured:
+            sent = reply(demo, conversation, "29 €/month.", one_statement=one_statement)
+        assert bool(the_one_statement(captured)) == (one_statement and connection.vendor == "postgresql")
         after = Advisor.objects.get(pk=demo.advisors["alice"].pk)
         counts.append({name: {key: value - counts_before[name][key] for key, value in moved.items() if value
                               != counts_before[name][key]} for name, moved in _counts(demo).items()})
         outcome = _outcome(demo, conversation, sent.message)
         outcome["change moved"] = Conversation.objects.get(pk=conversation.pk).change > change_before
+        # a resume finds the replier's read position by its own change number
+        outcome["read change moved"] = ReadState.objects.get(
+            conversation=conversation, advisor=demo.advisors["alice"]).change > read_change_before
+        outcome["times follow seq"] = (Message.objects.get(pk=sent.message.pk).created_at
+                                       >= Message.objects.get(conversation=conversation,
+                                                              seq=sent.message.seq - 1).created_at)
         outcomes.append(outcome)
         activity.append((after.message_count - before.message_count, after.last_activity_at > before.last_activity_at))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0]["reads"] == {"alice": (True, True, True), "bob": (False, False, False)}
-    assert outcomes[0]["change moved"]
+    assert outcomes[0]["change moved"] and outcomes[0]["read change moved"] and outcomes[0]["times follow seq"]
     assert activity == [(1, True), (1, True)]
     # alice's reply reads the question for her; bob has not read the reply
     assert counts == [{"alice": {"unread": -1, "to_process": -1}, "bob": {"unread": 1}}] * 2
@@ -125,7 +134,9 @@ def test_the_one_statement_announces_what_the_general_path_announces(demo, monke
         events = announced[one_statement] = []
         monkeypatch.setattr(realtime, "send_now",
                             lambda group, event, events=events: events.append((group, json.loads(json.dumps(event)))))
-        reply(demo, conversation, "29 €/month.", one_statement=one_statement)
+        with CaptureQueriesContext(connection) as captured:
+            reply(demo, conversation, "29 €/month.", one_statement=one_statement)
+        assert bool(the_one_statement(captured)) == (one_statement and connection.vendor == "postgresql")
         groups = [realtime.conversation_group(conversation.pk), realtime.site_everyone_group(conversation.site_id),
                   realtime.advisor_group(demo.advisors["alice"].pk)]
         assert sorted(group for group, _ in events) == sorted(groups)
@@ -204,8 +215,9 @@ def test_a_reply_by_the_one_statement_to_a_visitor_who_left_is_emailed(demo, dja
                                                  - timedelta(seconds=61),
                                                  variables={**visitor.variables, "EMAIL": "jean@acme.example"})
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as captured:
         reply(demo, conversation, "Our plans start at 29 €/month.")
+    assert the_one_statement(captured) or connection.vendor != "postgresql"
     [message] = mail.outbox
     assert message.to == ["jean@acme.example"] and "Alice: Our plans start at 29 €/month." in message.body
     Visitor.objects.filter(pk=visitor.pk).update(online_sockets=1)  # back on the page: no e-mail
@@ -225,6 +237,7 @@ def test_replies_and_visitor_messages_at_once_keep_seq_gapless_and_each_item_onc
     visitor = Visitor.objects.get(pk=conversation.visitor_id)
     services.visitor_message_send(visitor=visitor, client_id="first", text="first words")
     barrier, errors, answers = threading.Barrier(8), [], {}
+    counts_before = {name: Advisor.objects.get(pk=demo.advisors[name].pk).message_count for name in ("alice", "bob")}
 
     def sender(n: int) -> None:
         try:
@@ -259,3 +272,39 @@ def test_replies_and_visitor_messages_at_once_keep_seq_gapless_and_each_item_onc
         read = ReadState.objects.get(conversation=conversation, advisor=demo.advisors[name])
         own = max(m.seq for m in items if m.advisor_id == demo.advisors[name].pk)
         assert read.seq == own and read.live_caught_up == (own == stored.last_seq)
+        # each of the advisor's ten client_ids stored once and counted once, its repeat answered, not counted
+        assert Advisor.objects.get(pk=demo.advisors[name].pk).message_count == counts_before[name] + 10
+    assert [m.created_at for m in items] == sorted(m.created_at for m in items)  # times follow seq
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_decides_again_under_the_lock_whatever_the_access_check_saw(demo):
+    """The access check's row may be stale by the time the reply is written: a close, or a new call for a human,
+    in between. The statement's own conditions (not the row's) then write nothing, and the general path decides."""
+    conversation = answered(demo)
+    stale = checked(demo, conversation)
+    services.conversation_close(conversation_id=conversation.pk, advisor=demo.advisors["alice"])
+    count = Message.objects.filter(conversation=conversation).count()
+    with pytest.raises(Conflict):  # closed: reopen to reply
+        services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                      client_id=new_id(), text="Still there?", checked=stale)
+    assert Message.objects.filter(conversation=conversation).count() == count
+
+    waiting = answered(demo, first_name="Paul")
+    stale = checked(demo, waiting)
+    Conversation.objects.filter(pk=waiting.pk).update(waiting_since=waiting.updated_at)  # a wait began meanwhile
+    sent = services.advisor_message_send(conversation_id=waiting.pk, advisor=demo.advisors["alice"],
+                                         client_id=new_id(), text="Here I am.", checked=stale)
+    assert sent.created and Conversation.objects.get(pk=waiting.pk).waiting_since is None  # the general path's
+
+
+@pytest.mark.django_db
+def test_a_checked_row_of_another_conversation_is_not_trusted(demo):
+    """`checked` must be the row of the conversation written to; another one's (a caller's mistake) never decides
+    the webhook question or the statement: the general path writes the reply."""
+    conversation, other = answered(demo), answered(demo, first_name="Paul")
+    with CaptureQueriesContext(connection) as captured:
+        sent = services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                             client_id=new_id(), text="Hello again.", checked=checked(demo, other))
+    assert sent.created and sent.message.conversation_id == conversation.pk
+    assert not the_one_statement(captured)
