@@ -123,11 +123,13 @@ def seed_visitors(cursor, *, count: int, sites: list[dict], advisors: list[dict]
     cursor.execute("SELECT id, token_hash FROM conversations_visitor WHERE token_hash = ANY(%s)",
                    ([r[0] for r in rows],))
     visitor_ids = dict((h, pk) for pk, h in cursor.fetchall())
+    # The escalation's moments as the services set them: escalated, assigned, answered (figures.keep).
     with cursor.copy("COPY conversations_conversation (status, last_seq, last_public_seq, last_visitor_seq,"
                      " last_advisor_seq, back_to_bot_label, waiting_since, created_at, updated_at, assigned_id,"
-                     " site_id, visitor_id) FROM STDIN") as copy:
+                     " site_id, visitor_id, escalated_at, assigned_at, first_reply_at) FROM STDIN") as copy:
         for hashed, site_id, advisor_id in rows:
-            copy.write_row(("live", 2, 2, 1, 2, "", None, "now", "now", advisor_id, site_id, visitor_ids[hashed]))
+            copy.write_row(("live", 2, 2, 1, 2, "", None, "now", "now", advisor_id, site_id, visitor_ids[hashed],
+                            "now", "now", "now"))
     cursor.execute("SELECT visitor_id, id FROM conversations_conversation WHERE visitor_id = ANY(%s)",
                    (list(visitor_ids.values()),))
     conversation_ids = dict(cursor.fetchall())
