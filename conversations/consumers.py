@@ -221,6 +221,8 @@ class JsonSocket(AsyncWebsocketConsumer):
         not read, or not fast enough. Closed as a slow consumer: the client comes back and catches up."""
         logger.warning("%s: the layer holds %d bytes this client has not read; closing %s", type(self).__name__,
                        CHANNEL_BACKLOG_MAX_BYTES, CLOSE_SLOW_CONSUMER)
+        if self.output is not None:  # daphne: wait for the client's answer to the close, as _drained does
+            self.output.linger(SLOW_CONSUMER_LINGER_S)
         await self.close(code=CLOSE_SLOW_CONSUMER)
 
     async def realtime_batch(self, message) -> None:

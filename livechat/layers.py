@@ -33,9 +33,12 @@ from channels_redis.utils import _wrap_close
 
 # At most this many publishes in one pipeline; more wait for the next (a bound on one write and one reply).
 PIPELINE_MAX = 500
-# What one channel (one socket) may hold unread, in serialized bytes: thousands of ordinary events (0.5-2 KB), a
-# few seconds of a busy site for an inbox socket that is resuming; past it, the socket is closed as a slow consumer.
-CHANNEL_BACKLOG_MAX_BYTES = 4 * 2**20
+# What one channel (one socket) may hold unread, in serialized bytes: thousands of ordinary events (0.5-2 KB), tens
+# of seconds of a busy site for an inbox socket that is resuming; past it, the socket is closed as a slow consumer.
+# One message is always taken into an empty queue, whatever its size: a burst's batch (livechat.realtime, up to
+# BATCH_MAX events) of long messages can weigh more than this alone, and a socket that keeps up takes each batch
+# before the next arrives.
+CHANNEL_BACKLOG_MAX_BYTES = 8 * 2**20
 OVERFLOW_TYPE = "layer.overflow"
 
 SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"
@@ -54,7 +57,7 @@ class _Backlog(asyncio.Queue):
     def offer(self, data: bytes, overflow: bytes) -> None:
         if self.overflowed:
             return  # dropped: the socket was told, and closes; its client catches up from the database
-        if self.bytes + len(data) > CHANNEL_BACKLOG_MAX_BYTES:
+        if self.bytes and self.bytes + len(data) > CHANNEL_BACKLOG_MAX_BYTES:
             self.overflowed = True
             data = overflow
         self.bytes += len(data)

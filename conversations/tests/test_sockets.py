@@ -366,3 +366,25 @@ async def test_back_to_bot_returns_to_the_menu_and_is_refused_while_the_bot_lead
                         "button": button_id(visitor.frames, "Talk to a human")})
     await visitor.wait_for(lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "live", since=mark)
     await visitor.disconnect()
+
+
+async def test_a_socket_the_layer_overflowed_for_closes_as_a_slow_consumer_and_catches_up_on_return(demo):
+    """livechat.layers tells a socket whose unread backlog passed its bound (`layer.overflow`) and drops the rest
+    for it: the socket closes 4008, and its client, back with `after`, gets what was dropped from the database."""
+    from channels.layers import get_channel_layer
+
+    from conversations import services
+    from conversations.models import Visitor
+    from livechat import realtime
+
+    session = await sync_to_async(start_session)()
+    socket = await widget_socket(session["token"])
+    await socket.wait_for(asks_for("PRENOM"))
+    seen = max(f["message"]["seq"] for f in socket.frames if f["type"] == "message")
+    await get_channel_layer().group_send(realtime.visitor_group(session["visitor"]["id"]), {"type": "layer.overflow"})
+    assert await socket.close_code() == 4008
+    visitor = await sync_to_async(Visitor.objects.get)(pk=session["visitor"]["id"])
+    await sync_to_async(services.visitor_message_send)(visitor=visitor, client_id=new_id(), text="Jean")
+    again = await widget_socket(session["token"], after=seen)
+    await again.wait_for(asks_for("SOCIETE"))
+    await again.disconnect()

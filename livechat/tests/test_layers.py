@@ -174,3 +174,25 @@ async def test_a_channel_that_is_not_read_holds_a_bounded_backlog_then_one_overf
     await asyncio.sleep(0.2)
     assert queue.empty()
     await layer.flush()
+
+
+async def test_one_message_heavier_than_the_bound_reaches_a_socket_that_keeps_up(prefix, monkeypatch):
+    """A burst's batch of long messages can weigh more than the bound by itself: a socket that takes each message
+    as it comes gets every one, and a receive that is cancelled (the socket closing) leaves the count right."""
+    from livechat import layers
+
+    monkeypatch.setattr(layers, "CHANNEL_BACKLOG_MAX_BYTES", 16 * 1024)
+    layer = _layer(settings.REDIS_URL, prefix)
+    channel = await _listener(layer, "group.site")
+    for n in range(3):
+        await layer.group_send("group.site", {"type": "test.n", "n": n, "text": "x" * 64 * 1024})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == n
+    queue = layer._get_layer().channels[channel]
+    assert not queue.overflowed and queue.bytes == 0
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert queue.bytes == 0
+    await layer.flush()
