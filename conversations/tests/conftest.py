@@ -15,6 +15,32 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def at_once(count: int, work) -> list[BaseException]:
+    """`work(n)` for n in range(count), each in its own thread, all released together; what they raised. Each
+    thread closes its database connection when done (PostgreSQL row locks are what such tests exercise)."""
+    import threading
+
+    from django.db import connection
+
+    barrier, errors = threading.Barrier(count), []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            work(n)
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def start_session(site_key: str = "demo-shop", token: str | None = None, origin: str | None = ORIGIN):
     client = APIClient()
     headers = {"HTTP_ORIGIN": origin} if origin else {}

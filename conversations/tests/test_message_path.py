@@ -1,7 +1,6 @@
 """The visitor's message to a live conversation, the hottest write: what it costs in queries, and that the lean
 path keeps its guarantees (gapless seq, one item per client_id, the frames it announces)."""
 import json
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +8,7 @@ from django.db import connection
 
 from conversations import services
 from conversations.models import Conversation, Message, Visitor
+from conversations.tests.conftest import at_once
 from livechat import realtime
 
 # The general path: the transaction's begin and end (a savepoint inside a test's transaction), the row lock, the
@@ -120,26 +120,15 @@ def test_concurrent_sends_to_a_live_conversation_keep_seq_gapless_and_each_clien
                                   client_id="alice-1", text="Hello")
     services.visitor_message_send(visitor=session.visitor, client_id="first", text="first words")
     visitor = Visitor.objects.get(pk=session.visitor.pk)
-    barrier, errors, answers = threading.Barrier(8), [], {}
+    answers = {}
 
     def sender(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(10):
-                client_id = f"c{(n // 2) * 10 + i}"  # threads 2k and 2k+1 send the same ten client_ids
-                sent = services.visitor_message_send(visitor=visitor, client_id=client_id, text=client_id)
-                answers.setdefault(client_id, set()).add(sent.message.pk)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
+        for i in range(10):
+            client_id = f"c{(n // 2) * 10 + i}"  # threads 2k and 2k+1 send the same ten client_ids
+            sent = services.visitor_message_send(visitor=visitor, client_id=client_id, text=client_id)
+            answers.setdefault(client_id, set()).add(sent.message.pk)
 
-    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert at_once(8, sender) == []
     assert len(answers) == 40 and all(len(ids) == 1 for ids in answers.values())  # a repeat got the stored item
     items = list(Message.objects.filter(conversation_id=session.conversation.pk).order_by("seq"))
     assert [m.seq for m in items] == list(range(1, len(items) + 1))

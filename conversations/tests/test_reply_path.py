@@ -3,7 +3,6 @@ PostgreSQL (conversations/live_message.py) that leaves exactly what the general 
 for everything else (a note, an image, a first reply, a repeat, a closed conversation, a site whose webhook wants
 message.created)."""
 import json
-import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -16,7 +15,7 @@ from advisors.models import Advisor
 from conversations import selectors, services
 from conversations.errors import Conflict
 from conversations.models import Conversation, Message, ReadState, Visitor
-from conversations.tests.conftest import escalated, new_id
+from conversations.tests.conftest import at_once, escalated, new_id
 from livechat import realtime
 
 
@@ -236,31 +235,19 @@ def test_replies_and_visitor_messages_at_once_keep_seq_gapless_and_each_item_onc
     conversation = answered(demo)
     visitor = Visitor.objects.get(pk=conversation.visitor_id)
     services.visitor_message_send(visitor=visitor, client_id="first", text="first words")
-    barrier, errors, answers = threading.Barrier(8), [], {}
+    answers = {}
     counts_before = {name: Advisor.objects.get(pk=demo.advisors[name].pk).message_count for name in ("alice", "bob")}
 
     def sender(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(10):
-                client_id = f"c{n // 2}-{i}"  # threads 2k and 2k+1 send the same ten client_ids
-                if n < 4:
-                    sent = services.visitor_message_send(visitor=visitor, client_id=client_id, text=client_id)
-                else:
-                    sent = reply(demo, conversation, client_id, advisor="alice" if n < 6 else "bob",
-                                 client_id=client_id)
-                answers.setdefault(client_id, set()).add(sent.message.pk)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
+        for i in range(10):
+            client_id = f"c{n // 2}-{i}"  # threads 2k and 2k+1 send the same ten client_ids
+            if n < 4:
+                sent = services.visitor_message_send(visitor=visitor, client_id=client_id, text=client_id)
+            else:
+                sent = reply(demo, conversation, client_id, advisor="alice" if n < 6 else "bob", client_id=client_id)
+            answers.setdefault(client_id, set()).add(sent.message.pk)
 
-    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert at_once(8, sender) == []
     assert len(answers) == 40 and all(len(ids) == 1 for ids in answers.values())
     items = list(Message.objects.filter(conversation=conversation).order_by("seq"))
     assert [m.seq for m in items] == list(range(1, len(items) + 1))
