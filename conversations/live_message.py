@@ -108,6 +108,23 @@ FROM conversation LEFT JOIN item ON true JOIN conversations_visitor AS visitor O
 """
 
 
+# The conversation's columns both statements read or write, in the order _conversation takes their values.
+_WRITTEN_COLUMNS = ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq",
+                    "last_visitor_seq", "last_advisor_seq", "last_message_id", "last_public_message_id", "updated_at",
+                    "change"]
+
+
+def _conversation(values: list) -> Conversation:
+    """The conversation as a statement left it (these columns; others load on access)."""
+    return Conversation.from_db("default", _WRITTEN_COLUMNS, values)
+
+
+def _stored(message: Message) -> Message:
+    """An item a statement inserted, marked as a saved row."""
+    message._state.adding, message._state.db = False, "default"
+    return message
+
+
 class Written:
     """What the statement stored: the item, its conversation (the columns it read and wrote; others load on
     access), and the last item the visitor could see before it."""
@@ -151,15 +168,11 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
         return None
     (conversation_id, site_id, visitor_id, status, assigned_id, previous_public_seq, last_advisor_seq,
      message_id, seq, change, now) = row
-    conversation = Conversation.from_db(
-        "default",
-        ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq", "last_visitor_seq",
-         "last_advisor_seq", "last_message_id", "last_public_message_id", "updated_at", "change"],
-        [conversation_id, site_id, visitor_id, status, assigned_id, seq, seq, seq, last_advisor_seq, message_id,
-         message_id, now, change])
-    message = Message(id=message_id, conversation=conversation, seq=seq, kind=Message.Kind.TEXT,
-                      sender=Message.Sender.VISITOR, text=text, client_id=client_id, buttons=[], created_at=now)
-    message._state.adding, message._state.db = False, "default"
+    conversation = _conversation([conversation_id, site_id, visitor_id, status, assigned_id, seq, seq, seq,
+                                  last_advisor_seq, message_id, message_id, now, change])
+    message = _stored(Message(id=message_id, conversation=conversation, seq=seq, kind=Message.Kind.TEXT,
+                              sender=Message.Sender.VISITOR, text=text, client_id=client_id, buttons=[],
+                              created_at=now))
     return Written(message, conversation, previous_public_seq)
 
 
@@ -190,15 +203,10 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
         return None
     (conversation_id, site_id, visitor_id, assigned_id, previous_public_seq, last_visitor_seq, message_id, seq,
      change, read_moved, online_sockets, last_seen_at, email, now) = row
-    conversation = Conversation.from_db(
-        "default",
-        ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq", "last_visitor_seq",
-         "last_advisor_seq", "last_message_id", "last_public_message_id", "updated_at", "change"],
-        [conversation_id, site_id, visitor_id, Conversation.Status.LIVE, assigned_id, seq, seq, last_visitor_seq,
-         seq, message_id, message_id, now, change])
-    message = Message(id=message_id, conversation=conversation, seq=seq, kind=Message.Kind.TEXT,
-                      sender=Message.Sender.ADVISOR, text=text, client_id=client_id, advisor_id=advisor_id,
-                      buttons=[], created_at=now)
-    message._state.adding, message._state.db = False, "default"
+    conversation = _conversation([conversation_id, site_id, visitor_id, Conversation.Status.LIVE, assigned_id, seq,
+                                  seq, last_visitor_seq, seq, message_id, message_id, now, change])
+    message = _stored(Message(id=message_id, conversation=conversation, seq=seq, kind=Message.Kind.TEXT,
+                              sender=Message.Sender.ADVISOR, text=text, client_id=client_id, advisor_id=advisor_id,
+                              buttons=[], created_at=now))
     return Replied(message, conversation, previous_public_seq, read_moved=read_moved,
                    reach=VisitorReach(email=email or "", online_sockets=online_sockets, last_seen_at=last_seen_at))
