@@ -11,13 +11,19 @@ from chatbots.engine import pseudonym
 from conversations.models import Conversation, Message
 
 
-def _utc(value: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and Z, as the contract writes timestamps."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+def _utc(value: datetime | str) -> str:
+    """UTC ISO 8601 with milliseconds (truncated) and Z, as the contract writes timestamps. A str is one the
+    database already wrote so (conversations.selectors.ContractTime, for the rows of the list and the search).
+
+    isoformat, not strftime: a CONV has five timestamps and strftime took half the time of presenting a page."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
-def timestamp(value: datetime | None) -> str | None:
+def timestamp(value: datetime | str | None) -> str | None:
     return None if value is None else _utc(value)
 
 
