@@ -263,7 +263,7 @@ def search(*, advisor: Advisor, q: str | None, site_key: str | None = None,
     """Conversations in the advisor's scope whose visitor (names and variables: licensed advisors only) or items
     (notes: licensed advisors only) match every word of `q`, newest activity first, SEARCH_PAGE a page, each with
     its newest matching item (None when only the visitor matched); as rows (conversation_rows, message_rows). At
-    most three queries whatever the page (four when the index statistics are read again, every ten minutes), and
+    most four queries whatever the page (five when the index statistics are read again, every ten minutes), and
     the transaction around them on PostgreSQL."""
     words = search_words(q)
     if not words:

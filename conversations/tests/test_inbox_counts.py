@@ -3,6 +3,7 @@ recomputed in the test after every change a conversation can go through."""
 import importlib
 import itertools
 import os
+from datetime import datetime, timezone
 
 import pytest
 from django.db import connection
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 from advisors.models import Advisor, Site
 from conversations import selectors, services
 from conversations.errors import Refused
-from conversations.models import Conversation, ConversationTally, Message, ReadState
+from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
 from conversations.presenters import conversation_dict
 from conversations.tests.conftest import ORIGIN, new_id
 from conversations.tests.conftest import escalated as walk_to_human
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 BOXES = ("live", "closed", "chatbot")
 FILTERS = ("all", "unassigned", "unread", "mine")
-LIST_QUERY_BUDGET = 3  # authentication (token, user, advisor, sites), the page, the counts
+LIST_QUERY_BUDGET = 4  # authentication (token, user, advisor, sites), the page, the advisors it names, the counts
 
 _addresses = itertools.count(1)
 
@@ -190,7 +191,7 @@ def many_conversations(demo, count: int = 6) -> None:
 
 @pytest.mark.parametrize("box", BOXES)
 @pytest.mark.parametrize("filter", FILTERS)
-def test_list_takes_three_queries_for_every_box_and_filter(demo, api_as, django_assert_max_num_queries, box,
+def test_list_takes_four_queries_for_every_box_and_filter(demo, api_as, django_assert_max_num_queries, box,
                                                            filter):
     many_conversations(demo)
     alice = api_as("alice")  # two sites, sees the bot's conversations
@@ -252,6 +253,32 @@ def test_list_rows_are_presented_as_the_full_load_with_avatars_images_labels_and
     shown = api_as("alice").get(CONVERSATIONS, {"box": "live", "limit": 100}).json()["results"]
     assert any(item["last_message"] and item["last_message"]["image_url"] for item in shown)
     assert any(item["assigned"] and item["assigned"]["avatar_url"] for item in shown)
+
+
+@pytest.mark.parametrize("microsecond", [0, 999, 1000, 586895, 999999])
+def test_listed_timestamps_are_written_as_the_detail_writes_them_whatever_the_microseconds(demo, api_as, microsecond):
+    """The list's timestamps are written by the database (selectors.ContractTime), the detail's by Python: the same
+    text, milliseconds truncated, Z. SQLite stores no fraction at all when the microseconds are 0."""
+    # given: every timestamp a row shows set to one instant, in a conversation alice was assigned and answered
+    conversation = walk_to_human()
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="hello")
+    instant = datetime(2026, 3, 1, 23, 59, 59, microsecond, tzinfo=timezone.utc)
+    Conversation.objects.filter(pk=conversation.pk).update(waiting_since=instant, closed_at=instant,
+                                                           created_at=instant, updated_at=instant)
+    conversation.refresh_from_db()
+    Visitor.objects.filter(pk=conversation.visitor_id).update(first_seen_at=instant)
+    Message.objects.filter(pk=conversation.last_message_id).update(created_at=instant)
+    alice = api_as("alice")
+    # when
+    listed = next(item for item in alice.get(CONVERSATIONS, {"box": "live"}).json()["results"]
+                  if item["id"] == conversation.pk)
+    detail = alice.get(f"{CONVERSATIONS}/{conversation.pk}").json()
+    # then
+    written = f"2026-03-01T23:59:59.{microsecond // 1000:03d}Z"
+    assert (listed["waiting_since"], listed["closed_at"], listed["created_at"], listed["updated_at"],
+            listed["visitor"]["first_seen"], listed["last_message"]["created_at"]) == (written,) * 6
+    assert listed == detail
 
 
 def test_list_filters_match_a_naive_filter(demo, api_as):
@@ -399,7 +426,7 @@ def test_concurrent_reads_replies_and_status_changes_keep_the_copies_exact(demo)
     assert_tallies_match_a_rebuild()
 
 
-def test_the_inbox_page_session_lists_in_five_queries(demo, client, django_assert_max_num_queries):
+def test_the_inbox_page_session_lists_in_six_queries(demo, client, django_assert_max_num_queries):
     """The browser's path: session and user (Django's middleware), then advisor and sites in one query."""
     many_conversations(demo)
     client.force_login(demo.advisors["alice"].user)

@@ -163,8 +163,8 @@ def test_search_pages_newest_first_in_a_fixed_number_of_queries(demo, api_as, dj
         seen, cursor = [], None
         while True:
             # auth, statistics (every 10 min), in a transaction (or savepoint) with SET LOCAL: the indexes' hits, the
-            # page's CONVs, its newest hits
-            with django_assert_max_num_queries(8):
+            # page's CONVs, the advisors they name, its newest hits
+            with django_assert_max_num_queries(9):
                 response = alice.get(SEARCH, {"q": "walrus", **({"cursor": cursor} if cursor else {})})
             seen += ids(response)
             cursor = response.json()["next"]
