@@ -2,10 +2,14 @@
 consumers of the contract."""
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livechat.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from livechat.handler import OneTripHandler  # noqa: E402  (needs the apps loaded)
+
+django_asgi_app = OneTripHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the apps loaded)
 
