@@ -134,9 +134,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: it is sync-only, and Django runs every middleware outside the last sync-only one in sync mode too, in
-    # one thread. Anywhere else, the ones inside it ran async and each hopped to that thread and back for its
-    # process_request and process_response (four more hops per request).
+    # After the session and LocaleMiddleware, whose choice it overrides. Sync-only, as every middleware here runs:
+    # livechat.handler.OneTripHandler enters the whole chain once, in the request's thread.
     "advisors.middleware.AdvisorLanguageMiddleware",
 ]
 
