@@ -68,13 +68,15 @@ class Arrivals:
         self.handshake_ms: list[float] = []  # the widget socket's opening handshake
         self.greeting_ms: list[float] = []  # `auth` sent -> the greeting frame
         self.arrival_ms: list[float] = []
+        self.arrival_started: list[int] = []  # CLOCK_MONOTONIC ns of each arrival's POST, beside arrival_ms
         self.bot_ms: list[float] = []
         self.errors: Counter = Counter()
 
     def report(self) -> dict:
         return {"attempted": self.attempted, "greeted": self.greeted, "escalated": self.escalated,
                 "post_ms": self.post_ms, "handshake_ms": self.handshake_ms,
-                "greeting_ms": self.greeting_ms, "arrival_ms": self.arrival_ms, "bot_ms": self.bot_ms,
+                "greeting_ms": self.greeting_ms, "arrival_ms": self.arrival_ms,
+                "arrival_started": self.arrival_started, "bot_ms": self.bot_ms,
                 "errors": dict(self.errors)}
 
 
@@ -181,6 +183,7 @@ class MixedClient(Client):
         stats.greeted += 1
         stats.greeting_ms.append((greeted - authenticating) / 1e6)
         stats.arrival_ms.append((greeted - started) / 1e6)
+        stats.arrival_started.append(started)
         walk = [("message", {"text": f"V{tag}{k}"}, _bot_input("SOCIETE")),
                 ("message", {"text": f"Company {k % 97}"}, _bot_menu)]
         if k % 4 == 0:
@@ -283,7 +286,7 @@ def arrival_commands(n_clients: int, *, first: int, total: int, window: float, s
 
 
 def merge_arrivals(reports: list[dict]) -> dict:
-    post, handshake, greeting, arrival, bot = [], [], [], [], []
+    post, handshake, greeting, arrival, started, bot = [], [], [], [], [], []
     errors: Counter = Counter()
     counts = Counter()
     for report in reports:
@@ -291,6 +294,7 @@ def merge_arrivals(reports: list[dict]) -> dict:
         handshake += report["handshake_ms"]
         greeting += report["greeting_ms"]
         arrival += report["arrival_ms"]
+        started += report["arrival_started"]
         bot += report["bot_ms"]
         errors.update(report["errors"])
         errors.update(report.get("walk_errors", {}))
@@ -298,7 +302,20 @@ def merge_arrivals(reports: list[dict]) -> dict:
             counts[key] += report[key]
     return {**counts, "session_post_ms": percentiles(post), "handshake_ms": percentiles(handshake),
             "greeting_ms": percentiles(greeting), "arrival_ms": percentiles(arrival),
-            "bot_ms": percentiles(bot), "errors": dict(errors)}
+            "bot_ms": percentiles(bot), "errors": dict(errors),
+            "arrival_by_10s": by_window(arrival, started, 10)}
+
+
+def by_window(latencies: list[float], started_ns: list[int], seconds: int) -> list[dict]:
+    """Arrival latency per `seconds` of the arrival, by when each visitor started: a server that falls behind shows
+    as windows getting worse (a backlog that grows while visitors keep coming), a stall as one bad window."""
+    if not started_ns or len(started_ns) != len(latencies):
+        return []
+    first = min(started_ns)
+    windows: dict[int, list[float]] = {}
+    for latency, start in zip(latencies, started_ns):
+        windows.setdefault((start - first) // (seconds * 1_000_000_000) * seconds, []).append(latency)
+    return [{"s": window, **percentiles(values)} for window, values in sorted(windows.items())]
 
 
 class Escalations:
@@ -397,7 +414,8 @@ def run_mixed(config: str, *, args, manifest: dict, env: dict, stamp: str, budge
             f"so far p99 {arrival['escalation']['latency_ms'].get('p99')} ms, not yet seen "
             f"{arrival['escalation']['lost']}; "
             f"errors {arrival['errors'] or 0}; CPU % of a core {usage['cpu_pct_of_core']} "
-            f"({stored} items stored)")
+            f"({stored} items stored); POST->greeting p50 by 10 s of the arrival: "
+            + ", ".join(f"{w['s']} s {w['p50']:.0f}" for w in arrival["arrival_by_10s"]) + " ms")
         # 2. steps: the escalated visitors write, the team replies (a first reply assigns), new visitors keep coming
         expected = {site["id"]: len(team)}
         for rate in args.mixed_rates:
