@@ -399,6 +399,9 @@ class WidgetConsumer(JsonSocket):
     place: handshake.WaitingPlace | None = None  # among its address's sockets waiting for their auth frame
     authenticating = False  # its auth frame came and is being checked
     joined_at: float | None = None  # when this socket announced itself to the token's others
+    # The conversation was live when this socket last heard of it (its joining, a CONV event, its own last send):
+    # its texts then try the one-statement write first (services.visitor_message_send's live_hint).
+    live = True
 
     async def connect(self):
         key = (parse_qs(self.scope.get("query_string", b"").decode()).get("site") or [None])[0]
@@ -500,6 +503,7 @@ class WidgetConsumer(JsonSocket):
         self.counted_online = True
         if joined.error is not None:
             raise joined.error
+        self.live = joined.conversation["status"] == Conversation.Status.LIVE
         await self.send_json({"type": "conversation", "conversation": joined.conversation})
         self.last_sent = after
         for item in joined.page:
@@ -533,6 +537,7 @@ class WidgetConsumer(JsonSocket):
         arguments = {"visitor": self.visitor, "client_id": client_id}
         if kind == "message":
             arguments["text"] = frame.get("text")
+            arguments["live_hint"] = self.live
         elif kind == "button":
             arguments["button"] = frame.get("button")
         try:
@@ -552,6 +557,8 @@ class WidgetConsumer(JsonSocket):
             await self.refuse(client_id, ErrorCode.UNAVAILABLE,
                               "Not stored; send it again later with the same client_id.")
             return
+        if sent.conversation is not None:
+            self.live = sent.conversation.status == Conversation.Status.LIVE
         if not sent.created:
             # A repeated client_id: the stored item is its acknowledgement. If this socket already sent it (the
             # replay after a reconnect did), the client has it: sending it again would deliver it twice.
@@ -601,6 +608,7 @@ class WidgetConsumer(JsonSocket):
         await self._deliver([event["message"]], previous=event.get("previous"))
 
     async def widget_conversation(self, event):
+        self.live = event["conversation"]["status"] == Conversation.Status.LIVE
         await self.send_json({"type": "conversation", "conversation": event["conversation"]})
 
     async def widget_typing(self, event):

@@ -214,12 +214,17 @@ def _upright_size(image: ProcessedImage) -> tuple[int, int]:
     return size
 
 
-def _lock(*, pk: int | None = None, visitor: Visitor | None = None) -> Conversation:
+def _lock(*, pk: int | None = None, visitor: Visitor | None = None, related: bool = False) -> Conversation:
     """The conversation (by id, or the visitor's) with its row locked, which serializes its `seq`. Its own columns
-    only: that is all a message to a live conversation needs, and joining the related rows cost that path a fifth
-    of its time (profiled). The bot, a reopening and an announcement load them when they need them
-    (_load_related). By SQL compiled once (livechat.compiled): every write of a conversation starts here."""
-    conversation = _LOCK_BY_ID.get(int(pk)) if visitor is None else _LOCK_BY_VISITOR.get(visitor.pk)
+    only, unless `related`: that is all a message to a live conversation needs, and joining the related rows cost
+    that path a fifth of its time (profiled). `related` (the visitor's only): its site with the chatbot, visitor and
+    advisor (_RELATED, as _load_related loads them) in the same query, locking its own row only, for a write
+    that reads them (a step of the bot's walk: they were a second query of every step). By SQL compiled once
+    (livechat.compiled): every write of a conversation starts here."""
+    if visitor is None:
+        conversation = _LOCK_BY_ID.get(int(pk))
+    else:
+        conversation = (_LOCK_BY_VISITOR_WITH_RELATED if related else _LOCK_BY_VISITOR).get(visitor.pk)
     if conversation is None:
         raise Conversation.DoesNotExist(f"no conversation for {'visitor %s' % visitor.pk if visitor else pk}")
     return conversation
@@ -229,6 +234,10 @@ _LOCK_BY_ID = CompiledLookup(
     lambda pk: Conversation.objects.select_for_update().filter(pk=pk).order_by()[:2], ID_PLACEHOLDER)
 _LOCK_BY_VISITOR = CompiledLookup(
     lambda visitor_id: Conversation.objects.select_for_update().filter(visitor_id=visitor_id).order_by()[:2],
+    ID_PLACEHOLDER)
+_LOCK_BY_VISITOR_WITH_RELATED = CompiledLookup(
+    lambda visitor_id: Conversation.objects.select_for_update(of=("self",))
+    .select_related("site__chatbot", "visitor", "assigned__user").filter(visitor_id=visitor_id).order_by()[:2],
     ID_PLACEHOLDER)
 
 
@@ -459,11 +468,13 @@ def _reopen_for_visitor(timeline: _Timeline) -> None:
                      bot_position=None)
 
 
-def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timeline], None]) -> Sent:
-    """One visitor send: lock, answer a repeated client_id with the stored item, else write and save."""
+def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timeline], None],
+                  for_the_bot: bool = False) -> Sent:
+    """One visitor send: lock, answer a repeated client_id with the stored item, else write and save.
+    `for_the_bot`: the send probably goes to the bot, which reads the related rows: locked with them (_lock)."""
     client_id = client_id_clean(client_id)
     with transaction.atomic():
-        conversation = _lock(visitor=visitor)
+        conversation = _lock(visitor=visitor, related=for_the_bot)
         if (repeated := _repeated(conversation, client_id)) is not None:
             return Sent([repeated], created=False, conversation=conversation)
         timeline = _Timeline(conversation)
@@ -472,13 +483,16 @@ def _visitor_send(*, visitor: Visitor, client_id: str, write: Callable[[_Timelin
     return timeline.sent()
 
 
-def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent:
+def visitor_message_send(*, visitor: Visitor, client_id: str, text: str, live_hint: bool = True) -> Sent:
+    """`live_hint`: False when the caller last saw the conversation not live (a widget socket while the bot has
+    it), so the one-statement write, which would write nothing, is not tried. A stale hint costs that statement,
+    or a live message takes the general path: both store the same item."""
     text = message_text_clean(text)
     # The commonest write (a live conversation, the visitor spoke before) in one statement on PostgreSQL; anything
     # else writes nothing there and goes the general way below (conversations/live_message.py). Not while a webhook
     # of the site wants message.created: its delivery row is written in the item's own transaction, which the one
     # statement (committed on its own) has no room for; a crash between the two would lose the event.
-    if not webhooks.listens_for_messages(visitor.site_id) and (written := live_message.write(
+    if live_hint and not webhooks.listens_for_messages(visitor.site_id) and (written := live_message.write(
             visitor_id=visitor.pk, client_id=client_id_clean(client_id), text=text)) is not None:
         events.message_created(written.conversation, written.message,
                                previous_public_seq=written.previous_public_seq)
@@ -499,7 +513,7 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str) -> Sent
         if conversation.status == Status.BOT:
             _bot_or_human(timeline, engine.Event(kind="text", text=text))
 
-    return _visitor_send(visitor=visitor, client_id=client_id, write=write)
+    return _visitor_send(visitor=visitor, client_id=client_id, write=write, for_the_bot=not live_hint)
 
 
 def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Sent:
@@ -522,7 +536,7 @@ def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Se
         if conversation.status == Status.BOT:
             _bot_or_human(timeline, engine.Event(kind="button", button=button))
 
-    return _visitor_send(visitor=visitor, client_id=client_id, write=write)
+    return _visitor_send(visitor=visitor, client_id=client_id, write=write, for_the_bot=True)
 
 
 def visitor_back_to_bot(*, visitor: Visitor, client_id: str) -> Sent:
@@ -536,7 +550,7 @@ def visitor_back_to_bot(*, visitor: Visitor, client_id: str) -> Sent:
         timeline.set(status=Status.BOT, assigned=None, waiting_since=None, back_to_bot_label="")
         _bot_or_human(timeline, engine.Event(kind="back_to_bot"))
 
-    return _visitor_send(visitor=visitor, client_id=client_id, write=write)
+    return _visitor_send(visitor=visitor, client_id=client_id, write=write, for_the_bot=True)
 
 
 def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImage) -> Sent:

@@ -160,3 +160,42 @@ def test_with_a_message_webhook_the_item_and_its_delivery_are_written_in_one_tra
     commit = next(i for i, sql in enumerate(statements) if "RELEASE SAVEPOINT" in sql or sql.upper() == "COMMIT")
     assert begin < item < delivery < commit
     assert Delivery.objects.filter(conversation_id=sent.conversation.pk, event="message.created").count() == 2
+
+
+@pytest.fixture
+def walking_visitor(demo) -> Visitor:
+    """A visitor the demo bot has just greeted (it asks for a first name)."""
+    session = services.visitor_session_start(site=demo.sites["shop"])
+    return Visitor.objects.get(pk=session.visitor.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_to_the_bot_with_the_sockets_hint_is_one_locking_query_and_no_futile_statement(
+        walking_visitor, django_assert_max_num_queries):
+    # given a socket that last saw the bot holding the conversation (live_hint=False)
+    with django_assert_max_num_queries(100) as captured:
+        sent = services.visitor_message_send(visitor=walking_visitor, client_id="w-1", text="Jean", live_hint=False)
+    statements = [q["sql"] for q in captured.captured_queries]
+
+    # then the bot answered, and the write neither tried the one statement (it writes nothing for the bot) nor
+    # loaded the site, chatbot and visitor apart from the row lock
+    assert [m.sender for m in sent.messages] == ["visitor", "bot"] and "Jean" in sent.messages[1].text
+    assert not [sql for sql in statements if "WITH conversation AS" in sql]
+    reads_of_the_conversation = [sql for sql in statements
+                                 if sql.lstrip().startswith("SELECT") and 'FROM "conversations_conversation"' in sql]
+    assert len(reads_of_the_conversation) == 1 and "chatbots_chatbot" in reads_of_the_conversation[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_hint_still_stores_a_live_conversations_text_once_and_in_order(live_visitor):
+    # given a socket that missed the conversation going live (it still says the bot has it)
+    first = services.visitor_message_send(visitor=live_visitor, client_id="s-1", text="one", live_hint=False)
+    second = services.visitor_message_send(visitor=live_visitor, client_id="s-2", text="two", live_hint=False)
+    again = services.visitor_message_send(visitor=live_visitor, client_id="s-2", text="two", live_hint=False)
+
+    # then each text is stored once, after the last item, by the general path, as it would have been without it
+    conversation = Conversation.objects.get(pk=live_visitor.conversation.pk)
+    assert [m.text for m in first.messages + second.messages] == ["one", "two"]
+    assert not again.created and again.message.pk == second.message.pk
+    assert second.message.seq == first.message.seq + 1 == conversation.last_seq
+    assert conversation.status == Conversation.Status.LIVE and conversation.last_visitor_seq == second.message.seq
