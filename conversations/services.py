@@ -445,7 +445,9 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
     with transaction.atomic():
         visitor = Visitor.objects.create(site=site, token_hash=token_hash(token), last_seen_at=now, page=page,
                                          language=language)
-        conversation = Conversation.objects.create(site=site, visitor=visitor, updated_at=now)
+        # Its related rows as _load_related wants them, known already (the site with its chatbot, the visitor just
+        # made, nobody assigned): the bot's greeting then loads nothing more.
+        conversation = Conversation.objects.create(site=site, visitor=visitor, assigned=None, updated_at=now)
         timeline = _Timeline(conversation)
         if site.mode == "livechat":
             _wait_for_human(timeline, notify=False)

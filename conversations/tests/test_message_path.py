@@ -199,3 +199,21 @@ def test_a_stale_hint_still_stores_a_live_conversations_text_once_and_in_order(l
     assert not again.created and again.message.pk == second.message.pk
     assert second.message.seq == first.message.seq + 1 == conversation.last_seq
     assert conversation.status == Conversation.Status.LIVE and conversation.last_visitor_seq == second.message.seq
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_visitors_greeting_reads_nothing_it_just_made(demo, django_assert_max_num_queries):
+    from conversations import selectors
+
+    site = selectors.site_for_key("demo-shop")  # as the widget's session request finds it: with its chatbot
+    services.visitor_session_start(site=site)  # the bot's flow and the site's webhooks, loaded once per process
+
+    with django_assert_max_num_queries(100) as captured:
+        session = services.visitor_session_start(site=site)
+
+    # the bot greeted, and the conversation was read back once (its change number, for the inbox's frame), not
+    # also to load the site, chatbot and visitor the session had just made or found
+    assert session.created and session.conversation.last_seq == 1
+    reads = [q["sql"] for q in captured.captured_queries
+             if q["sql"].lstrip().startswith("SELECT") and 'FROM "conversations_conversation"' in q["sql"]]
+    assert len(reads) == 1 and "chatbots_chatbot" not in reads[0]
