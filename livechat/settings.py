@@ -189,9 +189,11 @@ def _at_least(minimum: float, value: float) -> float:
 # PostgreSQL: a pool of connections shared by the process's threads (psycopg_pool, through Django's "pool"
 # option). Opening a connection costs 5-6 ms, more than the work of a message; the sockets' database calls run
 # in a thread pool of the same size (livechat/db.py), so each of those threads finds a connection ready.
-# A connection is checked as it leaves the pool (CONN_HEALTH_CHECKS), so the ones a PostgreSQL restart broke
-# are discarded rather than handed out. While PostgreSQL is down, a call waits DATABASE_POOL_TIMEOUT_S for a
-# connection, then fails like any database error (the sender gets `unavailable`, /healthz answers 503).
+# A connection is checked as it leaves the pool, so the ones a PostgreSQL restart broke are discarded rather than
+# handed out; not when it left the pool within the last second (livechat/pool.py: a round trip per call saved;
+# Django's CONN_HEALTH_CHECKS would check every time, so it stays off and livechat/postgresql sets ours). While
+# PostgreSQL is down, a call waits DATABASE_POOL_TIMEOUT_S for a connection, then fails like any database error
+# (the sender gets `unavailable`, /healthz answers 503).
 DATABASE_POOL_MIN_SIZE = _setting("DATABASE_POOL_MIN_SIZE",
                                   lambda: _at_least(0, env.int("DATABASE_POOL_MIN_SIZE", default=2)))
 DATABASE_POOL_MAX_SIZE = _setting("DATABASE_POOL_MAX_SIZE",
@@ -202,13 +204,13 @@ if DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
     raise ImproperlyConfigured(f"DATABASE_POOL_MIN_SIZE is not valid: {DATABASE_POOL_MIN_SIZE} is more than "
                                f"DATABASE_POOL_MAX_SIZE ({DATABASE_POOL_MAX_SIZE})")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "livechat.postgresql"  # Django's, with the pool's check of livechat/pool.py
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": DATABASE_POOL_MIN_SIZE,
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": DATABASE_POOL_TIMEOUT_S,
         "name": "default",
     }
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------------------ redis: layer, cache, broker
