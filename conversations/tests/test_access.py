@@ -86,3 +86,32 @@ def test_an_advisor_without_a_license_never_gets_a_note_by_its_client_id(demo, a
     assert response.status_code == 409 and response.json()["code"] == "conflict"
     assert "secret plan" not in response.content.decode() and "alice" not in response.content.decode()
     assert Message.objects.count() == count
+
+
+def test_the_compiled_access_check_follows_a_scope_change_at_the_next_request(demo, api_as):
+    # given bob answering a shop conversation, both as a reader (the conversation) and as a writer (a reply)
+    conversation = escalated()
+    bob_advisor = demo.advisors["bob"]
+    bob = api_as("bob")
+    path = f"{CONVERSATIONS}/{conversation.pk}"
+    assert bob.get(path).status_code == 200
+    assert bob.post(f"{path}/messages", {"client_id": new_id(), "text": "Hello"}, format="json").status_code == 201
+    items = Conversation.objects.get(pk=conversation.pk).last_seq
+
+    # when the shop is taken from him
+    bob_advisor.sites.remove(demo.sites["shop"])
+
+    # then the very next read and write do not find the conversation, and nothing is written
+    assert bob.get(path).status_code == 404
+    refused = bob.post(f"{path}/messages", {"client_id": new_id(), "text": "Still there?"}, format="json")
+    assert refused.status_code == 404 and refused.json()["code"] == "not_found"
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == items
+
+    # and when it is given back, and the bot's discussions shown to him, he sees those at once too
+    bob_advisor.sites.add(demo.sites["shop"])
+    bot_led = Conversation.objects.get(pk=start_session()["conversation"]["id"])
+    assert bob.get(f"{CONVERSATIONS}/{bot_led.pk}").status_code == 404
+    bob_advisor.sees_chatbot = True
+    bob_advisor.save(update_fields=["sees_chatbot"])
+    assert bob.get(path).status_code == 200
+    assert bob.get(f"{CONVERSATIONS}/{bot_led.pk}").status_code == 200
