@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 
 from conversations.changes import SEQUENCE
 from conversations.models import Conversation, Message
+from livechat.compiled import prepared_cursor
 from routing.services import VisitorReach
 
 # `conversation` locks the row (FOR UPDATE; under READ COMMITTED a concurrent writer's committed row is the one
@@ -35,16 +36,17 @@ _SQL = f"""
 WITH conversation AS (
     SELECT id, site_id, visitor_id, status, assigned_id, last_seq, last_public_seq, last_visitor_seq,
            last_advisor_seq, awaiting_email
-    FROM conversations_conversation WHERE visitor_id = %(visitor)s FOR UPDATE
+    FROM conversations_conversation WHERE visitor_id = %(visitor)s::bigint FOR UPDATE
 ), item AS (
     INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
                                        client_id, created_at)
-    SELECT id, last_seq + 1, %(kind)s, %(sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s, clock_timestamp()
+    SELECT id, last_seq + 1, %(kind)s::varchar, %(sender)s::varchar, %(text)s::text, '', '', '[]'::jsonb,
+           %(client_id)s::varchar, clock_timestamp()
     FROM conversation
-    WHERE status = %(live)s AND last_visitor_seq > 0 AND NOT awaiting_email
+    WHERE status = %(live)s::varchar AND last_visitor_seq > 0 AND NOT awaiting_email
       AND NOT EXISTS (SELECT 1 FROM conversations_message taken
-                      WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
-                        AND taken.sender IN (%(sender)s, %(advisor)s))
+                      WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s::varchar
+                        AND taken.sender IN (%(sender)s::varchar, %(advisor)s::varchar))
     RETURNING id, conversation_id, seq, created_at
 ), counters AS (
     UPDATE conversations_conversation AS c
@@ -69,18 +71,18 @@ _REPLY_SQL = f"""
 WITH conversation AS (
     SELECT id, site_id, visitor_id, status, assigned_id, last_seq, last_public_seq, last_visitor_seq, waiting_since,
            first_reply_at, escalated_at
-    FROM conversations_conversation WHERE id = %(conversation)s FOR UPDATE
+    FROM conversations_conversation WHERE id = %(conversation)s::bigint FOR UPDATE
 ), item AS (
     INSERT INTO conversations_message (conversation_id, seq, kind, sender, text, image, image_url, buttons,
                                        client_id, advisor_id, created_at)
-    SELECT id, last_seq + 1, %(kind)s, %(advisor_sender)s, %(text)s, '', '', '[]'::jsonb, %(client_id)s,
-           %(advisor)s, clock_timestamp()
+    SELECT id, last_seq + 1, %(kind)s::varchar, %(advisor_sender)s::varchar, %(text)s::text, '', '', '[]'::jsonb,
+           %(client_id)s::varchar, %(advisor)s::bigint, clock_timestamp()
     FROM conversation
-    WHERE status = %(live)s AND assigned_id IS NOT NULL AND waiting_since IS NULL
+    WHERE status = %(live)s::varchar AND assigned_id IS NOT NULL AND waiting_since IS NULL
       AND (first_reply_at IS NOT NULL OR escalated_at IS NULL)
       AND NOT EXISTS (SELECT 1 FROM conversations_message taken
-                      WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s
-                        AND taken.sender IN (%(visitor_sender)s, %(advisor_sender)s))
+                      WHERE taken.conversation_id = conversation.id AND taken.client_id = %(client_id)s::varchar
+                        AND taken.sender IN (%(visitor_sender)s::varchar, %(advisor_sender)s::varchar))
     RETURNING id, conversation_id, seq, created_at
 ), counters AS (
     UPDATE conversations_conversation AS c
@@ -92,13 +94,13 @@ WITH conversation AS (
 ), read AS (
     INSERT INTO conversations_readstate (advisor_id, conversation_id, seq, change, live_caught_up,
                                          live_caught_up_public)
-    SELECT %(advisor)s, item.conversation_id, item.seq, nextval('{SEQUENCE}'), false, false FROM item
+    SELECT %(advisor)s::bigint, item.conversation_id, item.seq, nextval('{SEQUENCE}'), false, false FROM item
     ON CONFLICT ON CONSTRAINT read_state_unique DO UPDATE SET seq = EXCLUDED.seq, change = EXCLUDED.change
     WHERE conversations_readstate.seq < EXCLUDED.seq
     RETURNING seq
 ), activity AS (
     UPDATE advisors_advisor SET last_activity_at = item.created_at, message_count = message_count + 1
-    FROM item WHERE advisors_advisor.id = %(advisor)s
+    FROM item WHERE advisors_advisor.id = %(advisor)s::bigint
 )
 SELECT conversation.id, conversation.site_id, conversation.visitor_id, conversation.assigned_id,
        conversation.last_public_seq, conversation.last_visitor_seq, item.id, item.seq, (SELECT change FROM counters),
@@ -156,7 +158,8 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
                   "live": Conversation.Status.LIVE}
     try:
         # Inside a caller's transaction, a savepoint: the refusal below must not break that transaction.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
+              prepared_cursor(connection) as cursor):
             cursor.execute(_SQL, parameters)
             row = cursor.fetchone()
     except IntegrityError:
@@ -194,7 +197,8 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
                   "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
                   "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
     try:
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
+              prepared_cursor(connection) as cursor):
             cursor.execute(_REPLY_SQL, parameters)
             row = cursor.fetchone()
     except IntegrityError:  # the same client_id twice at once, as for `write`

@@ -64,10 +64,18 @@ class CompiledRows:
 
     def rows(self) -> list[tuple[Any, ...]]:
         connection = connections[self.alias]
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(self.sql, self.params)
             rows = cursor.fetchall()
         return [tuple(row) for row in _converted(rows, self.converters, connection)]
+
+
+def prepared_cursor(connection):
+    """A cursor that binds its parameters on the server, so that PostgreSQL plans a statement a connection runs
+    often once (livechat/postgresql: the backend's `prepared_cursor`), else the connection's own cursor. For SQL
+    that types every parameter it compares or stores (a cast where PostgreSQL could not tell)."""
+    make = getattr(connection, "prepared_cursor", None)
+    return make() if make is not None else connection.cursor()
 
 
 # Placeholders no real value equals: a text no key or hash holds, and an id no row has.
@@ -122,7 +130,7 @@ class CompiledLookup:
         connection = connections[alias]
         if self._for_update and connection.get_autocommit():  # as Django refuses it: the lock would end at once
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchmany(2)
         if not rows:

@@ -211,6 +211,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "timeout": DATABASE_POOL_TIMEOUT_S,
         "name": "default",
     }
+    # psycopg prepares a statement a connection has run this many times, for the cursors that bind on the server
+    # (livechat/compiled.py's prepared_cursor; Django's own cursors bind on the client and never prepare).
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------------------ redis: layer, cache, broker

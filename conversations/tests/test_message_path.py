@@ -217,3 +217,35 @@ def test_a_new_visitors_greeting_reads_nothing_it_just_made(demo):
     reads = [q["sql"] for q in captured.captured_queries
              if q["sql"].lstrip().startswith("SELECT") and 'FROM "conversations_conversation"' in q["sql"]]
     assert len(reads) == 1 and "chatbots_chatbot" not in reads[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_one_statement_is_prepared_once_per_connection_and_logged_with_its_values(live_visitor):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    def runs_prepared() -> int:
+        """How often this connection ran the one statement as a prepared statement (the pool's connections live
+        on from test to test, so it may have been prepared before)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+            return sum(runs for statement, runs in cursor.fetchall()
+                       if "INSERT INTO conversations_message" in statement)
+
+    # when the visitor writes more often than psycopg's threshold for preparing a statement, on one connection
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    with connection.cursor():  # one connection for the whole test (autocommit: each write commits on its own)
+        before = runs_prepared()
+        with CaptureQueriesContext(connection) as captured:
+            for n in range(threshold + 3):
+                assert services.visitor_message_send(visitor=live_visitor, client_id=f"p-{n}", text=f"n{n}").created
+        after = runs_prepared()
+
+    # then PostgreSQL holds it as a prepared statement, run by name past the threshold: parsed and planned once
+    assert after - before >= 3
+    # and the log of queries (DEBUG, tests) still shows each with its values, as Django's own cursors do
+    logged = [q["sql"] for q in captured.captured_queries if "INSERT INTO conversations_message" in q["sql"]]
+    assert len(logged) == threshold + 3 and "'n4'" in logged[4]
+    # and every item stored, in order
+    texts = list(Message.objects.filter(conversation=live_visitor.conversation, client_id__startswith="p-")
+                 .order_by("seq").values_list("text", flat=True))
+    assert texts == [f"n{n}" for n in range(threshold + 3)]
