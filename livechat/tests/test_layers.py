@@ -196,3 +196,32 @@ async def test_one_message_heavier_than_the_bound_reaches_a_socket_that_keeps_up
         await waiting
     assert queue.bytes == 0
     await layer.flush()
+
+
+
+async def test_a_cancelled_receive_ends_at_once_its_unsubscribe_left_to_the_layer(prefix):
+    # given a socket's receive waiting on its channel, subscribed, on the real Redis
+    layer = _layer(settings.REDIS_URL, prefix)
+    channel = await layer.new_channel()
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.3)
+    assert not receiving.done()
+    shard = layer._get_layer()._shards[0]
+
+    # when it is cancelled (its socket closes, or the process shuts down) while the layer's writer of subscriptions
+    # cannot run (busy with another batch here; at a loop's shutdown, a writer that nothing will ever run)
+    async with shard._lock:
+        receiving.cancel()
+
+        # then it ends now: its way out (channels_redis unsubscribes the channel) does not wait for the writer,
+        # which held a test's event loop on its close for good (the layer watch's probe, cancelled mid-receive)
+        done, _ = await asyncio.wait({receiving}, timeout=2)
+        assert receiving in done and receiving.cancelled()
+
+    # and the unsubscribe still goes once the writer is free
+    for _ in range(50):
+        if channel not in shard._subscribed_to:
+            break
+        await asyncio.sleep(0.05)
+    assert channel not in shard._subscribed_to
+    await layer.flush()
