@@ -289,6 +289,9 @@ async def test_revoking_the_license_closes_the_open_inbox_socket(demo, tokens):
     assert await alice.close_code() == 4401
     # the page is told its access changed first, so that it does not say "signed out" (issue 14, point 7)
     assert alice.frames[-1] == {"type": "access_changed"}
+    # the client answers the close, as a browser does: the consumer ends now, with the layer watch its socket
+    # started, rather than be cancelled with the test's event loop (whose teardown hung on the watch's probe)
+    await alice.disconnect()
 
 
 async def test_removing_a_site_stops_its_frames_on_the_open_socket(demo, tokens):
