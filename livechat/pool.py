@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 RECENTLY_USED_S = 1.0
 
 _check = ConnectionPool.check_connection
-_handed_out_at: WeakKeyDictionary = WeakKeyDictionary()  # connection -> monotonic time it last passed a check
+_handed_out_at: WeakKeyDictionary = WeakKeyDictionary()  # connection -> monotonic time it last left the pool
 _lock = threading.Lock()  # the pool calls the check from every database thread
 
 
