@@ -11,7 +11,11 @@ from livechat.handler import OneTripHandler
 
 
 async def _trips_to_the_loop(handler, path: str) -> tuple[int, int]:
-    """The status of GET `path`, and how many times the request's threads handed work back to the event loop."""
+    """The status of GET `path`, and how many times the request's threads handed work back to the event loop.
+
+    Only the threads of the request's executor count (asgiref names them ThreadPoolExecutor-N_M): when the
+    request's ThreadSensitiveContext closes, the loop's default executor (asyncio_N) and a joining thread shut
+    that executor down, and those two trips land before or after the response depending on the scheduler."""
     loop = asyncio.get_running_loop()
     loop_thread = threading.get_ident()
     original = loop.call_soon_threadsafe
@@ -19,7 +23,7 @@ async def _trips_to_the_loop(handler, path: str) -> tuple[int, int]:
 
     def counted(*args, **kwargs):
         nonlocal trips
-        if threading.get_ident() != loop_thread:
+        if threading.get_ident() != loop_thread and threading.current_thread().name.startswith("ThreadPoolExecutor"):
             trips += 1
         return original(*args, **kwargs)
 
