@@ -225,3 +225,65 @@ async def test_a_cancelled_receive_ends_at_once_its_unsubscribe_left_to_the_laye
         await asyncio.sleep(0.05)
     assert channel not in shard._subscribed_to
     await layer.flush()
+
+
+async def test_a_groups_members_in_the_publishing_process_hear_it_at_once_and_once(prefix):
+    """Members in the process that publishes hear a group's message when it is published, not after Redis's round
+    trip; Redis's copy is dropped when it comes back; other processes hear it through Redis, as before."""
+    async with SlowAnswers(settings.REDIS_URL) as slow_url:
+        # given a process whose Redis answers late (DELAY_S) with a member of a group, and another process's member
+        here, elsewhere = _layer(slow_url, prefix), _layer(settings.REDIS_URL, prefix)
+        local, remote = await _listener(here, "group.site"), await _listener(elsewhere, "group.site")
+        await asyncio.sleep(DELAY_S * 2)  # both subscriptions in effect
+        loop = asyncio.get_running_loop()
+
+        # when the first process publishes
+        started = loop.time()
+        sending = asyncio.ensure_future(here.group_send("group.site", {"type": "test.n", "n": 1}))
+        heard_here = await asyncio.wait_for(here.receive(local), 5)
+        heard_here_after = loop.time() - started
+        await sending
+
+        # then its member heard it at once, the other process's through Redis
+        assert heard_here == {"type": "test.n", "n": 1} and heard_here_after < DELAY_S / 2
+        assert await asyncio.wait_for(elsewhere.receive(remote), 5) == {"type": "test.n", "n": 1}
+        # and Redis's copy, back a round trip later, is not heard a second time
+        await asyncio.sleep(DELAY_S * 2)
+        shard = here._get_layer()._shards[0]
+        assert here._get_layer().channels[local].empty() and not shard._echoes
+
+        # and the same bytes published by the other process meanwhile are heard: one copy each, whichever is dropped
+        await here.group_send("group.site", {"type": "test.n", "n": 2})
+        await elsewhere.group_send("group.site", {"type": "test.n", "n": 2})
+        heard = [await asyncio.wait_for(here.receive(local), 5) for _ in range(2)]
+        await asyncio.sleep(DELAY_S * 2)
+        assert heard == [{"type": "test.n", "n": 2}] * 2 and here._get_layer().channels[local].empty()
+        assert not shard._echoes
+        await here.flush()
+        await elsewhere.flush()
+
+
+async def test_a_copy_redis_never_sends_back_is_forgotten(prefix, monkeypatch):
+    """A message delivered here before Redis took the process's subscription has no copy coming back: it is
+    forgotten after ECHO_WAIT_S, while the copies still on their way are kept (and dropped when they come)."""
+    from livechat import layers
+
+    monkeypatch.setattr(layers, "ECHO_WAIT_S", 0.2)
+    layer = _layer(settings.REDIS_URL, prefix)
+    loop_layer = layer._get_layer()
+    shard = loop_layer._shards[0]
+    channel = await layer.new_channel()
+    # given a member of the group here whose subscription Redis has not taken yet
+    loop_layer.groups[loop_layer._get_group_channel_name("group.site")] = {channel}
+    await layer.group_send("group.site", {"type": "test.n", "n": 1})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.n", "n": 1}
+    assert shard._echoes_waiting == 1
+    # when the subscription is in effect and a message comes after ECHO_WAIT_S
+    await layer.group_add("group.site", channel)
+    await asyncio.sleep(0.3)
+    await layer.group_send("group.site", {"type": "test.n", "n": 2})
+    # then the copy that never came is forgotten, the new one is dropped when Redis sends it back: heard once
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.n", "n": 2}
+    await asyncio.sleep(0.2)
+    assert loop_layer.channels[channel].empty() and shard._echoes == {} and shard._echoes_waiting == 0
+    await layer.flush()
