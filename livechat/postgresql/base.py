@@ -8,8 +8,8 @@
   every call. Django's cursors bind on the client (every value quoted into the text in Python, the text parsed
   and planned again); turning server-side binding on for every query is Django's `server_side_binding`, whose
   typing rules the ORM's queries do not all meet. So only the statements written for it use this one: the
-  visitor's and the advisor's one-statement writes (conversations.live_message) and the compiled lookups
-  (livechat.compiled).
+  visitor's and the advisor's one-statement writes (conversations.live_message), and the compiled lookups and
+  rows (livechat.compiled: the access check, the tokens' lookups, the inbox list's first pages).
 """
 from django.db.backends.postgresql import base, operations
 from django.utils.asyncio import async_unsafe
@@ -49,4 +49,3 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if self.timezone != tzloader.timezone:
                 base.register_tzloader(self.timezone, cursor)
             return self._prepare_cursor(cursor)
-
