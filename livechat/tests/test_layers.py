@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from livechat.layers import BatchingRedisPubSubChannelLayer
 
@@ -287,3 +288,24 @@ async def test_a_copy_redis_never_sends_back_is_forgotten(prefix, monkeypatch):
     await asyncio.sleep(0.2)
     assert loop_layer.channels[channel].empty() and shard._echoes == {} and shard._echoes_waiting == 0
     await layer.flush()
+
+
+@pytest.mark.parametrize("backend", ["livechat.layers.BatchingRedisPubSubChannelLayer",
+                                     "channels_redis.core.RedisChannelLayer"])
+async def test_a_burst_of_more_commands_than_redis_pys_default_pool_holds_is_served_on_either_layer(backend, prefix):
+    # given the layer as the settings configure it (CHANNEL_LAYER_BACKEND may name channels_redis's core layer)
+    layer_class = import_string(backend)
+    config = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"], prefix=prefix)
+    layer = layer_class(**config)
+    try:
+        # when 300 sockets join a group at once and a message is sent to it (a thousand visitors coming back after a
+        # restart: the core layer takes a pooled connection per command, and redis-py's pool holds 100 by default)
+        channels = [await layer.new_channel() for _ in range(300)]
+        await asyncio.gather(*(layer.group_add("burst", channel) for channel in channels))
+        await layer.group_send("burst", {"type": "inbox.message", "text": "hello"})
+
+        # then every one of them hears it: none was refused a connection
+        heard = await asyncio.wait_for(asyncio.gather(*(layer.receive(channel) for channel in channels)), 10)
+        assert [message["text"] for message in heard] == ["hello"] * 300
+    finally:
+        await layer.flush()
