@@ -7,6 +7,7 @@ import uuid
 import weakref
 
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -166,10 +167,13 @@ class LayerWatch:
         try:
             try:
                 await _probe().round_trip(WATCH_TIMEOUT_S)
-            except TimeoutError:
+            except (TimeoutError, ChannelFull):
                 # Slow is not down: a process saturated by a burst answers its own probe late, and closing every
                 # socket then (each client reconnecting at once) would make a busy process a collapsing one. The
-                # layer failed only if its Redis does not answer either (asked on a connection of its own).
+                # layer failed only if its Redis does not answer either (asked on a connection of its own). Full is
+                # the same on channels_redis's core layer: every channel of a process shares one list in Redis, and
+                # a process behind on reading it has its probe refused (1,020 sockets closed 4503 by a burst of
+                # arrivals, `make bench`, uvicorn-corex1).
                 if redis is None:
                     logger.info("channel layer probe slow (a busy process); nothing was lost in memory")
                     return

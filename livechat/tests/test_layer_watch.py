@@ -2,8 +2,11 @@
 a probe that comes back late because the process is busy is not an outage (closing every socket then made a
 saturated process collapse: every client reconnected at once)."""
 import asyncio
+import uuid
 
 import pytest
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django.conf import settings
 from redis import asyncio as aioredis
 
@@ -115,4 +118,37 @@ async def test_the_watch_looks_at_redis_as_soon_as_it_starts(redis_layer, monkey
                 await asyncio.sleep(0.01)
     finally:
         watch.discard(socket)
+    assert not watch.failing and socket.told == 0
+
+
+async def test_a_probe_refused_because_this_process_reads_behind_is_not_an_outage(redis_layer, settings):
+    """channels_redis's core layer keeps every channel of a process in one list in Redis: while the process is
+    behind on reading it (a burst), a send to any of its channels, the probe's too, is refused as full."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [redis_layer], "capacity": 3,
+                                                      "prefix": f"test-watch-{uuid.uuid4().hex[:12]}"}}}
+    layer = get_channel_layer()
+    watch, socket = health.LayerWatch(), Socket()
+    watch.sockets.add(socket)
+    redis = aioredis.Redis.from_url(redis_layer)
+    try:
+        # given a process whose channels hold as much as the layer takes, unread
+        behind = await layer.new_channel()
+        for n in range(3):
+            await layer.send(behind, {"type": "inbox.message", "n": n})
+        with pytest.raises(ChannelFull):
+            await layer.send(await layer.new_channel(), {"type": "healthz.probe"})
+
+        # when the watch probes, and probes again once the process has caught up
+        await watch._check(redis)
+        failing_while_behind = watch.failing
+        for _ in range(3):
+            await layer.receive(behind)
+        await watch._check(redis)
+    finally:
+        await redis.aclose()
+        await layer.flush()
+
+    # then nothing failed, and no socket was told to catch up
+    assert not failing_while_behind
     assert not watch.failing and socket.told == 0
