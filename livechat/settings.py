@@ -229,10 +229,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": env.str("CHANNEL_LAYER_BACKEND", default="livechat.layers.BatchingRedisPubSubChannelLayer"),
-            # redis-py's pool refuses a 101st connection at once (MaxConnectionsError; unbounded before redis-py
-            # 6), and channels_redis's core layer, which CHANNEL_LAYER_BACKEND may name, takes one per command in
+            # redis-py's asyncio pool refuses a 101st connection at once (MaxConnectionsError: its default bound),
+            # and channels_redis's core layer, which CHANNEL_LAYER_BACKEND may name, takes one per command in
             # flight: a thousand sockets joining their groups together closed 4503 by the hundreds (`make bench`,
-            # uvicorn-corex1). Redis's own maxclients (10,000) is the bound, as before. The pub/sub layer holds
+            # uvicorn-corex1). Redis's own maxclients (10,000) is the bound. The pub/sub layer holds
             # two connections whatever this says.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 10_000}], "prefix": CHANNEL_LAYER_PREFIX},
         }
