@@ -33,6 +33,16 @@ def own_cache_keys(settings):
     settings.CACHES = caches
 
 
+@pytest.fixture(autouse=True)
+def loop_connections_closed():
+    """The event loop's own PostgreSQL connections (livechat/loop_io.py) end with the test that opened them: its
+    loop has ended, and they would keep the test database from being dropped."""
+    yield
+    from livechat import loop_io
+
+    loop_io.close_all()
+
+
 @pytest.fixture
 def media_root(settings, tmp_path):
     """Uploaded and re-encoded images go to this test's own directory."""

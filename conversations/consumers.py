@@ -27,7 +27,7 @@ from conversations import events, handshake, selectors, services
 from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation, Visitor
 from conversations.presenters import conversation_dict, message_dict, widget_conversation_dict
-from livechat import realtime
+from livechat import loop_io, realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
 from livechat.layers import CHANNEL_BACKLOG_MAX_BYTES
@@ -373,17 +373,35 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+async def _widget_send(kind: str, arguments: dict) -> services.Sent:
+    """Take a slot of the token's rate limit, then store the send. A malformed frame is refused before it takes a
+    slot (the services' own rules; they check again). The token's limit is shared with its image uploads
+    (services.visitor_send_wait).
+
+    A text to a conversation last seen live is tried on the event loop first (services.visitor_text_on_loop: its
+    limit and its one statement, no thread); whatever that does not write, and every other send, goes to a
+    database thread, with the slot already taken or taking it there."""
+    if kind == "message" and arguments["live_hint"] and loop_io.available():
+        client_id = services.client_id_clean(arguments["client_id"])
+        text = services.message_text_clean(arguments["text"])
+        visitor = arguments["visitor"]
+        if (wait := await services.visitor_send_wait_on_loop(visitor_id=visitor.pk)) is not None:
+            raise RateLimited(wait)
+        sent = await services.visitor_text_on_loop(visitor=visitor, client_id=client_id, text=text)
+        return sent if sent is not None else await _widget_send_in_thread(kind, arguments, slot_taken=True)
+    return await _widget_send_in_thread(kind, arguments, slot_taken=False)
+
+
 @database_call
-def _widget_send_limited(kind: str, arguments: dict) -> services.Sent:
-    """Take a slot of the token's rate limit, then store the send: both in one trip to a database thread, so the
-    cache's blocking round trips (Redis) never stall the event loop and cost no second thread hop. A malformed
-    frame is refused before it takes a slot (the services' own rules; they check again). The token's limit is
-    shared with its image uploads (services.visitor_send_wait)."""
-    services.client_id_clean(arguments["client_id"])
-    if kind == "message":
-        services.message_text_clean(arguments["text"])
-    if (wait := services.visitor_send_wait(visitor_id=arguments["visitor"].pk)) is not None:
-        raise RateLimited(wait)
+def _widget_send_in_thread(kind: str, arguments: dict, *, slot_taken: bool) -> services.Sent:
+    """The send in one trip to a database thread, its slot taken there first unless `slot_taken`, so the cache's
+    blocking round trips (Redis) never stall the event loop and cost no second thread hop."""
+    if not slot_taken:
+        services.client_id_clean(arguments["client_id"])
+        if kind == "message":
+            services.message_text_clean(arguments["text"])
+        if (wait := services.visitor_send_wait(visitor_id=arguments["visitor"].pk)) is not None:
+            raise RateLimited(wait)
     return WIDGET_SENDS[kind](**arguments)
 
 
@@ -541,7 +559,7 @@ class WidgetConsumer(JsonSocket):
         elif kind == "button":
             arguments["button"] = frame.get("button")
         try:
-            sent = await _widget_send_limited(kind, arguments)
+            sent = await _widget_send(kind, arguments)
         except RateLimited as limited:
             await self.refuse(client_id, ErrorCode.RATE_LIMITED, "Too many messages; wait a little.",
                               retry_after=limited.retry_after)

@@ -45,19 +45,26 @@ def _seen_by_every_audience(conversation: Conversation, message: Message) -> boo
 
 
 def message_created(conversation: Conversation, message: Message, *, previous_public_seq: int) -> None:
+    payload = message_broadcast(conversation, message, previous_public_seq=previous_public_seq)
+    webhooks.message_created(conversation, message, payload)  # a cached lookup when no webhook listens
+
+
+def message_broadcast(conversation: Conversation, message: Message, *, previous_public_seq: int) -> dict[str, Any]:
+    """message_created's frames, without its webhook event: for a write that knew no webhook of the site wants
+    message.created before it wrote (services.visitor_text_on_loop, on the event loop). Returns the MSG."""
     payload = message_dict(message)
     if message.visible_to_visitor:
         realtime.send_on_commit(realtime.conversation_group(conversation.pk),
                                 {"type": "widget.message", "message": payload, "previous": previous_public_seq})
-    webhooks.message_created(conversation, message, payload)  # a cached lookup when no webhook listens
     # Serialized once here rather than by each inbox socket of the site (every one of them forwards it as is), and
     # sent once to the whole site when every audience may see it (the commonest case: a live conversation's text).
     event = {"type": "inbox.message", "frame": _frame("message", message=payload)}
     if _seen_by_every_audience(conversation, message):
         realtime.send_on_commit(realtime.site_everyone_group(conversation.site_id), event)
-        return
+        return payload
     for _, group in _inbox_audiences(conversation, note=not message.visible_to_visitor):
         realtime.send_on_commit(group, event)
+    return payload
 
 
 def conversation_changed(conversation: Conversation, *, widget: bool = True,

@@ -16,16 +16,24 @@ live, assigned (to anyone) and past its first reply: then the general path (serv
 no status, assignment or figure, and announces nothing but the item and the read position. A note, an image, a
 first reply, a reply that joins or reopens, a repeated client_id: written by the general path.
 
+The visitor's text runs on the event loop when it can (`write_on_loop`, livechat/loop_io.py): the same statement
+on a connection of the loop's own.
+
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
+import logging
 from contextlib import nullcontext
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 
 from conversations.changes import SEQUENCE
 from conversations.models import Conversation, Message
+from livechat import loop_io
 from livechat.compiled import prepared_cursor
 from routing.services import VisitorReach
+
+logger = logging.getLogger(__name__)
 
 # `conversation` locks the row (FOR UPDATE; under READ COMMITTED a concurrent writer's committed row is the one
 # returned, and the UPDATE below follows it). The item's time is taken once the row is locked (clock_timestamp in
@@ -153,20 +161,44 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
     its own unless the caller holds a transaction). None: nothing was written; use the general path."""
     if connection.vendor != "postgresql":
         return None
-    parameters = {"visitor": visitor_id, "client_id": client_id, "text": text,
-                  "kind": Message.Kind.TEXT, "sender": Message.Sender.VISITOR, "advisor": Message.Sender.ADVISOR,
-                  "live": Conversation.Status.LIVE}
     try:
         # Inside a caller's transaction, a savepoint: the refusal below must not break that transaction.
         with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
               prepared_cursor(connection) as cursor):
-            cursor.execute(_SQL, parameters)
+            cursor.execute(_SQL, _parameters(visitor_id, client_id, text))
             row = cursor.fetchone()
     except IntegrityError:
         # The same client_id sent twice at once: the client_id check ran on the statement's snapshot, taken before
         # this waited for the row lock, so the other send's item was not visible to it. The unique constraint
         # refused the second item; the general path, in a new snapshot, answers the repeat with the stored one.
         return None
+    return _written(row, client_id, text)
+
+
+async def write_on_loop(*, visitor_id: int, client_id: str, text: str) -> Written | None:
+    """`write` on the event loop, on one of its own connections (livechat.loop_io), committed on its own. None:
+    nothing was written (the same cases as `write`, and also no loop connection free or a database error): use
+    the general path, which stores the send or answers its repeat exactly as if this had not run."""
+    async with loop_io.postgres() as loop_connection:
+        if loop_connection is None:
+            return None
+        try:
+            cursor = await loop_connection.execute(_SQL, _parameters(visitor_id, client_id, text), prepare=True)
+            row = await cursor.fetchone()
+        except psycopg.Error as error:  # the repeat above, or a connection lost: the thread path decides
+            if not isinstance(error, psycopg.IntegrityError):
+                logger.warning("the loop's write of visitor %s's text failed: %s: %s", visitor_id,
+                               type(error).__name__, error)
+            return None
+    return _written(row, client_id, text)
+
+
+def _parameters(visitor_id: int, client_id: str, text: str) -> dict:
+    return {"visitor": visitor_id, "client_id": client_id, "text": text, "kind": Message.Kind.TEXT,
+            "sender": Message.Sender.VISITOR, "advisor": Message.Sender.ADVISOR, "live": Conversation.Status.LIVE}
+
+
+def _written(row: tuple | None, client_id: str, text: str) -> Written | None:
     if row is None or row[7] is None:
         return None
     (conversation_id, site_id, visitor_id, status, assigned_id, previous_public_seq, last_advisor_seq,

@@ -21,18 +21,22 @@ The Redis clock (TIME inside the script) is the one clock of every process, so t
 The local-memory cache lives in one process: its read-modify-write runs under a process lock.
 
 `hit` makes blocking cache calls: call it from a thread, never on the event loop (the widget socket checks it in
-the same database thread call that stores the send). Errors of the cache (redis.RedisError, OSError) reach the
-caller, which decides (the widget socket lets a send through, with a warning, while Redis is down)."""
+the same database thread call that stores the send); `hit_on_loop` is the same step for the event loop. Errors of
+the cache (redis.RedisError, OSError) reach the caller, which decides (the widget socket lets a send through, with a
+warning, while Redis is down)."""
 import functools
 import math
 import threading
 import time
+import weakref
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from livechat import loop_io
 
 # KEYS[1]: the key's TAT; ARGV: emission interval T and window W, in microseconds (integers: exact arithmetic).
 # Returns 0 when allowed, else the wait in microseconds. Numbers are formatted by hand: Redis turns a Lua number
@@ -87,17 +91,42 @@ def hit(key: str, *, limit: int, window_s: float) -> float | None:
     """Count one event; None when allowed, else the seconds to wait before the next one would be."""
     if limit < 1:  # a limit of 0 (a setting turned off to the extreme) refuses everything, as the slots did
         return max(0.1, round(window_s, 1))
-    counts = _counts()
-    cache_key = f"ratelimit:{key}"
-    interval_us = max(1, round(window_s * _MICRO / limit))
-    window_us = max(interval_us, round(window_s * _MICRO))
+    counts, cache_key, interval_us, window_us = _step(key, limit, window_s)
     if isinstance(counts, RedisCache):
         wait_us = int(_script(counts)(keys=[counts.make_and_validate_key(cache_key)], args=[interval_us, window_us]))
     else:
         wait_us = _local_hit(counts, cache_key, interval_us, window_us)
-    if wait_us <= 0:
-        return None
-    return max(0.1, round(wait_us / _MICRO, 1))
+    return _wait(wait_us)
+
+
+async def hit_on_loop(key: str, *, limit: int, window_s: float) -> float | None:
+    """`hit` for the event loop, the same step on the same key: the script awaited on the loop's own Redis client
+    (livechat.loop_io), or the local-memory step in place (a process lock held for microseconds)."""
+    if limit < 1:
+        return max(0.1, round(window_s, 1))
+    counts, cache_key, interval_us, window_us = _step(key, limit, window_s)
+    if isinstance(counts, RedisCache):
+        script = _loop_scripts.get(client := loop_io.redis_client())
+        if script is None:
+            script = _loop_scripts[client] = client.register_script(_GCRA_LUA)
+        wait_us = int(await script(keys=[counts.make_and_validate_key(cache_key)], args=[interval_us, window_us]))
+    else:
+        wait_us = _local_hit(counts, cache_key, interval_us, window_us)
+    return _wait(wait_us)
+
+
+# The script registered on each loop's client (redis-py sends EVALSHA, and EVAL again if Redis lost it).
+_loop_scripts: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _step(key: str, limit: int, window_s: float) -> tuple[BaseCache, str, int, int]:
+    """The cache, the key and the GCRA step's interval and window, in microseconds."""
+    interval_us = max(1, round(window_s * _MICRO / limit))
+    return _counts(), f"ratelimit:{key}", interval_us, max(interval_us, round(window_s * _MICRO))
+
+
+def _wait(wait_us: int) -> float | None:
+    return None if wait_us <= 0 else max(0.1, round(wait_us / _MICRO, 1))
 
 
 def _local_hit(counts: BaseCache, cache_key: str, interval_us: int, window_us: int) -> int:

@@ -1,5 +1,6 @@
 """Every write to visitors, conversations and their timeline. Each runs in one transaction, locks the
 conversation row (which serializes its `seq`), and announces what changed on commit (conversations.events)."""
+import asyncio
 import logging
 import operator
 import secrets
@@ -51,14 +52,31 @@ _CACHE_OUTAGES = (RedisError, OSError, TimeoutError)
 def visitor_send_wait(*, visitor_id: int) -> float | None:
     """Take a slot of the visitor's send limit, which every send of one token counts against together: socket
     messages, buttons, back_to_bot and image uploads. None when allowed, else the seconds to wait. Blocking (the
-    cache): call it from a thread, never on the event loop."""
-    limits = settings.LIVECHAT
+    cache): call it from a thread, never on the event loop (there: visitor_send_wait_on_loop)."""
     try:
-        return ratelimit.hit(f"widget:{visitor_id}", limit=limits["RATE_LIMIT_COUNT"],
-                             window_s=limits["RATE_LIMIT_WINDOW_S"])
+        return ratelimit.hit(**_visitor_send_limit(visitor_id))
     except _CACHE_OUTAGES as error:
-        logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
+        _limit_not_checked(visitor_id, error)
         return None
+
+
+async def visitor_send_wait_on_loop(*, visitor_id: int) -> float | None:
+    """visitor_send_wait on the event loop: the same slot of the same limit."""
+    try:
+        return await ratelimit.hit_on_loop(**_visitor_send_limit(visitor_id))
+    except _CACHE_OUTAGES as error:
+        _limit_not_checked(visitor_id, error)
+        return None
+
+
+def _visitor_send_limit(visitor_id: int) -> dict:
+    limits = settings.LIVECHAT
+    return {"key": f"widget:{visitor_id}", "limit": limits["RATE_LIMIT_COUNT"],
+            "window_s": limits["RATE_LIMIT_WINDOW_S"]}
+
+
+def _limit_not_checked(visitor_id: int, error: Exception) -> None:
+    logger.warning("rate limit not checked for visitor %s: %s: %s", visitor_id, type(error).__name__, error)
 
 
 def advisor_upload_wait(*, advisor_id: int) -> float | None:
@@ -516,6 +534,27 @@ def visitor_message_send(*, visitor: Visitor, client_id: str, text: str, live_hi
             _bot_or_human(timeline, engine.Event(kind="text", text=text))
 
     return _visitor_send(visitor=visitor, client_id=client_id, write=write, for_the_bot=not live_hint)
+
+
+async def visitor_text_on_loop(*, visitor: Visitor, client_id: str, text: str) -> Sent | None:
+    """visitor_message_send's one-statement case, on the event loop (livechat/loop_io.py): a visitor's text to a
+    live conversation the visitor spoke in before, on a site no webhook of which wants message.created (as this
+    process's cache knows it without the database). The caller checked the text and client_id (message_text_clean,
+    client_id_clean) and took the send's slot. None: nothing was written; call visitor_message_send, in a thread.
+
+    The write and its frames run as a task of their own that a cancelled caller (its socket closed) does not
+    stop: once the statement is sent, its item is announced."""
+    if webhooks.listens_for_messages_as_cached(visitor.site_id) is not False:
+        return None
+    return await asyncio.shield(asyncio.ensure_future(_visitor_text_on_loop(visitor.pk, client_id, text)))
+
+
+async def _visitor_text_on_loop(visitor_id: int, client_id: str, text: str) -> Sent | None:
+    written = await live_message.write_on_loop(visitor_id=visitor_id, client_id=client_id, text=text)
+    if written is None:
+        return None
+    events.message_broadcast(written.conversation, written.message, previous_public_seq=written.previous_public_seq)
+    return Sent([written.message], conversation=written.conversation, previous_public_seq=written.previous_public_seq)
 
 
 def visitor_button_press(*, visitor: Visitor, client_id: str, button: str) -> Sent:

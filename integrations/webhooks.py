@@ -150,7 +150,19 @@ def conversation_event(event: str, conversation: Conversation) -> int:
 
 def listens_for_messages(site_id: int) -> bool:
     """Whether a webhook of the site wants message.created: one cached lookup (about 1 us measured)."""
-    hooks = site_hooks(site_id)
+    return _wants_messages(site_hooks(site_id))
+
+
+def listens_for_messages_as_cached(site_id: int) -> bool | None:
+    """`listens_for_messages` from this process's cache alone, without the database (so also on the event loop):
+    None when the site's entry is missing or stale."""
+    entry = _cache.get(site_id)
+    if entry is None or entry[0] <= monotonic():
+        return None
+    return _wants_messages(entry[1])
+
+
+def _wants_messages(hooks: SiteHooks | None) -> bool:
     return hooks is not None and "message.created" in hooks.by_event
 
 

@@ -115,7 +115,21 @@ def send_now(group: str, event: dict[str, Any]) -> None:
 
 
 def send_on_commit(group: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: send_now(group, event))
+    """Send once the caller's transaction commits, or now outside one. On the event loop's own thread no transaction
+    is ever open (Django refuses database calls there; what the loop writes itself, livechat.loop_io, commits
+    statement by statement), so it is sent now."""
+    if _on_event_loop():
+        send_now(group, event)
+    else:
+        transaction.on_commit(lambda: send_now(group, event))
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _send_blocking(group: str, event: dict[str, Any]) -> None:

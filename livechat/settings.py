@@ -200,6 +200,10 @@ DATABASE_POOL_MAX_SIZE = _setting("DATABASE_POOL_MAX_SIZE",
                                   lambda: _at_least(1, env.int("DATABASE_POOL_MAX_SIZE", default=10)))
 DATABASE_POOL_TIMEOUT_S = _setting("DATABASE_POOL_TIMEOUT_S",
                                    lambda: _at_least(0.1, float(env.str("DATABASE_POOL_TIMEOUT_S", default="5"))))
+# And a few connections of the event loop's own, for the commonest send (a visitor's text to a live conversation,
+# livechat/loop_io.py); 0 sends every write through the threads. A process holds up to POOL_MAX + this.
+DATABASE_LOOP_CONNECTIONS = _setting("DATABASE_LOOP_CONNECTIONS",
+                                     lambda: _at_least(0, env.int("DATABASE_LOOP_CONNECTIONS", default=4)))
 if DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
     raise ImproperlyConfigured(f"DATABASE_POOL_MIN_SIZE is not valid: {DATABASE_POOL_MIN_SIZE} is more than "
                                f"DATABASE_POOL_MAX_SIZE ({DATABASE_POOL_MAX_SIZE})")
