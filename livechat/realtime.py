@@ -118,18 +118,17 @@ def send_on_commit(group: str, event: dict[str, Any]) -> None:
     """Send once the caller's transaction commits, or now outside one. On the event loop's own thread no transaction
     is ever open (Django refuses database calls there; what the loop writes itself, livechat.loop_io, commits
     statement by statement), so it is sent now."""
-    if _on_event_loop():
+    if _running_loop() is not None:
         send_now(group, event)
     else:
         transaction.on_commit(lambda: send_now(group, event))
 
 
-def _on_event_loop() -> bool:
+def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 def _send_blocking(group: str, event: dict[str, Any]) -> None:
@@ -189,7 +188,8 @@ class _LoopSender:
                 return
             self.wake_up_pending = True
         try:
-            loop.call_soon_threadsafe(self._take_handed_over)
+            # From the loop's own thread (livechat.loop_io's writes), without the self-pipe's write and wake-up.
+            (loop.call_soon if _running_loop() is loop else loop.call_soon_threadsafe)(self._take_handed_over)
         except RuntimeError:  # closed since _serving_loop looked: nothing runs there any more, send them here
             with self.lock:
                 stranded = list(self.handed_over)
