@@ -23,7 +23,7 @@ export class InboxSocket {
     this.stopped = false;
     this.nextRetryAt = 0;
     window.addEventListener("online", () => this.reconnectNow());
-    window.addEventListener("offline", () => this.ws && this.ws.close());
+    window.addEventListener("offline", () => this.abandon(4000, "offline"));
   }
 
   get open() {
@@ -98,7 +98,7 @@ export class InboxSocket {
     this.pingTimer = setInterval(() => {
       if (!this.open) return;
       if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
-        this.ws.close(4000, "silent"); // a half-open connection: start over
+        this.abandon(4000, "silent"); // a half-open connection: start over
         return;
       }
       this.send({type: "ping"});
@@ -116,8 +116,26 @@ export class InboxSocket {
     return true;
   }
 
+  /**
+   * Give up on the current connection now. Its close event waits for the closing handshake, which a dead or
+   * offline network never completes (the browser may wait a minute), so the page hears "down" at once and the
+   * late close event is ignored: it no longer belongs to `this.ws`.
+   */
+  abandon(code, reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this.stopPing();
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+    this.scheduleRetry();
+  }
+
   /** Test and debugging hook: drop the connection as a network failure would. */
   drop() {
-    if (this.ws) this.ws.close(4000, "dropped");
+    this.abandon(4000, "dropped");
   }
 }
