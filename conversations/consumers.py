@@ -163,7 +163,9 @@ class JsonSocket(AsyncWebsocketConsumer):
                 ended.append(task.exception())
                 this.cancel()
 
-        layer = asyncio.ensure_future(pump(functools.partial(self.channel_layer.receive, self.channel_name)))
+        on_this_loop = getattr(self.channel_layer, "on_this_loop", None)  # without channels_redis's proxy per call
+        receive_from = (self.channel_layer if on_this_loop is None else on_this_loop()).receive
+        layer = asyncio.ensure_future(pump(functools.partial(receive_from, self.channel_name)))
         layer.add_done_callback(layer_ended)
         try:
             await pump(receive)

@@ -25,6 +25,7 @@ the same database thread call that stores the send); `hit_on_loop` is the same s
 the cache (redis.RedisError, OSError) reach the caller, which decides (the widget socket lets a send through, with a
 warning, while Redis is down)."""
 import functools
+import hashlib
 import math
 import threading
 import time
@@ -35,8 +36,9 @@ from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.exceptions import ResponseError
 
-from livechat import loop_io
+from livechat import loop_io, resp
 
 # KEYS[1]: the key's TAT; ARGV: emission interval T and window W, in microseconds (integers: exact arithmetic).
 # Returns 0 when allowed, else the wait in microseconds. Numbers are formatted by hand: Redis turns a Lua number
@@ -57,6 +59,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
 return 0
 """
 
+_GCRA_SHA = hashlib.sha1(_GCRA_LUA.encode()).hexdigest()
 _MICRO = 1_000_000
 
 
@@ -106,16 +109,27 @@ async def hit_on_loop(key: str, *, limit: int, window_s: float) -> float | None:
         return max(0.1, round(window_s, 1))
     counts, cache_key, interval_us, window_us = _step(key, limit, window_s)
     if isinstance(counts, RedisCache):
-        script = _loop_scripts.get(client := loop_io.redis_client())
-        if script is None:
-            script = _loop_scripts[client] = client.register_script(_GCRA_LUA)
-        wait_us = int(await script(keys=[counts.make_and_validate_key(cache_key)], args=[interval_us, window_us]))
+        client = loop_io.redis_client()
+        key, args = counts.make_key(cache_key), (interval_us, window_us)
+        if isinstance(client, resp.PipelinedRedis):
+            try:
+                wait_us = await client.execute("EVALSHA", _GCRA_SHA, 1, key, *args)
+            except ResponseError as error:
+                if not str(error).startswith("NOSCRIPT"):
+                    raise
+                wait_us = await client.execute("EVAL", _GCRA_LUA, 1, key, *args)  # Redis lost its scripts
+        else:
+            script = _loop_scripts.get(client)
+            if script is None:
+                script = _loop_scripts[client] = client.register_script(_GCRA_LUA)
+            wait_us = await script(keys=[key], args=list(args))
+        wait_us = int(wait_us)
     else:
         wait_us = _local_hit(counts, cache_key, interval_us, window_us)
     return _wait(wait_us)
 
 
-# The script registered on each loop's client (redis-py sends EVALSHA, and EVAL again if Redis lost it).
+# The script registered on each loop's redis-py client (redis-py sends EVALSHA, and EVAL again if Redis lost it).
 _loop_scripts: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 

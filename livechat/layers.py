@@ -9,10 +9,11 @@ socket's three subscriptions waited 1.6 s on average, with the process at 80% of
 
 Here nothing waits for another command's round trip:
 
-- Publishes made while a batch is on its way leave together, in the order they were made, as one pipeline (one
-  write, one read) on one connection. Each caller returns once Redis has taken its message, or raises what the
-  pipeline raised. A group's order holds: the realtime sender awaits a group's publish before its next one, and a
-  pipeline keeps its commands' order.
+- Publishes are written at once on one pipelined connection (livechat.resp: no pool, no lock, the publishes of one
+  turn of the loop in one write, the replies matched by order). Each caller returns once Redis has taken its
+  message, or raises what failed. A group's order holds: the realtime sender awaits a group's publish before its
+  next one, and one connection keeps its commands' order. (For an address livechat.resp does not take, TLS, the
+  publishes made while a batch is on its way leave together as one redis-py pipeline, in the same order.)
 - Subscriptions and unsubscriptions queue in the order they were asked for and are written by one task, each run of
   the same kind as one command. Each caller returns once its command is written (as before: a subscription was
   never confirmed by a reply). The shard's lock now only guards that writing against a flush.
@@ -43,6 +44,8 @@ from collections.abc import Awaitable, Callable
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
 
+from livechat import resp
+
 # At most this many publishes in one pipeline; more wait for the next (a bound on one write and one reply).
 PIPELINE_MAX = 500
 # What one channel (one socket) may hold unread, in serialized bytes: thousands of ordinary events (0.5-2 KB), tens
@@ -62,6 +65,7 @@ ECHOES_MAX = 10_000
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"
+_UNKNOWN = object()
 
 Waiting = list[tuple[str, object, asyncio.Future]]  # (channel or kind, message or channel, the caller's future)
 
@@ -100,6 +104,7 @@ class BatchingShardConnection(RedisSingleShardConnection):
         self._echoes: dict[tuple[str, bytes], collections.deque[float]] = {}
         self._echoes_waiting = 0
         self._echoes_swept_at = time.monotonic()
+        self._pipelined: resp.PipelinedRedis | None | object = _UNKNOWN  # the publishes' connection
 
     def _receive_message(self, message):
         """channels_redis's, with each channel's backlog bounded (_Backlog), and Redis's copy of a message already
@@ -155,6 +160,12 @@ class BatchingShardConnection(RedisSingleShardConnection):
     # publishes -------------------------------------------------------------------------------------------------
 
     async def publish(self, channel, message):
+        if self._pipelined is _UNKNOWN:
+            address = self.host.get("address") if isinstance(self.host, dict) else None
+            self._pipelined = resp.for_url(address) if isinstance(address, str) else None
+        if self._pipelined is not None:  # written at once, this turn's publishes in one write (livechat.resp)
+            await self._pipelined.execute("PUBLISH", channel, message)
+            return
         future = asyncio.get_running_loop().create_future()
         self._outbox.append((channel, message, future))
         if self._publisher is None:
@@ -246,6 +257,8 @@ class BatchingShardConnection(RedisSingleShardConnection):
                 except asyncio.CancelledError:
                     pass
         self._echoes, self._echoes_waiting = {}, 0
+        if isinstance(self._pipelined, resp.PipelinedRedis):
+            self._pipelined.close()
         await super().flush()
 
 
@@ -315,6 +328,12 @@ class BatchingLoopLayer(RedisPubSubLoopLayer):
 class BatchingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """RedisPubSubChannelLayer with BatchingShardConnection under it: same configuration, same wire format (a
     process on either layer hears the other)."""
+
+    def on_this_loop(self) -> BatchingLoopLayer:
+        """The layer of the running loop, to call directly: channels_redis reaches it through a proxy coroutine
+        (`__getattr__`, a partial, a coroutine and a lookup) on every call, and every inbox socket receives every
+        message of its sites."""
+        return self._get_layer()
 
     def _get_layer(self):
         loop = asyncio.get_running_loop()

@@ -16,7 +16,8 @@ remains for anything that statement does not write.
   dropped, never reused, after any error or a cancellation in the middle of a statement.
   Not psycopg_pool's AsyncConnectionPool: it runs tasks of its own on the loop it opened on and must be closed
   there, while every test runs its own loop; these few connections need no upkeep and close without a loop.
-- Redis: one asyncio client per loop for the cache's server (the rate limit's script), with the cache's timeouts.
+- Redis: one pipelined connection per loop to the cache's server (the rate limit's script, livechat.resp), with
+  the cache's timeouts; redis-py's asyncio client for an address livechat.resp does not take (TLS).
 
 Both are kept per event loop (a connection belongs to the loop it was opened on) and forgotten with it.
 `close_all()` closes the PostgreSQL connections of every loop without needing one (tests call it after each test,
@@ -37,6 +38,7 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.postgresql.base import register_tzloader
 
+from livechat import resp
 from livechat.db import concurrent
 
 logger = logging.getLogger(__name__)
@@ -112,7 +114,8 @@ def _close_now(connection: psycopg.AsyncConnection) -> None:
 
 
 _postgres: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connections]" = weakref.WeakKeyDictionary()
-_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = weakref.WeakKeyDictionary()
+_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, resp.PipelinedRedis | redis.asyncio.Redis]" = (
+    weakref.WeakKeyDictionary())
 _lock = threading.Lock()  # close_all may run in another thread than a loop adding its connections
 
 
@@ -133,15 +136,21 @@ def postgres():
     return own.borrow()
 
 
-def redis_client() -> redis.asyncio.Redis:
-    """This loop's client of the cache's Redis server, with the cache's timeouts."""
+def redis_client() -> "resp.PipelinedRedis | redis.asyncio.Redis":
+    """This loop's connection to the cache's Redis server, with the cache's timeouts: livechat.resp's, or
+    redis-py's client for an address it does not take."""
     loop = asyncio.get_running_loop()
     client = _redis.get(loop)
     if client is None:
         cache = settings.CACHES["default"]
-        options = {name: value for name, value in cache.get("OPTIONS", {}).items()
-                   if name in ("socket_timeout", "socket_connect_timeout")}
-        client = _redis[loop] = redis.asyncio.Redis.from_url(cache["LOCATION"], **options)
+        options = cache.get("OPTIONS", {})
+        client = resp.for_url(cache["LOCATION"], connect_timeout=options.get("socket_connect_timeout"),
+                              timeout=options.get("socket_timeout"))
+        if client is None:
+            client = redis.asyncio.Redis.from_url(
+                cache["LOCATION"], **{name: value for name, value in options.items()
+                                      if name in ("socket_timeout", "socket_connect_timeout")})
+        _redis[loop] = client
     return client
 
 

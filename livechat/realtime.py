@@ -131,6 +131,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def layer_here():
+    """The channel layer to call on the running loop: the loop's own layer where the layer keeps one per loop
+    (livechat.layers), without the proxy's coroutine per call."""
+    layer = get_channel_layer()
+    on_this_loop = getattr(layer, "on_this_loop", None)
+    return layer if on_this_loop is None else on_this_loop()
+
+
 def _send_blocking(group: str, event: dict[str, Any]) -> None:
     try:
         async_to_sync(get_channel_layer().group_send)(group, event)
@@ -224,7 +232,7 @@ class _LoopSender:
                     events = [waiting.popleft() for _ in range(min(len(waiting), BATCH_MAX))]
                     message, count = {"type": BATCH_TYPE, "events": events}, len(events)
                 try:
-                    await get_channel_layer().group_send(group, message)
+                    await layer_here().group_send(group, message)
                 except Exception:  # the layer is at-most-once by design; the stored item is what counts
                     logger.exception("broadcast to %s failed", group)
                 finally:
@@ -255,7 +263,7 @@ class _LoopSender:
 
     async def _send_tick(self, group: str, event: dict[str, Any]) -> None:
         try:
-            await get_channel_layer().group_send(group, event)
+            await layer_here().group_send(group, event)
         except Exception as error:  # the next tick or event shows the gap; the layer's own failure is logged there
             logger.warning("tick to %s failed: %s: %s", group, type(error).__name__, error)
 

@@ -141,6 +141,24 @@ def test_the_limit_survives_the_redis_script_cache_being_flushed(private_redis_c
     assert ratelimit.hit(key, limit=2, window_s=60) is not None
 
 
+async def test_the_loops_limit_is_one_command_and_survives_the_script_cache_being_flushed(private_redis_cache):
+    import redis
+
+    server, key = redis.Redis.from_url(private_redis_cache.url), f"test:{new_id()}"
+    assert await ratelimit.hit_on_loop(key, limit=3, window_s=60) is None  # the first one may load the script
+    before = server.info("commandstats")
+    assert await ratelimit.hit_on_loop(key, limit=3, window_s=60) is None
+    after = server.info("commandstats")
+    calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
+    assert {name.removeprefix("cmdstat_"): n for name, n in calls.items() if n and name != "cmdstat_info"} == {
+        "evalsha": 1, "time": 1, "get": 1, "set": 1}
+
+    server.script_flush()  # as after a restart: the script is sent again, and the count goes on
+    assert await ratelimit.hit_on_loop(key, limit=3, window_s=60) is None
+    assert await ratelimit.hit_on_loop(key, limit=3, window_s=60) is not None
+    assert ratelimit.hit(key, limit=3, window_s=60) is not None  # the threads' hit sees the same count
+
+
 async def test_sends_go_through_with_a_warning_while_the_cache_is_down(demo, private_redis_cache, caplog):
     # given a visitor on its socket, and the cache's Redis stopped
     session = await sync_to_async(start_session)()
