@@ -31,7 +31,7 @@ from livechat import loop_io, realtime
 from livechat.db import database_call
 from livechat.health import layer_watch
 from livechat.layers import CHANNEL_BACKLOG_MAX_BYTES
-from livechat.server import ClientDisconnected, writable_of
+from livechat.server import ClientDisconnected, text_sender_of, writable_of
 from routing import presence
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class JsonSocket(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
-        dispatching = asyncio.Lock()
+        dispatching = self.dispatching = asyncio.Lock()
 
         async def pump(source) -> None:
             while True:
@@ -164,8 +164,12 @@ class JsonSocket(AsyncWebsocketConsumer):
                 this.cancel()
 
         on_this_loop = getattr(self.channel_layer, "on_this_loop", None)  # without channels_redis's proxy per call
-        receive_from = (self.channel_layer if on_this_loop is None else on_this_loop()).receive
-        layer = asyncio.ensure_future(pump(functools.partial(receive_from, self.channel_name)))
+        layer_here = self.channel_layer if on_this_loop is None else on_this_loop()
+        backlog = getattr(layer_here, "channels", {}).get(self.channel_name)
+        if (type(self).frame_now is not JsonSocket.frame_now and hasattr(backlog, "taker")
+                and (send_text_now := text_sender_of(send)) is not None):
+            backlog.taker = functools.partial(self._take_now, send_text_now)
+        layer = asyncio.ensure_future(pump(functools.partial(layer_here.receive, self.channel_name)))
         layer.add_done_callback(layer_ended)
         try:
             await pump(receive)
@@ -183,6 +187,23 @@ class JsonSocket(AsyncWebsocketConsumer):
                 layer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopConsumer):
                     await layer
+
+    def _take_now(self, send_text_now, data: bytes) -> bool:
+        """The socket's channel's taker (livechat.layers._Backlog): a layer message handled in place while the socket
+        is idle, when frame_now knows its frame and the server takes the frame at once; False, for the socket's own
+        task to dispatch it, otherwise. Never raises: it runs in whichever task delivers to the channel."""
+        if self.closing or self.dispatching.locked():
+            return False
+        try:
+            text = self.frame_now(self.channel_layer.deserialize(data))
+            return text is not None and send_text_now(text)
+        except Exception:  # the socket's own dispatch meets it again, and handles it there
+            return False
+
+    def frame_now(self, message: dict) -> str | None:
+        """The frame a layer message sends, for those whose handler only sends one frame (see _take_now), or None.
+        Its effects on the socket's state must be those of the handler, and the same if done twice."""
+        return None
 
     async def dispatch(self, message):
         # Not channels' dispatch: it hops to the database thread to close old connections before every frame and
@@ -858,6 +879,18 @@ class InboxConsumer(JsonSocket):
         await database_call(events.advisor_typing)(conversation, self.advisor, note=frame.get("note") is True)
 
     # Group events
+    def frame_now(self, message: dict) -> str | None:
+        kind = message["type"]
+        if kind == "inbox.message":
+            text = message["frame"]
+        elif kind == "inbox.conversation" and "read_seq" not in message:
+            text = self._audience_frame(message)
+        else:
+            return None
+        if "n" in message:
+            self._heard(message)
+        return text
+
     async def inbox_message(self, event):
         await self.send_text(event["frame"])
 
@@ -866,13 +899,17 @@ class InboxConsumer(JsonSocket):
             self._read(event["conversation"]["id"], event["read_seq"])
             await self.send_json({"type": "conversation", "conversation": event["conversation"]})
             return
-        # An audience's frame: read state is per advisor, so it comes serialized both ways; pick ours.
+        await self.send_text(self._audience_frame(event))
+
+    def _audience_frame(self, event) -> str:
+        """An audience's CONV: read state is per advisor, so it comes serialized both ways; ours, by the read
+        position this socket keeps (moved first when this advisor is the one who read, by a reply)."""
         conversation_id = event["id"]
         reader = event.get("reader")
         if reader is not None and reader[0] == self.advisor.pk:
             self._read(conversation_id, reader[1])
         read, unread = event["frames"]
-        await self.send_text(unread if event["last_seq"] > self.read_seqs.get(conversation_id, 0) else read)
+        return unread if event["last_seq"] > self.read_seqs.get(conversation_id, 0) else read
 
     async def inbox_read(self, event):
         self._read(event["conversation"], event["read_seq"])

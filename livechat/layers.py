@@ -71,16 +71,34 @@ Waiting = list[tuple[str, object, asyncio.Future]]  # (channel or kind, message 
 
 
 class _Backlog(asyncio.Queue):
-    """A channel's queue that counts the bytes it holds; once told it overflowed, it takes nothing more."""
+    """A channel's queue that counts the bytes it holds; once told it overflowed, it takes nothing more.
+
+    Its socket may also name a `taker`: a function that handles a message in place, synchronously, or answers False
+    having done nothing. A message that finds the queue empty and its reader waiting on it (the socket idle: nothing
+    before it unhandled) is offered to the taker first, which spares the reader's wake-up, and every step between
+    it and the socket's write, for each socket of a group (an inbox socket hears every message of its sites)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.bytes = 0
         self.overflowed = False
+        self.reading = False  # the reader waits in get() on an empty queue
+        self.taker: Callable[[bytes], bool] | None = None
+
+    async def get(self):
+        if not self.empty():
+            return self.get_nowait()
+        self.reading = True
+        try:
+            return await super().get()
+        finally:
+            self.reading = False
 
     def offer(self, data: bytes, overflow: bytes) -> None:
         if self.overflowed:
             return  # dropped: the socket was told, and closes; its client catches up from the database
+        if self.reading and self.taker is not None and self.empty() and self.taker(data):
+            return
         if self.bytes and self.bytes + len(data) > CHANNEL_BACKLOG_MAX_BYTES:
             self.overflowed = True
             data = overflow

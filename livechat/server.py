@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import gc
 import os
+from collections.abc import Callable
 
 import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
@@ -108,27 +109,38 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox()
         self.writable = _Writable()
 
+    def send_text_now(self, text: str) -> bool:
+        """Frame one text frame now, without waiting, if the socket takes it at once (open, its transport not
+        paused); False, having done nothing, otherwise (the caller then sends through `send`)."""
+        if not (self.handshake_complete and self.initial_response is None and not self.close_sent
+                and not self.disconnected and self.writable.flag):
+            return False
+        self._frame(text.encode(), binary=False)
+        return True
+
+    def _frame(self, data: bytes, *, binary: bool) -> None:
+        """Framed now, written at the end of this turn of the loop with whatever else this socket is sent in it: an
+        inbox socket hears every message of its sites, often several in one turn under load, and each write is a
+        system call (py-spy: a fifth of the process's time went to them). Anything else uvicorn writes (a ping, a
+        pong, a close) takes what waits here first, in order."""
+        try:
+            (self.conn.send_binary if binary else self.conn.send_text)(data)
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.unflushed += len(data)
+        if self.unflushed >= FLUSH_AT_BYTES:
+            # A replay sends a page of frames without waiting: written now, so that a client that does not read
+            # pauses the transport (and the next send waits) before the frames pile up here.
+            self._flush()
+        elif not self.flush_pending:
+            self.flush_pending = True
+            self.loop.call_soon(self._flush)
+
     async def send(self, message) -> None:
         if (message["type"] == "websocket.send" and self.handshake_complete and self.initial_response is None
                 and not self.close_sent and not self.disconnected and self.writable.flag):
-            # Framed now, written at the end of this turn of the loop with whatever else this socket is sent in
-            # it: an inbox socket hears every message of its sites, often several in one turn under load, and each
-            # write is a system call (py-spy: a fifth of the process's time went to them). Anything else uvicorn
-            # writes (a ping, a pong, a close) takes what waits here first, in order.
             binary = message.get("bytes")
-            data = binary if binary is not None else message["text"].encode()
-            try:
-                (self.conn.send_binary if binary is not None else self.conn.send_text)(data)
-            except InvalidState:
-                raise ClientDisconnected() from None
-            self.unflushed += len(data)
-            if self.unflushed >= FLUSH_AT_BYTES:
-                # A replay sends a page of frames without waiting: written now, so that a client that does not
-                # read pauses the transport (and the next send waits) before the frames pile up here.
-                self._flush()
-            elif not self.flush_pending:
-                self.flush_pending = True
-                self.loop.call_soon(self._flush)
+            self._frame(binary if binary is not None else message["text"].encode(), binary=binary is not None)
             return
         await super().send(message)
         if self.handshake_complete and getattr(self, "request", None) is not None:
@@ -141,6 +153,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.flush_pending, self.unflushed = False, 0
         if (output := self.conn.data_to_send()) and not self.transport.is_closing():
             self.transport.write(b"".join(output))
+
+
+def text_sender_of(send) -> "Callable[[str], bool] | None":
+    """WebSocketProtocol.send_text_now behind an ASGI `send` this server gave a socket's application, or None."""
+    protocol = getattr(send, "__self__", None)
+    return getattr(protocol, "send_text_now", None) if isinstance(protocol, WebSocketsSansIOProtocol) else None
 
 
 def writable_of(send) -> "_Writable | asyncio.Event | None":
