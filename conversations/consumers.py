@@ -93,6 +93,22 @@ class _DaphneOutput:
         self.protocol.closeHandshakeTimeout = seconds
 
 
+# The last layer message taken in place, and what it deserialized to: a group's message is offered to each of its
+# sockets as the same bytes, one after the other, so it is deserialized once for all of them (and its frame, the
+# same text object for each, is framed once: livechat.server). One tuple, read and replaced whole.
+_last_taken: tuple[bytes | None, dict | None] = (None, None)
+
+
+def _deserialized(layer, data: bytes) -> dict:
+    global _last_taken
+    taken = _last_taken
+    if taken[0] is data:
+        return taken[1]
+    message = layer.deserialize(data)
+    _last_taken = (data, message)
+    return message
+
+
 class JsonSocket(AsyncWebsocketConsumer):
     """Frames are JSON objects with a `type`; oversized frames close the socket, malformed ones get an error.
 
@@ -195,14 +211,15 @@ class JsonSocket(AsyncWebsocketConsumer):
         if self.closing or self.dispatching.locked():
             return False
         try:
-            text = self.frame_now(self.channel_layer.deserialize(data))
+            text = self.frame_now(_deserialized(self.channel_layer, data))
             return text is not None and send_text_now(text)
         except Exception:  # the socket's own dispatch meets it again, and handles it there
             return False
 
     def frame_now(self, message: dict) -> str | None:
         """The frame a layer message sends, for those whose handler only sends one frame (see _take_now), or None.
-        Its effects on the socket's state must be those of the handler, and the same if done twice."""
+        Its effects on the socket's state must be those of the handler, and the same if done twice; it must not
+        change the message, which the group's sockets share (_deserialized)."""
         return None
 
     async def dispatch(self, message):

@@ -24,6 +24,8 @@ import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Side, State
 
 
 class _Inbox:
@@ -111,11 +113,24 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def send_text_now(self, text: str) -> bool:
         """Frame one text frame now, without waiting, if the socket takes it at once (open, its transport not
-        paused); False, having done nothing, otherwise (the caller then sends through `send`)."""
+        paused); False, having done nothing, otherwise (the caller then sends through `send`).
+
+        A server's frame without extensions is the same bytes for every socket: the last text framed here is kept
+        with its frame, and the sockets of a group that are handed the same text (livechat.layers gives them one
+        message) reuse it rather than each encoding and framing it again."""
         if not (self.handshake_complete and self.initial_response is None and not self.close_sent
                 and not self.disconnected and self.writable.flag):
             return False
-        self._frame(text.encode(), binary=False)
+        conn = self.conn
+        if (conn.side is not Side.SERVER or conn.extensions or conn.debug or conn.expect_continuation_frame
+                or conn.state is not State.OPEN):
+            self._frame(text.encode(), binary=False)  # websockets' own checks and framing
+            return True
+        framed = _last_framed
+        if framed[0] is not text:
+            framed = _remember_framed(text)
+        conn.writes.append(framed[1])
+        self._framed(len(framed[1]))
         return True
 
     def _frame(self, data: bytes, *, binary: bool) -> None:
@@ -127,7 +142,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             (self.conn.send_binary if binary else self.conn.send_text)(data)
         except InvalidState:
             raise ClientDisconnected() from None
-        self.unflushed += len(data)
+        self._framed(len(data))
+
+    def _framed(self, size: int) -> None:
+        self.unflushed += size
         if self.unflushed >= FLUSH_AT_BYTES:
             # A replay sends a page of frames without waiting: written now, so that a client that does not read
             # pauses the transport (and the next send waits) before the frames pile up here.
@@ -153,6 +171,16 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.flush_pending, self.unflushed = False, 0
         if (output := self.conn.data_to_send()) and not self.transport.is_closing():
             self.transport.write(b"".join(output))
+
+
+# The last text framed by send_text_now, and its frame (one tuple: read and replaced whole, from any loop's thread).
+_last_framed: tuple[str | None, bytes] = (None, b"")
+
+
+def _remember_framed(text: str) -> tuple[str, bytes]:
+    global _last_framed
+    _last_framed = (text, Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[]))
+    return _last_framed
 
 
 def text_sender_of(send) -> "Callable[[str], bool] | None":

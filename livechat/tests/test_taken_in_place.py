@@ -38,6 +38,10 @@ async def test_the_taker_is_asked_only_while_the_reader_waits_on_an_empty_queue(
     assert backlog.bytes == 0
 
 
+async def _frames(client, count: int) -> list[dict]:
+    return [json.loads(await asyncio.wait_for(client.recv(), 5)) for _ in range(count)]
+
+
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL: the in-memory layer has no taker")
 async def test_a_socket_hears_every_group_message_once_and_in_order_whichever_path_it_took():
     import websockets
@@ -57,7 +61,9 @@ async def test_a_socket_hears_every_group_message_once_and_in_order_whichever_pa
             await self.channel_layer.group_discard(group, self.channel_name)
 
         def frame_now(self, message):
-            return json.dumps({"n": message["n"]}) if message["type"] == "news" else None
+            if message["type"] != "news":
+                return None
+            return message.get("frame") or json.dumps({"n": message["n"]})
 
         async def news(self, event):
             dispatched.append(event)
@@ -76,10 +82,16 @@ async def test_a_socket_hears_every_group_message_once_and_in_order_whichever_pa
             async def receive(count: int) -> list[dict]:
                 return [json.loads(await asyncio.wait_for(client.recv(), 5)) for _ in range(count)]
 
-            # idle: each news is taken in place, never dispatched by the socket's task
-            for n in range(1, 51):
-                await layer.group_send(group, {"type": "news", "n": n})
-            assert [frame["n"] for frame in await receive(50)] == list(range(1, 51))
+            # idle: each news is taken in place, never dispatched by the socket's task; a second socket of the
+            # group is handed the same message (deserialized and framed once for both) and hears it all the same
+            async with websockets.connect(f"ws://127.0.0.1:{port}/") as second:
+                await asyncio.sleep(0.1)
+                for n in range(1, 51):
+                    frame = json.dumps({"n": n, "text": "é" * n}, ensure_ascii=False)  # serialized once, as the
+                    await layer.group_send(group, {"type": "news", "n": n, "frame": frame})  # inbox's events are
+                for reader in (receive, lambda count: _frames(second, count)):
+                    assert [(frame["n"], frame["text"]) for frame in await reader(50)] == [
+                        (n, "é" * n) for n in range(1, 51)]
             assert dispatched == []
 
             # one the socket has no frame for goes through its task, and what follows keeps its place
