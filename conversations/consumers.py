@@ -179,8 +179,7 @@ class JsonSocket(AsyncWebsocketConsumer):
                 ended.append(task.exception())
                 this.cancel()
 
-        on_this_loop = getattr(self.channel_layer, "on_this_loop", None)  # without channels_redis's proxy per call
-        layer_here = self.channel_layer if on_this_loop is None else on_this_loop()
+        layer_here = realtime.layer_here(self.channel_layer)  # without channels_redis's proxy coroutine per call
         backlog = getattr(layer_here, "channels", {}).get(self.channel_name)
         if (type(self).frame_now is not JsonSocket.frame_now and hasattr(backlog, "taker")
                 and (send_text_now := text_sender_of(send)) is not None):

@@ -131,10 +131,10 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def layer_here():
-    """The channel layer to call on the running loop: the loop's own layer where the layer keeps one per loop
-    (livechat.layers), without the proxy's coroutine per call."""
-    layer = get_channel_layer()
+def layer_here(layer=None):
+    """The channel layer (`layer`, or the default one) to call on the running loop: the loop's own layer where the
+    layer keeps one per loop (livechat.layers), without the proxy's coroutine per call."""
+    layer = get_channel_layer() if layer is None else layer
     on_this_loop = getattr(layer, "on_this_loop", None)
     return layer if on_this_loop is None else on_this_loop()
 
