@@ -103,13 +103,6 @@ class PipelinedRedis:
         wire = await self._wire()
         return _reply(await self._wait(wire, wire.send(command)))
 
-    async def execute_many(self, commands: list[tuple]) -> list:
-        """Several commands in one write; their replies in order. An error reply raises, once all are read."""
-        wire = await self._wire()
-        futures = [wire.send(command) for command in commands]
-        replies = [await self._wait(wire, future) for future in futures]
-        return [_reply(reply) for reply in replies]
-
     async def _wait(self, wire: _Wire, future: asyncio.Future):
         if self.timeout is None:
             return await future
