@@ -1,8 +1,9 @@
 """Django's PostgreSQL backend, with two additions for the hot statements.
 
-- The pool checks connections as livechat/pool.py decides. Django builds the pool itself and passes it
-  psycopg_pool's check (CONN_HEALTH_CHECKS) or none, so the check cannot come through the pool's OPTIONS; it is
-  set here, before the pool opens (Django opens it on the first connection).
+- The pool checks connections as livechat/pool.py decides, and hands out the one used last (the same module).
+  Django builds the pool itself and passes it psycopg_pool's check (CONN_HEALTH_CHECKS) or none, so neither can
+  come through the pool's OPTIONS; both are set here, before the pool opens (Django opens it on the first
+  connection).
 - `prepared_cursor()`: a cursor that binds its parameters on the server, so psycopg prepares a statement the
   connection runs often (OPTIONS' prepare_threshold) and PostgreSQL plans it once per connection instead of on
   every call. Django's cursors bind on the client (every value quoted into the text in Python, the text parsed
@@ -14,7 +15,7 @@
 from django.db.backends.postgresql import base, operations
 from django.utils.asyncio import async_unsafe
 
-from livechat.pool import check_unless_recently_used
+from livechat.pool import check_unless_recently_used, most_recent_first
 
 
 class DatabaseOperations(operations.DatabaseOperations):
@@ -37,6 +38,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         pool = super().pool
         if pool is not None:
             pool._check = check_unless_recently_used
+            most_recent_first(pool)
         return pool
 
     @async_unsafe

@@ -111,3 +111,73 @@ def test_djangos_pool_uses_this_check(postgresql, checks, monkeypatch):
     # then Django's pool checked a connection as it first left the pool, and then let calls through unchecked
     # (test_a_connection_idle_past_the_second_is_checked_again shows the check coming back after idleness)
     assert 1 <= len(quick) < calls
+
+
+@pytest.fixture
+def three_connection_pool(postgresql):
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params["autocommit"] = True
+    pool = ConnectionPool(kwargs=params, min_size=3, max_size=3, check=pool_check.check_unless_recently_used,
+                          open=False, timeout=5, name="test-order")
+    pool_check.most_recent_first(pool)
+    pool.open(wait=True)
+    yield pool
+    pool.close()
+
+
+def test_a_quiet_process_keeps_using_the_connection_it_used_last(three_connection_pool, checks):
+    # given a pool of three connections, each used once (psycopg_pool's own order would then hand them out in turn)
+    with three_connection_pool.connection() as a, three_connection_pool.connection() as b, \
+            three_connection_pool.connection() as c:
+        used = {conn.execute("SELECT pg_backend_pid()").fetchone()[0] for conn in (a, b, c)}
+    assert len(used) == 3
+    time.sleep(SHORT_S * 2)  # all of them idle past the check's second
+    checks.clear()
+
+    # when calls come one at a time, further apart than a connection's quiet second would allow for three in turn
+    backends = []
+    for _ in range(4):
+        backends.append(backend_of(three_connection_pool))
+        time.sleep(SHORT_S * 0.6)
+
+    # then every call got the connection the previous one returned, checked once, as it first left the pool
+    assert len(set(backends)) == 1 and backends[0] in used
+    assert len(checks) == 1
+
+
+def test_a_burst_still_gets_every_connection_and_the_cold_ones_are_checked(three_connection_pool, checks):
+    backend_of(three_connection_pool)
+    time.sleep(SHORT_S * 2)
+    checks.clear()
+
+    # when three calls overlap
+    with three_connection_pool.connection() as a, three_connection_pool.connection() as b, \
+            three_connection_pool.connection() as c:
+        backends = {conn.execute("SELECT pg_backend_pid()").fetchone()[0] for conn in (a, b, c)}
+
+    # then each had a connection of its own, each checked (all idle past the second)
+    assert len(backends) == 3
+    assert len(checks) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_djangos_pool_hands_out_the_connection_used_last(postgresql):
+    def backend_in_a_thread() -> int:
+        found = []
+
+        def call():
+            try:
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    found.append(cursor.fetchone()[0])
+            finally:
+                connections["default"].close()
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join(10)
+        return found[0]
+
+    first = backend_in_a_thread()
+    assert [backend_in_a_thread() for _ in range(5)] == [first] * 5
