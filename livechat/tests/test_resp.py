@@ -144,5 +144,134 @@ async def test_a_user_and_password_in_the_url_sign_in_before_any_command(redis_u
 
 def test_an_address_it_does_not_take_is_left_to_redis_py():
     assert resp.for_url("rediss://127.0.0.1:6380/0") is None
+    assert resp.subscriber_for_url("rediss://127.0.0.1:6380/0", print) is None
     assert resp.for_url("redis://127.0.0.1:6379/4").db == 4
     assert resp.for_url("unix:///run/redis.sock?db=2").path == "/run/redis.sock"
+
+
+# ------------------------------------------------------------------------------ the subscriber
+
+
+class Heard:
+    """A Subscriber's callback that notes what it is handed."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    def __call__(self, channel: str, data: bytes) -> None:
+        self.messages.append((channel, data))
+
+    async def until(self, count: int, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.messages) < count:
+                await asyncio.sleep(0.01)
+
+
+async def _published_until_heard(publisher, channel: str, heard: Heard, timeout: float = 5.0) -> None:
+    """Publish on `channel` until the subscriber hears one: a subscription is written, never confirmed."""
+    async with asyncio.timeout(timeout):
+        while not any(name == channel for name, _ in heard.messages):
+            publisher.publish(channel, b"ready?")
+            await asyncio.sleep(0.02)
+
+
+async def test_every_message_pushed_reaches_the_callback_once_and_in_order(redis_url):
+    heard = Heard()
+    subscriber = resp.subscriber_for_url(redis_url, heard)
+    first, second = _key(), _key()
+    await subscriber.subscribe(first, second)
+    publisher = redis.Redis.from_url(redis_url)
+    await _published_until_heard(publisher, first, heard)
+    await _published_until_heard(publisher, second, heard)
+    heard.messages.clear()
+
+    sent = [((first, second)[n % 2], f"message {n}".encode()) for n in range(300)]
+    pipeline = publisher.pipeline(transaction=False)
+    for channel, data in sent:
+        pipeline.publish(channel, data)
+    pipeline.execute()
+
+    await heard.until(len(sent))
+    assert heard.messages == sent
+    subscriber.close()
+
+
+async def test_a_channel_unsubscribed_from_is_no_longer_heard(redis_url):
+    heard = Heard()
+    subscriber = resp.subscriber_for_url(redis_url, heard)
+    kept, left = _key(), _key()
+    await subscriber.subscribe(kept, left)
+    publisher = redis.Redis.from_url(redis_url)
+    await _published_until_heard(publisher, left, heard)
+
+    await subscriber.unsubscribe(left)
+    await asyncio.sleep(0.1)
+    heard.messages.clear()
+    publisher.publish(left, b"gone")
+    publisher.publish(kept, b"still here")
+
+    await heard.until(1)
+    await asyncio.sleep(0.1)
+    assert heard.messages == [(kept, b"still here")]
+    assert publisher.pubsub_numsub(left, kept) == [(left.encode(), 0), (kept.encode(), 1)]
+    subscriber.close()
+
+
+async def test_a_callback_that_fails_on_one_message_leaves_the_next_ones_heard(redis_url):
+    heard = Heard()
+
+    def fussy(channel: str, data: bytes) -> None:
+        if data == b"poison":
+            raise ValueError("not this one")
+        heard(channel, data)
+
+    subscriber = resp.subscriber_for_url(redis_url, fussy)
+    channel = _key()
+    await subscriber.subscribe(channel)
+    publisher = redis.Redis.from_url(redis_url)
+    await _published_until_heard(publisher, channel, heard)
+    heard.messages.clear()
+
+    for data in (b"before", b"poison", b"after"):
+        publisher.publish(channel, data)
+
+    await heard.until(2)
+    assert heard.messages == [(channel, b"before"), (channel, b"after")]
+    subscriber.close()
+
+
+async def test_a_lost_connection_is_reopened_with_every_channel_subscribed_again(redis_url):
+    heard = Heard()
+    subscriber = resp.subscriber_for_url(redis_url, heard)
+    channels = [_key() for _ in range(3)]
+    await subscriber.subscribe(*channels)
+    await subscriber.unsubscribe(channels[2])
+    publisher = redis.Redis.from_url(redis_url)
+    for channel in channels[:2]:
+        await _published_until_heard(publisher, channel, heard)
+
+    # when Redis drops the subscriber's connection
+    killed = publisher.client_kill_filter(_type="pubsub")
+    assert killed >= 1
+
+    # then it comes back by itself, subscribed to what it was (and not to what it left)
+    heard.messages.clear()
+    for channel in channels[:2]:
+        await _published_until_heard(publisher, channel, heard)
+    assert publisher.pubsub_numsub(*channels) == [(channels[0].encode(), 1), (channels[1].encode(), 1),
+                                                  (channels[2].encode(), 0)]
+    subscriber.close()
+
+
+async def test_a_closed_subscriber_does_not_come_back(redis_url):
+    heard = Heard()
+    subscriber = resp.subscriber_for_url(redis_url, heard)
+    channel = _key()
+    await subscriber.subscribe(channel)
+    publisher = redis.Redis.from_url(redis_url)
+    await _published_until_heard(publisher, channel, heard)
+
+    subscriber.close()
+    await asyncio.sleep(0.3)
+
+    assert publisher.pubsub_numsub(channel) == [(channel.encode(), 0)]
