@@ -3,6 +3,7 @@ frames and rate limit as the thread path, never a send lost or held up when the 
 import asyncio
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -215,3 +216,62 @@ def test_the_webhooks_cache_answers_without_the_database_or_says_it_does_not_kno
     webhooks.forget_cached()
     webhooks.site_hooks(site.pk)
     assert webhooks.listens_for_messages_as_cached(site.pk) is None  # stale at once
+
+
+async def test_a_burst_of_texts_waits_for_the_loops_connections_rather_than_going_to_the_threads(demo, settings,
+                                                                                             thread_sends):
+    # given the loop's one connection busy for a moment: a text waits on its conversation's row lock
+    settings.DATABASE_LOOP_CONNECTIONS = 1
+    visitors = [await sync_to_async(_live_visitor)(demo) for _ in range(5)]
+    sockets = [await widget_socket(visitor["token"]) for visitor in visitors]
+    try:
+        with RowLock(visitors[0]["conversation"]):
+            first = asyncio.ensure_future(_sent(sockets[0], "behind a lock"))
+            await asyncio.sleep(0.02)
+            # when four other visitors speak meanwhile (a loop that was busy reads the frames of a burst in one turn)
+            others = asyncio.gather(*(_sent(socket, f"at once {n}") for n, socket in enumerate(sockets[1:], 1)))
+            await asyncio.sleep(0.03)
+        acks = [await first, *await others]
+
+        # then every text is stored and acknowledged, each by the loop, one after the other on its connection,
+        # none by the threads (which write a text in six round trips and a thread hop)
+        assert [ack["type"] for ack in acks] == ["message"] * 5
+        assert thread_sends == []
+        for n, visitor in enumerate(visitors[1:], 1):
+            assert (await sync_to_async(_visitor_texts)(visitor["conversation"]))[-1] == f"at once {n}"
+    finally:
+        for socket in sockets:
+            await socket.disconnect()
+
+
+async def test_a_borrower_waits_for_a_busy_loop_connection_a_bounded_time_then_gets_none():
+    own = loop_io._Connections(1)
+    async with own.borrow() as held:  # the loop's one connection, busy for longer than a text may wait
+        assert held is not None
+        started = asyncio.get_running_loop().time()
+        async with own.borrow() as second:
+            waited = asyncio.get_running_loop().time() - started
+        assert second is None and loop_io.WAIT_FOR_CONNECTION_S <= waited < loop_io.WAIT_FOR_CONNECTION_S + 0.5
+    # and once it is back, the next borrower gets it at once, the same connection
+    async with own.borrow() as again:
+        assert again is held
+    own.close()
+
+
+async def test_a_connection_dropped_while_others_wait_lets_the_first_of_them_open_another():
+    own = loop_io._Connections(1)
+    waiter_got = []
+
+    async def wait_for_one():
+        async with own.borrow() as connection:
+            waiter_got.append(connection)
+
+    async with own.borrow() as broken:
+        waiter = asyncio.ensure_future(wait_for_one())
+        await asyncio.sleep(0.01)
+        broken.pgconn.finish()  # PostgreSQL ended it under its borrower: not given back, closed
+        with pytest.raises(psycopg.OperationalError):
+            await broken.execute("SELECT 1")
+    await asyncio.wait_for(waiter, 5)
+    assert waiter_got and waiter_got[0] is not None and waiter_got[0] is not broken
+    own.close()
