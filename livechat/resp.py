@@ -217,7 +217,7 @@ class Subscriber(PipelinedRedis):
 
     async def _open(self) -> _Wire:
         wire = await super()._open()
-        if self.channels:  # again, on a new connection (the first one has none yet)
+        if self.channels:  # every channel known, on a new connection (the caller that opened it repeats its own)
             wire.write_only(("SUBSCRIBE", *sorted(self.channels)))
         return wire
 
