@@ -35,13 +35,22 @@ def checks(monkeypatch) -> list:
     return checked
 
 
-@pytest.fixture
-def one_connection_pool(postgresql):
+def _pool(size: int, name: str, *, most_recent_first: bool = False) -> ConnectionPool:
+    """A pool of `size` connections to the test database with this module's check, opened."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params["autocommit"] = True
-    pool = ConnectionPool(kwargs=params, min_size=1, max_size=1, check=pool_check.check_unless_recently_used,
-                          open=True, timeout=5, name="test-check")
+    pool = ConnectionPool(kwargs=params, min_size=size, max_size=size, check=pool_check.check_unless_recently_used,
+                          open=False, timeout=5, name=name)
+    if most_recent_first:
+        pool_check.most_recent_first(pool)
+    pool.open(wait=True)
+    return pool
+
+
+@pytest.fixture
+def one_connection_pool(postgresql):
+    pool = _pool(1, "test-check")
     yield pool
     pool.close()
 
@@ -115,13 +124,7 @@ def test_djangos_pool_uses_this_check(postgresql, checks, monkeypatch):
 
 @pytest.fixture
 def three_connection_pool(postgresql):
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params["autocommit"] = True
-    pool = ConnectionPool(kwargs=params, min_size=3, max_size=3, check=pool_check.check_unless_recently_used,
-                          open=False, timeout=5, name="test-order")
-    pool_check.most_recent_first(pool)
-    pool.open(wait=True)
+    pool = _pool(3, "test-order", most_recent_first=True)
     yield pool
     pool.close()
 

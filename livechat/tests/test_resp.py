@@ -175,15 +175,22 @@ async def _published_until_heard(publisher, channel: str, heard: Heard, timeout:
             await asyncio.sleep(0.02)
 
 
+async def _listening(redis_url: str, heard: Heard, *channels: str, callback=None):
+    """A Subscriber on `channels` (handing messages to `callback`, else `heard`) that has heard on each of them, and
+    a publisher; `heard` is cleared."""
+    subscriber = resp.subscriber_for_url(redis_url, callback or heard)
+    await subscriber.subscribe(*channels)
+    publisher = redis.Redis.from_url(redis_url)
+    for channel in channels:
+        await _published_until_heard(publisher, channel, heard)
+    heard.messages.clear()
+    return subscriber, publisher
+
+
 async def test_every_message_pushed_reaches_the_callback_once_and_in_order(redis_url):
     heard = Heard()
-    subscriber = resp.subscriber_for_url(redis_url, heard)
     first, second = _key(), _key()
-    await subscriber.subscribe(first, second)
-    publisher = redis.Redis.from_url(redis_url)
-    await _published_until_heard(publisher, first, heard)
-    await _published_until_heard(publisher, second, heard)
-    heard.messages.clear()
+    subscriber, publisher = await _listening(redis_url, heard, first, second)
 
     sent = [((first, second)[n % 2], f"message {n}".encode()) for n in range(300)]
     pipeline = publisher.pipeline(transaction=False)
@@ -198,11 +205,8 @@ async def test_every_message_pushed_reaches_the_callback_once_and_in_order(redis
 
 async def test_a_channel_unsubscribed_from_is_no_longer_heard(redis_url):
     heard = Heard()
-    subscriber = resp.subscriber_for_url(redis_url, heard)
     kept, left = _key(), _key()
-    await subscriber.subscribe(kept, left)
-    publisher = redis.Redis.from_url(redis_url)
-    await _published_until_heard(publisher, left, heard)
+    subscriber, publisher = await _listening(redis_url, heard, kept, left)
 
     await subscriber.unsubscribe(left)
     await asyncio.sleep(0.1)
@@ -225,12 +229,8 @@ async def test_a_callback_that_fails_on_one_message_leaves_the_next_ones_heard(r
             raise ValueError("not this one")
         heard(channel, data)
 
-    subscriber = resp.subscriber_for_url(redis_url, fussy)
     channel = _key()
-    await subscriber.subscribe(channel)
-    publisher = redis.Redis.from_url(redis_url)
-    await _published_until_heard(publisher, channel, heard)
-    heard.messages.clear()
+    subscriber, publisher = await _listening(redis_url, heard, channel, callback=fussy)
 
     for data in (b"before", b"poison", b"after"):
         publisher.publish(channel, data)
@@ -265,11 +265,8 @@ async def test_a_lost_connection_is_reopened_with_every_channel_subscribed_again
 
 async def test_a_closed_subscriber_does_not_come_back(redis_url):
     heard = Heard()
-    subscriber = resp.subscriber_for_url(redis_url, heard)
     channel = _key()
-    await subscriber.subscribe(channel)
-    publisher = redis.Redis.from_url(redis_url)
-    await _published_until_heard(publisher, channel, heard)
+    subscriber, publisher = await _listening(redis_url, heard, channel)
 
     subscriber.close()
     await asyncio.sleep(0.3)
