@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from conversations.api import InboxApi
 from conversations.errors import Refused
+from livechat.renderers import OrjsonRenderer
 from reports import selectors
 
 
@@ -59,7 +60,7 @@ class FormatChoice(BaseContentNegotiation):
 
 
 class ReportApi(InboxApi):
-    renderer_classes = [renderers.JSONRenderer, CsvRenderer]
+    renderer_classes = [OrjsonRenderer, CsvRenderer]
     content_negotiation_class = FormatChoice
 
     @extend_schema(parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str),
@@ -78,5 +79,5 @@ class ReportApi(InboxApi):
 
     def finalize_response(self, request, response, *args, **kwargs):
         if response.status_code >= 400:  # errors are the contract's JSON, whatever format was asked
-            request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
+            request.accepted_renderer, request.accepted_media_type = OrjsonRenderer(), "application/json"
         return super().finalize_response(request, response, *args, **kwargs)
