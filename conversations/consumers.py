@@ -28,6 +28,7 @@ from conversations.errors import ErrorCode, Refused
 from conversations.models import Conversation, Visitor
 from conversations.presenters import conversation_dict, message_dict, widget_conversation_dict
 from livechat import loop_io, realtime
+from livechat.compiled import ID_PLACEHOLDER, CompiledLookup
 from livechat.db import database_call
 from livechat.health import layer_watch
 from livechat.layers import CHANNEL_BACKLOG_MAX_BYTES
@@ -377,10 +378,17 @@ def _widget_joined(visitor_id: int, conversation_id: int, after: int) -> _Joined
     the items after `after`."""
     services.visitor_presence_set(visitor_id=visitor_id, online=True)
     try:
-        conversation = Conversation.objects.select_related("assigned__user").get(pk=conversation_id)
+        conversation = _JOINED_CONVERSATION.get(conversation_id)
+        if conversation is None:
+            raise Conversation.DoesNotExist(f"conversation {conversation_id} is gone")
         return _Joined(widget_conversation_dict(conversation), _visible_items(conversation_id, after))
     except DatabaseError as error:
         return _Joined(error=error)
+
+
+# Every widget socket's join: compiled once (livechat.compiled).
+_JOINED_CONVERSATION = CompiledLookup(
+    lambda pk: Conversation.objects.select_related("assigned__user").filter(pk=pk).order_by()[:2], ID_PLACEHOLDER)
 
 
 def _visible_items(conversation_id: int, after: int) -> list[dict]:

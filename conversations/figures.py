@@ -10,6 +10,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
+from livechat import compiled
 from reports.models import Episode
 
 if TYPE_CHECKING:
@@ -56,11 +57,11 @@ def keep(timeline: "_Timeline") -> None:
         assigned_at = now if conversation.assigned_id else None
         first_reply_at = reply.created_at if reply is not None else None
         timeline.set(escalated_at=now, assigned_at=assigned_at, first_reply_at=first_reply_at)
-        Episode.objects.create(conversation_id=conversation.pk, site_id=conversation.site_id, escalated_at=now,
-                               assigned_at=assigned_at, first_reply_at=first_reply_at,
-                               advisor_id=conversation.assigned_id,
-                               first_reply_by_id=reply.advisor_id if reply is not None else None,
-                               waiting_s=_seconds(assigned_at, now), first_response_s=_seconds(first_reply_at, now))
+        compiled.insert(Episode(conversation_id=conversation.pk, site_id=conversation.site_id, escalated_at=now,
+                                assigned_at=assigned_at, first_reply_at=first_reply_at,
+                                advisor_id=conversation.assigned_id,
+                                first_reply_by_id=reply.advisor_id if reply is not None else None,
+                                waiting_s=_seconds(assigned_at, now), first_response_s=_seconds(first_reply_at, now)))
         return
     if before == Status.CLOSED and status != Status.CLOSED and conversation.rating_asked:
         timeline.set(rating_asked=False)  # that closing's question is over

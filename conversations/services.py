@@ -31,6 +31,7 @@ from conversations.images import ProcessedImage
 from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
 from integrations import webhooks
+from livechat import compiled
 from livechat.compiled import ID_PLACEHOLDER, CompiledLookup
 from routing import services as routing
 
@@ -173,7 +174,7 @@ class _Timeline:
         if image is not None:
             message.image_width, message.image_height = _upright_size(image)
             message.image.save(image.file.name, image.file, save=False)
-        message.save()
+        compiled.insert(message)
         conversation.last_message = message
         self.dirty |= {"last_seq", "last_message", "updated_at"}
         if kind != Kind.NOTE:
@@ -208,12 +209,11 @@ class _Timeline:
             figures.keep(self)
         conversation.updated_at = timezone.now()
         # Taken last, just before the commit, so that a number is rarely still uncommitted when a bigger one
-        # is already visible to a resume; in the row's own UPDATE (no query of its own). Read back only if used
-        # (a deferred field loads on access): the CONV frames below need it, a plain message does not.
+        # is already visible to a resume; in the row's own UPDATE (no query of its own), which returns it: the
+        # CONV frames below need it.
         conversation.change = next_change_sql()
         self.dirty |= {"updated_at", "change"}
-        conversation.save(update_fields=sorted(self.dirty))
-        del conversation.__dict__["change"]
+        compiled.save_fields(conversation, sorted(self.dirty), read_back="change")
         if (conversation.status != self.status_before or conversation.assigned_id != self.assigned_before
                 or conversation.back_to_bot_label != self.back_before
                 or conversation.awaiting_email != self.awaiting_before):
@@ -349,7 +349,7 @@ def _run_bot(timeline: _Timeline, event: engine.Event) -> engine.Result | None:
     timeline.set(bot_position=result.position)
     if result.variables != visitor.variables:
         visitor.variables = result.variables
-        visitor.save(update_fields=["variables"])
+        compiled.save_fields(visitor, ["variables"])
     if result.escalation is not None:
         _escalate(timeline, assign_to=result.escalation.assign_to, back_label=result.escalation.back_label or "")
     return result
@@ -461,11 +461,12 @@ def visitor_session_start(*, site: Site, token: str | None = None, page: str = "
             raise RateLimited(_("Too many new visitors from this address."), retry_after=wait)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        visitor = Visitor.objects.create(site=site, token_hash=token_hash(token), last_seen_at=now, page=page,
-                                         language=language)
+        visitor = Visitor(site=site, token_hash=token_hash(token), last_seen_at=now, page=page, language=language)
+        compiled.insert(visitor)
         # Its related rows as _load_related wants them, known already (the site with its chatbot, the visitor just
         # made, nobody assigned): the bot's greeting then loads nothing more.
-        conversation = Conversation.objects.create(site=site, visitor=visitor, assigned=None, updated_at=now)
+        conversation = Conversation(site=site, visitor=visitor, assigned=None, updated_at=now)
+        compiled.insert(conversation)
         timeline = _Timeline(conversation)
         if site.mode == "livechat":
             _wait_for_human(timeline, notify=False)
@@ -606,16 +607,25 @@ def visitor_image_send(*, visitor: Visitor, client_id: str, image: ProcessedImag
 def visitor_presence_set(*, visitor_id: int, online: bool) -> None:
     """Count the visitor's open sockets; the inbox hears only when the visitor comes or goes."""
     with transaction.atomic():
-        visitor = Visitor.objects.select_for_update().filter(pk=visitor_id).first()
+        visitor = _LOCK_VISITOR.get(visitor_id)
         if visitor is None:  # deleted with its conversation while its sockets were open
             return
         was_online = visitor.online
         visitor.online_sockets = max(0, visitor.online_sockets + (1 if online else -1))
         visitor.last_seen_at = timezone.now()
-        visitor.save(update_fields=["online_sockets", "last_seen_at"])
+        compiled.save_fields(visitor, ["online_sockets", "last_seen_at"])
         if visitor.online != was_online:
-            conversation = Conversation.objects.get(visitor=visitor)
+            conversation = _CONVERSATION_OF_VISITOR.get(visitor.pk)
+            if conversation is None:
+                raise Conversation.DoesNotExist(f"no conversation for visitor {visitor.pk}")
             events.visitor_presence(conversation, online=visitor.online)
+
+
+# Every widget socket's opening and closing: compiled once (livechat.compiled).
+_LOCK_VISITOR = CompiledLookup(lambda pk: Visitor.objects.select_for_update().filter(pk=pk).order_by()[:2],
+                               ID_PLACEHOLDER)
+_CONVERSATION_OF_VISITOR = CompiledLookup(
+    lambda visitor_id: Conversation.objects.filter(visitor_id=visitor_id).order_by()[:2], ID_PLACEHOLDER)
 
 
 # ------------------------------------------------------------------------------ advisors

@@ -1,10 +1,13 @@
-"""Lookups compiled to SQL once (livechat.compiled.CompiledLookup) give what the ORM gives, on either database."""
+"""Lookups compiled to SQL once (livechat.compiled.CompiledLookup) give what the ORM gives, on either database; the
+writes compiled once (insert, save_fields) write what Model.save() writes."""
 import pytest
+from django.db.models.expressions import RawSQL
 
 from conversations import selectors, services
-from conversations.models import Conversation, Visitor
+from conversations.changes import next_change_sql
+from conversations.models import Conversation, Message, Visitor
 from conversations.tests.conftest import escalated, new_id, start_session
-from livechat.compiled import CompiledLookup
+from livechat.compiled import CompiledLookup, insert, save_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +88,104 @@ def test_a_compiled_row_lock_outside_a_transaction_is_refused_as_the_orm_refuses
         assert lock.get(conversation.pk).pk == conversation.pk
     with pytest.raises(TransactionManagementError):
         lock.get(conversation.pk)
+
+
+# ------------------------------------------------------------------------------ writes (insert, save_fields)
+
+
+def test_an_inserted_row_is_the_row_model_save_writes(demo, django_assert_num_queries):
+    conversation = escalated()
+    fields = dict(conversation=conversation, kind=Message.Kind.TEXT, sender=Message.Sender.BOT, text="Bonjour ?",
+                  buttons=[{"id": "b-1", "label": "Oui"}], input={"variable": "PRENOM"}, image_url="")
+    by_orm = Message(seq=conversation.last_seq + 1, **fields)
+    by_orm.save()
+    compiled_row = Message(seq=conversation.last_seq + 2, **fields)
+    with django_assert_num_queries(1):
+        insert(compiled_row)
+
+    assert compiled_row.pk is not None and compiled_row.pk != by_orm.pk
+    assert not compiled_row._state.adding and compiled_row._state.db == by_orm._state.db
+    assert compiled_row.created_at is not None  # auto_now_add, set as Model.save sets it
+    stored, expected = Message.objects.get(pk=compiled_row.pk), Message.objects.get(pk=by_orm.pk)
+    differing = {"id", "seq", "created_at"}
+    assert {k: v for k, v in _fields(stored).items() if k not in differing} == \
+           {k: v for k, v in _fields(expected).items() if k not in differing}
+    assert stored.created_at == compiled_row.created_at
+
+
+def test_an_insert_refused_by_a_constraint_writes_nothing(demo):
+    from django.db import IntegrityError, transaction
+
+    conversation = escalated()
+    taken = Message(conversation=conversation, seq=conversation.last_seq, kind="text", sender="bot", text="again")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(taken)  # (conversation, seq) is unique
+    assert Message.objects.filter(conversation=conversation, text="again").count() == 0
+
+
+def test_saved_fields_are_written_and_only_those(demo, django_assert_num_queries):
+    conversation = escalated()
+    conversation.refresh_from_db()
+    conversation.awaiting_email = True
+    conversation.rating = 4  # changed in memory, not named: not written
+    conversation.change = next_change_sql()
+    with django_assert_num_queries(1):
+        save_fields(conversation, ["awaiting_email", "change"])
+
+    stored = Conversation.objects.get(pk=conversation.pk)
+    assert stored.awaiting_email is True and stored.rating is None
+    assert stored.change > 0 and isinstance(conversation.change, RawSQL)  # left as Model.save leaves it
+    assert save_fields(conversation, []) is None  # nothing named: no query
+
+
+def test_saving_fields_of_a_deleted_row_is_refused(demo):
+    from django.db import DatabaseError
+
+    conversation = escalated()
+    Conversation.objects.filter(pk=conversation.pk).delete()
+    conversation.awaiting_email = True
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(conversation, ["awaiting_email"])
+
+
+def test_a_model_with_a_save_receiver_is_saved_by_model_save(demo):
+    from django.db.models.signals import post_save
+
+    conversation = escalated()
+    heard = []
+
+    def receiver(sender, instance, **kwargs):
+        heard.append((instance.pk, kwargs.get("update_fields"), kwargs.get("created")))
+
+    post_save.connect(receiver, sender=Message)
+    try:
+        item = Message(conversation=conversation, seq=conversation.last_seq + 1, kind="text", sender="bot", text="x")
+        insert(item)
+        item.text = "y"
+        save_fields(item, ["text"])
+    finally:
+        post_save.disconnect(receiver, sender=Message)
+    assert heard == [(item.pk, None, True), (item.pk, frozenset({"text"}), False)]
+    assert Message.objects.get(pk=item.pk).text == "y"
+
+
+def test_an_expression_other_than_raw_sql_is_left_to_the_orm(demo):
+    from django.db.models import F
+
+    conversation = escalated()
+    visitor = Visitor.objects.get(pk=conversation.visitor_id)
+    sessions = visitor.sessions
+    visitor.sessions = F("sessions") + 1
+    save_fields(visitor, ["sessions"])
+    assert Visitor.objects.get(pk=visitor.pk).sessions == sessions + 1
+
+
+def test_a_number_the_update_takes_is_read_back_by_the_same_statement(demo, django_assert_num_queries):
+    conversation = escalated()
+    conversation.refresh_from_db()
+    before = conversation.change
+    conversation.change = next_change_sql()
+    with django_assert_num_queries(1):
+        save_fields(conversation, ["change"], read_back="change")
+        number = conversation.change  # no query of its own (a deferred field would load here where none returns)
+    assert number > before and number == Conversation.objects.get(pk=conversation.pk).change
