@@ -582,11 +582,14 @@ def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dic
     }
 
 
-def _page(queryset: QuerySet, *, after: int | None, before: int | None, limit: int) -> list[Message]:
+def _page(queryset: QuerySet, *, after: int | None, before: int | None, limit: int,
+          query: bool = False) -> list[Message] | QuerySet:
+    """A page of items in order, with their advisors; `query`: the QuerySet of a page `after`, not its items."""
     queryset = queryset.select_related("advisor__user")
     if before is not None:
         return list(reversed(queryset.filter(seq__lt=before).order_by("-seq")[:limit]))
-    return list(queryset.filter(seq__gt=after or 0).order_by("seq")[:limit])
+    page = queryset.filter(seq__gt=after if query else after or 0).order_by("seq")[:limit]
+    return page if query else list(page)
 
 
 def messages_for_advisor(*, advisor: Advisor, conversation: Conversation, after: int | None = None,
@@ -598,8 +601,23 @@ def messages_for_advisor(*, advisor: Advisor, conversation: Conversation, after:
 
 
 def messages_for_visitor(*, conversation_id: int, after: int = 0, limit: int = 100) -> list[Message]:
-    queryset = Message.objects.filter(conversation_id=conversation_id).exclude(kind=Message.Kind.NOTE)
-    return _page(queryset, after=after, before=None, limit=limit)
+    """The items a visitor may see after `after`, in order: every widget socket's join and reconnect asks, by SQL
+    compiled once per page size (livechat.compiled)."""
+    return _visitor_page(limit).all(conversation_id, after or 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _visitor_page(limit: int) -> CompiledLookup:
+    return CompiledLookup(
+        lambda conversation_id, after: _page(
+            Message.objects.filter(conversation_id=conversation_id).exclude(kind=Message.Kind.NOTE), after=after,
+            before=None, limit=limit, query=True),
+        (ID_PLACEHOLDER, _AFTER_PLACEHOLDER))
+
+
+# A position no conversation reaches, and not ID_PLACEHOLDER (the conversation's); within the column's range, or
+# Django would leave the always-true condition out of the SQL.
+_AFTER_PLACEHOLDER = 2 ** 31 - 2
 
 
 def read_positions(*, advisor: Advisor) -> dict[int, int]:

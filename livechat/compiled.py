@@ -92,23 +92,29 @@ class CompiledLookup:
     there is no row.
 
     Only for a value used exactly once, as is (a key, a hash, a primary key), and nothing else that changes
-    between calls: filters on the time or on the caller belong in Python after the lookup."""
+    between calls: filters on the time or on the caller belong in Python after the lookup.
 
-    def __init__(self, make: Callable[[Any], QuerySet], placeholder: Any) -> None:
+    `placeholder` may be a tuple: `make(*values)` then takes several values, each its own placeholder, and `all`
+    returns every row in the query's order (for a page: its size is part of the SQL, one CompiledLookup per size)."""
+
+    def __init__(self, make: Callable[..., QuerySet], placeholder: Any) -> None:
         self._make = make
-        self._placeholder = placeholder
+        self._placeholders = placeholder if isinstance(placeholder, tuple) else (placeholder,)
         self._compiled: tuple | None = None
         self._for_update = False
         self._lock = threading.Lock()
 
     def _compile(self) -> tuple:
-        queryset = self._make(self._placeholder)
+        queryset = self._make(*self._placeholders)
         alias = queryset.db
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        positions = [i for i, param in enumerate(params) if param == self._placeholder]
-        if len(positions) != 1:
-            raise ValueError(f"the placeholder is {len(positions)} of the query's parameters, not one")
+        positions = []
+        for placeholder in self._placeholders:
+            found = [i for i, param in enumerate(params) if param == placeholder]
+            if len(found) != 1:
+                raise ValueError(f"the placeholder is {len(found)} of the query's parameters, not one")
+            positions.append(found[0])
         select, klass_info = compiler.select, compiler.klass_info
         if queryset._known_related_objects or queryset._prefetch_related_lookups:
             raise TypeError("CompiledLookup takes model queries with select_related and annotations at most")
@@ -117,35 +123,51 @@ class CompiledLookup:
         converters = _portable(compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
                                compiler.connection.ops)
         self._for_update = bool(queryset.query.select_for_update)
-        return (alias, sql, list(params), positions[0], klass_info["model"], start, end, init_list,
+        return (alias, sql, list(params), positions, klass_info["model"], start, end, init_list,
                 get_related_populators(klass_info, select, alias), converters, dict(compiler.annotation_col_map))
 
-    def get(self, value: Any) -> Model | None:
+    def _rows(self, values: tuple, *, at_most: int | None) -> tuple[list, tuple]:
+        if len(values) != len(self._placeholders):
+            raise TypeError(f"{len(self._placeholders)} values expected, not {len(values)}")
         if self._compiled is None:
             with self._lock:
                 if self._compiled is None:
                     self._compiled = self._compile()
-        alias, sql, params, position, model, start, end, init_list, populators, converters, annotations = \
-            self._compiled
+        compiled = self._compiled
+        alias, sql, params, positions = compiled[:4]
         params = params.copy()
-        params[position] = value
+        for position, value in zip(positions, values, strict=True):
+            params[position] = value
         connection = connections[alias]
         if self._for_update and connection.get_autocommit():  # as Django refuses it: the lock would end at once
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchmany(2)
-        if not rows:
-            return None
-        if len(rows) > 1:
-            raise model.MultipleObjectsReturned(f"more than one {model.__name__} for {value!r}")
-        row = _converted(rows, converters, connection)[0]
+            rows = cursor.fetchall() if at_most is None else cursor.fetchmany(at_most)
+        return _converted(rows, compiled[9], connection), compiled
+
+    @staticmethod
+    def _instance(row, compiled: tuple) -> Model:
+        alias, _sql, _params, _positions, model, start, end, init_list, populators, _converters, annotations = \
+            compiled
         instance = model.from_db(alias, init_list, row[start:end])
         for populator in populators:
             populator.populate(row, instance)
         for name, column in annotations.items():
             setattr(instance, name, row[column])
         return instance
+
+    def get(self, *values: Any) -> Model | None:
+        rows, compiled = self._rows(values, at_most=2)
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise compiled[4].MultipleObjectsReturned(f"more than one {compiled[4].__name__} for {values!r}")
+        return self._instance(rows[0], compiled)
+
+    def all(self, *values: Any) -> list[Model]:
+        rows, compiled = self._rows(values, at_most=None)
+        return [self._instance(row, compiled) for row in rows]
 
 
 # ------------------------------------------------------------------------------ writes

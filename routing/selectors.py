@@ -7,6 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from advisors.models import Advisor, Site
+from livechat.compiled import ID_PLACEHOLDER, CompiledLookup
 from routing import presence
 from routing.models import AdvisorRouting, SiteRouting
 
@@ -14,11 +15,20 @@ ONLINE, AWAY, OFFLINE = "online", "away", "offline"
 
 
 def site_rules(site: Site) -> SiteRouting:
-    """The site's routing row, or the defaults (unsaved) when nothing was ever set."""
-    try:
-        return site.routing
-    except SiteRouting.DoesNotExist:
-        return SiteRouting(site=site)
+    """The site's routing row, or the defaults (unsaved) when nothing was ever set. Every escalation asks: by SQL
+    compiled once (livechat.compiled), kept on the site as its `routing` like the ORM's own access."""
+    relation = Site.routing.related
+    if not relation.is_cached(site):
+        found = _SITE_RULES.get(site.pk)
+        if found is not None:
+            relation.field.set_cached_value(found, site)  # rules.site, as the ORM's access leaves it
+        relation.set_cached_value(site, found)
+    rules = relation.get_cached_value(site)
+    return rules if rules is not None else SiteRouting(site=site)
+
+
+_SITE_RULES = CompiledLookup(lambda site_id: SiteRouting.objects.filter(site_id=site_id).order_by()[:2],
+                             ID_PLACEHOLDER)
 
 
 def advisor_rules(advisor: Advisor) -> AdvisorRouting:

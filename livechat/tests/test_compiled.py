@@ -189,3 +189,26 @@ def test_a_number_the_update_takes_is_read_back_by_the_same_statement(demo, djan
         save_fields(conversation, ["change"], read_back="change")
         number = conversation.change  # no query of its own (a deferred field would load here where none returns)
     assert number > before and number == Conversation.objects.get(pk=conversation.pk).change
+
+
+def test_a_compiled_page_takes_several_values_and_returns_the_rows_the_orm_returns(demo, django_assert_num_queries):
+    conversation = escalated()
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="a note", note=True)
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="hello")
+    page = CompiledLookup(lambda pk, after: Message.objects.select_related("advisor__user").filter(
+        conversation_id=pk, seq__gt=after).exclude(kind=Message.Kind.NOTE).order_by("seq")[:3], (-1, 2 ** 31 - 2))
+    for after in (0, 2, 0):  # compiled on the first call
+        orm = list(Message.objects.select_related("advisor__user").filter(
+            conversation_id=conversation.pk, seq__gt=after).exclude(kind=Message.Kind.NOTE).order_by("seq")[:3])
+        with django_assert_num_queries(1):
+            found = page.all(conversation.pk, after)
+            authors = [item.advisor and item.advisor.user.username for item in found]
+        assert [_fields(item) for item in found] == [_fields(item) for item in orm]
+        assert len(found) == 3 and found[0].seq > after
+        assert authors == [item.advisor and item.advisor.user.username for item in orm]
+    assert "a note" not in [item.text for item in page.all(conversation.pk, 0)]
+    assert page.all(conversation.pk + 1000, 0) == []
+    with pytest.raises(TypeError):
+        page.all(conversation.pk)
