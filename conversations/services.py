@@ -32,7 +32,7 @@ from conversations.models import Conversation, Message, ReadState, Visitor
 from conversations.presenters import timestamp
 from integrations import webhooks
 from livechat import compiled
-from livechat.compiled import ID_PLACEHOLDER, CompiledLookup
+from livechat.compiled import ID_PLACEHOLDER, CompiledLookup, prepared_cursor
 from routing import services as routing
 
 logger = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def _repeated(conversation: Conversation, client_id: str, *, advisor: Advisor | 
     not see notes. The one exception: two advisors may happen to choose the same string, and an advisor who may
     see the other's item loses nothing by getting a new item of their own (the constraints keep them apart).
     Almost every send is new: a bare lookup first, on the (conversation, client_id) index."""
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_REPEATED_SQL, [conversation.pk, client_id, Sender.VISITOR, Sender.ADVISOR])
         found = cursor.fetchall()
     if not found:

@@ -216,7 +216,7 @@ def insert(instance: Model) -> None:
         return
     params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
     meta = model._meta
-    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(alias), prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         if meta.auto_field is not None:
             key = (cursor.fetchone()[0] if returning
@@ -269,7 +269,7 @@ def save_fields(instance: Model, names: Iterable[str], *, read_back: str | None 
     returning = read_back is not None and connection.features.can_return_columns_from_insert
     if returning:
         sql += f" RETURNING {connection.ops.quote_name(model._meta.get_field(read_back).column)}"
-    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(alias), prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone() if returning else None
         if cursor.rowcount == 0 or (returning and row is None):
