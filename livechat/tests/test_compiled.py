@@ -212,3 +212,25 @@ def test_a_compiled_page_takes_several_values_and_returns_the_rows_the_orm_retur
     assert page.all(conversation.pk + 1000, 0) == []
     with pytest.raises(TypeError):
         page.all(conversation.pk)
+
+
+def test_json_columns_decode_as_the_fields_own_converter_decodes_them(demo):
+    from django.db import connection
+    from django.db.models.expressions import Col
+
+    from livechat.compiled import _faster
+
+    field = Visitor._meta.get_field("variables")
+    fast = _faster(field.from_db_value)
+    column = Col(Visitor._meta.db_table, field)
+    for stored in ('{"PRENOM": "Zoé", "n": 1.5, "nested": [null, true, {"a": []}]}', "[]", '"text"', "NaN",
+                   "123456789012345678901234567890", "not json", None):
+        assert repr(fast(stored, column, connection)) == repr(field.from_db_value(stored, column, connection))  # NaN
+    assert fast("123456789012345678901234567890", column, connection) == 123456789012345678901234567890
+
+
+def test_a_conversations_json_reads_back_through_a_compiled_lookup(demo):
+    conversation = escalated()
+    Visitor.objects.filter(pk=conversation.visitor_id).update(variables={"PRENOM": "Zoé", "big": 2 ** 70})
+    lookup = CompiledLookup(lambda pk: Conversation.objects.select_related("visitor").filter(pk=pk)[:2], -1)
+    assert lookup.get(conversation.pk).visitor.variables == {"PRENOM": "Zoé", "big": 2 ** 70}
