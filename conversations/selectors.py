@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db import connection
 from django.db.models import Aggregate, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value
@@ -19,7 +20,7 @@ from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
 from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
-from livechat.compiled import ID_PLACEHOLDER, TEXT_PLACEHOLDER, CompiledLookup, CompiledRows
+from livechat.compiled import ID_PLACEHOLDER, TEXT_PLACEHOLDER, CompiledLookup, CompiledRows, PlaceholderNotFound
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
@@ -336,13 +337,18 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         refuse_nul(assigned_to, "advisor")
     if label:
         refuse_nul(label, "label")
-    if cursor:
+    shape = (advisor.pk, advisor.licensed, advisor.sees_chatbot, advisor.account_id, tuple(site_ids), box, filter,
+             assigned_to, label, limit)
+    if not cursor:  # a first page: the same few shapes over and over (every list refresh), compiled once
+        page = _rows_as_dicts(_first_page(*shape).rows())
+    elif (next_page := _next_page(*shape)) is not None:  # scrolling down: the same shapes, past a cursor
+        after = Cursor.decode(cursor)
+        updated_at = Conversation._meta.get_field("updated_at").get_db_prep_value(after.updated_at, connection)
+        page = _rows_as_dicts(next_page.rows(updated_at, after.id))
+    else:
         page = conversation_rows(_page_query(advisor, site_ids, box=box, filter=filter, assigned_to=assigned_to,
                                              label=label, limit=limit, after=Cursor.decode(cursor)),
                                  order_by=NEWEST_FIRST, limit=limit + 1)
-    else:  # a first page: the same few shapes over and over (every list refresh), compiled once
-        page = _rows_as_dicts(_first_page(advisor.pk, advisor.licensed, advisor.sees_chatbot, advisor.account_id,
-                                          tuple(site_ids), box, filter, assigned_to, label, limit).rows())
     next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
                    else None)
     return page[:limit], next_cursor
@@ -360,6 +366,25 @@ def _first_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id:
     query = _page_query(advisor, list(site_ids), box=box, filter=filter, assigned_to=assigned_to, label=label,
                         limit=limit)
     return CompiledRows(query.order_by(*NEWEST_FIRST)[:limit + 1])
+
+
+# The cursor a next page is compiled with, which each request's replaces (CompiledRows' placeholders): values no
+# other parameter of the page's query takes.
+_CURSOR_PLACEHOLDER = (datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=dt_timezone.utc), 2**31 - 3)
+
+
+@functools.lru_cache(maxsize=512)
+def _next_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id: int, site_ids: tuple[int, ...],
+               box: str, filter: str, assigned_to: str | None, label: str | None, limit: int) -> CompiledRows | None:
+    """_first_page's query past a cursor, the cursor's values replaced on each call; None where the backend does
+    not pass them to the database as they are (SQLite writes datetimes as text): the ORM builds those pages."""
+    advisor = Advisor(pk=advisor_id, licensed=licensed, sees_chatbot=sees_chatbot, account_id=account_id)
+    query = _page_query(advisor, list(site_ids), box=box, filter=filter, assigned_to=assigned_to, label=label,
+                        limit=limit, after=Cursor(*_CURSOR_PLACEHOLDER))
+    try:
+        return CompiledRows(query.order_by(*NEWEST_FIRST)[:limit + 1], placeholders=_CURSOR_PLACEHOLDER)
+    except PlaceholderNotFound:
+        return None
 
 
 def _page_query(advisor: Advisor, site_ids: list[int], *, box: str, filter: str, assigned_to: str | None,

@@ -81,22 +81,47 @@ def _converted(rows: list, converters: list, connection) -> list:
 
 
 class CompiledRows:
-    def __init__(self, queryset: QuerySet) -> None:
+    """`placeholders`: values the query was built with that each call replaces (`rows(*values)`), wherever they
+    appear among its parameters (a page's cursor, in every site's part of the page). A placeholder must reach the
+    parameters as it is: a backend that adapts it (SQLite writes datetimes as text) raises PlaceholderNotFound, and
+    the caller keeps to the ORM."""
+
+    def __init__(self, queryset: QuerySet, *, placeholders: tuple = ()) -> None:
         query = queryset.query
         if not queryset._fields or queryset._iterable_class.__name__ != "ValuesListIterable":
             raise TypeError("CompiledRows takes a values_list() query (neither flat nor named)")
         self.alias = queryset.db
         compiler = query.get_compiler(using=self.alias)
-        self.sql, self.params = compiler.as_sql()
+        self.sql, params = compiler.as_sql()
+        self.params = list(params)
+        self.positions = []
+        for placeholder in placeholders:
+            found = [i for i, param in enumerate(self.params)
+                     if type(param) is type(placeholder) and param == placeholder]
+            if not found:
+                raise PlaceholderNotFound(f"{placeholder!r} is none of the query's parameters")
+            self.positions.append(found)
         fields = [select[0] for select in compiler.select[:compiler.col_count]]
         self.converters = _portable(compiler.get_converters(fields), compiler.connection.ops)
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self, *values: Any) -> list[tuple[Any, ...]]:
+        if len(values) != len(self.positions):
+            raise TypeError(f"{len(self.positions)} values expected, not {len(values)}")
+        params = self.params
+        if values:
+            params = params.copy()
+            for positions, value in zip(self.positions, values, strict=True):
+                for position in positions:
+                    params[position] = value
         connection = connections[self.alias]
         with prepared_cursor(connection) as cursor:
-            cursor.execute(self.sql, self.params)
+            cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         return [tuple(row) for row in _converted(rows, self.converters, connection)]
+
+
+class PlaceholderNotFound(ValueError):
+    pass
 
 
 def prepared_cursor(connection):
