@@ -20,7 +20,14 @@ from advisors.models import Advisor, Site
 from chatbots.models import Chatbot
 from conversations.errors import Forbidden, NotFound, Refused, refuse_nul
 from conversations.models import Conversation, ConversationTally, Message, ReadState, Visitor
-from livechat.compiled import ID_PLACEHOLDER, TEXT_PLACEHOLDER, CompiledLookup, CompiledRows, PlaceholderNotFound
+from livechat.compiled import (
+    ID_PLACEHOLDER,
+    TEXT_PLACEHOLDER,
+    CompiledLookup,
+    CompiledRows,
+    PlaceholderNotFound,
+    prepared_cursor,
+)
 
 Status = Conversation.Status
 BOXES = ("live", "closed", "chatbot")
@@ -592,7 +599,7 @@ def conversation_counts(*, advisor: Advisor, site_key: str | None = None) -> dic
                AND c.{last} > COALESCE(r.seq, 0))
         FROM (SELECT {sums} FROM {tally} WHERE site_id IN ({sites})) t"""
     params = [advisor.pk, *site_ids, advisor.pk, *site_ids, advisor.pk, advisor.pk, *site_ids, *site_ids]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:  # every list asks: planned once per connection
         cursor.execute(sql, params)
         live, closed, bot, unassigned, live_with_items, caught_up_count, mine, mine_unread = (
             value or 0 for value in cursor.fetchone())
