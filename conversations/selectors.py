@@ -346,15 +346,15 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         refuse_nul(label, "label")
     shape = (advisor.pk, advisor.licensed, advisor.sees_chatbot, advisor.account_id, tuple(site_ids), box, filter,
              assigned_to, label, limit)
-    if not cursor:  # a first page: the same few shapes over and over (every list refresh), compiled once
+    after = Cursor.decode(cursor) if cursor else None
+    if after is None:  # a first page: the same few shapes over and over (every list refresh), compiled once
         page = _rows_as_dicts(_first_page(*shape).rows())
     elif (next_page := _next_page(*shape)) is not None:  # scrolling down: the same shapes, past a cursor
-        after = Cursor.decode(cursor)
         updated_at = Conversation._meta.get_field("updated_at").get_db_prep_value(after.updated_at, connection)
         page = _rows_as_dicts(next_page.rows(updated_at, after.id))
     else:
         page = conversation_rows(_page_query(advisor, site_ids, box=box, filter=filter, assigned_to=assigned_to,
-                                             label=label, limit=limit, after=Cursor.decode(cursor)),
+                                             label=label, limit=limit, after=after),
                                  order_by=NEWEST_FIRST, limit=limit + 1)
     next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
                    else None)
