@@ -1,5 +1,8 @@
 """Routing in the inbox (issue 15, issue 14.5): the status chooser, the assign menu with the site's advisors and
 their real status, "Alice is replying…", and the confirmation before replying to a colleague's conversation."""
+import json
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -73,3 +76,53 @@ def test_status_assign_menu_replying_and_the_confirmation(live_server, browser, 
     alice_watch.assert_clean()
     bob_watch.assert_clean()
     bob_context.close()
+
+
+def test_a_conversation_given_to_me_rings_when_a_rest_answer_brings_the_change_before_the_socket(
+        live_server, context, advisor_page, visitors):  # noqa: F811
+    """bob gives alice the conversation she has open: its "Alice joined" line reaches her thread, which marks it read,
+    and the read's answer (the conversation, now hers) can come before the socket's frame of the same change. She is
+    told all the same, once. Here the socket's conversation frames are held back until the read has answered."""
+    held, holding = [], {"on": False}
+
+    def through(route):
+        server = route.connect_to_server()
+        route.on_message(server.send)
+
+        def from_server(message):
+            frame = json.loads(message) if isinstance(message, str) else {}
+            if holding["on"] and frame.get("type") == "conversation":
+                held.append(message)
+            else:
+                route.send(message)
+
+        server.on_message(from_server)
+        holding["route"] = route
+
+    context.route_web_socket(re.compile(r"/ws/inbox/"), through)
+    alice, _ = advisor_page("alice")
+    bob_api = api_as(live_server, "bob")
+    shop = visitors()
+    shop.walk_to_human(unique("Shop"), "Hooli")
+    assert bob_api.post(f"/api/inbox/conversations/{shop.conversation_id}/take").status_code == 200
+    row(alice, shop.conversation_id).click()
+    expect(alice.locator("#thread-view")).to_contain_text("Bob joined the conversation")
+
+    reads = []
+    alice.on("response", lambda response: reads.append(response)
+             if response.url.endswith(f"/api/inbox/conversations/{shop.conversation_id}/read") else None)
+    before = calls(alice)
+    holding["on"] = True
+    assert bob_api.post(f"/api/inbox/conversations/{shop.conversation_id}/assign",
+                        json={"advisor": "alice"}).status_code == 200
+    wait_until(lambda: any((r.json().get("assigned") or {}).get("username") == "alice" for r in reads),
+               "the thread's read answered with the conversation, now alice's", page=alice)
+    assert held, "the socket's conversation frames were held back"
+    wait_until(lambda: calls(alice)["notifications"] == before["notifications"] + 1, "assigned to you", page=alice)
+    assert "was assigned to you" in alice.evaluate("() => window.__calls.notifications.at(-1).title")
+
+    holding["on"] = False
+    for message in held:  # the socket's frames, late: not news any more, so no second notification
+        holding["route"].send(message)
+    alice.wait_for_timeout(500)
+    assert calls(alice)["notifications"] == before["notifications"] + 1

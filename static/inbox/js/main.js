@@ -289,7 +289,10 @@ function applyConversation(conv, {fromSocket}) {
   store.conversations.set(conv.id, next);
   const escalation = fromSocket && isNewEscalation(prev, next);
   if (escalation) alerts.notifyEscalation(next);
-  const toMe = !escalation && fromSocket && ringsOnChange(prev, next); // given to me (routing, a colleague)
+  // Given to me (routing, a colleague), heard from whichever answer brings it first: the thread's read of the
+  // "joined" line can answer before the socket's frame. Not on a first load (nothing held before), and never for
+  // my own take, assignment or reply (ringsOnChange).
+  const toMe = !escalation && (fromSocket || prev !== undefined) && ringsOnChange(prev, next);
   if (toMe) alerts.notifyEscalation(next, {assigned: true});
   if (escalation || toMe) alerts.ding(next.id);
   list.upsert(next);
