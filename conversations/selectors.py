@@ -353,9 +353,7 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
         updated_at = Conversation._meta.get_field("updated_at").get_db_prep_value(after.updated_at, connection)
         page = _rows_as_dicts(next_page.rows(updated_at, after.id))
     else:
-        page = conversation_rows(_page_query(advisor, site_ids, box=box, filter=filter, assigned_to=assigned_to,
-                                             label=label, limit=limit, after=after),
-                                 order_by=NEWEST_FIRST, limit=limit + 1)
+        page = _rows_as_dicts(_shaped_page(*shape, after=after))
     next_cursor = (Cursor(page[limit - 1]["updated_at"], page[limit - 1]["id"]).encode() if len(page) > limit
                    else None)
     return page[:limit], next_cursor
@@ -364,15 +362,22 @@ def conversation_list(*, advisor: Advisor, box: str = "live", filter: str = "all
 NEWEST_FIRST = ("-updated_at", "-id")
 
 
-@functools.lru_cache(maxsize=512)
-def _first_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id: int, site_ids: tuple[int, ...],
-                box: str, filter: str, assigned_to: str | None, label: str | None, limit: int) -> CompiledRows:
-    """A first page's query, by everything its SQL depends on (the advisor's rows, scope and audience, the box,
-    filters and size): nothing in it depends on the time or on rows read while building it."""
+def _shaped_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id: int, site_ids: tuple[int, ...],
+                 box: str, filter: str, assigned_to: str | None, label: str | None, limit: int,
+                 after: "Cursor | None" = None) -> QuerySet:
+    """A page's query (one row more than the page, for the next cursor) by everything its SQL depends on: the
+    advisor's rows, scope and audience, the box, filters and size."""
     advisor = Advisor(pk=advisor_id, licensed=licensed, sees_chatbot=sees_chatbot, account_id=account_id)
     query = _page_query(advisor, list(site_ids), box=box, filter=filter, assigned_to=assigned_to, label=label,
-                        limit=limit)
-    return CompiledRows(query.order_by(*NEWEST_FIRST)[:limit + 1])
+                        limit=limit, after=after)
+    return query.order_by(*NEWEST_FIRST)[:limit + 1]
+
+
+@functools.lru_cache(maxsize=512)
+def _first_page(*shape) -> CompiledRows:
+    """A first page's query (_shaped_page), compiled: nothing in it depends on the time or on rows read while
+    building it."""
+    return CompiledRows(_shaped_page(*shape))
 
 
 # The cursor a next page is compiled with, which each request's replaces (CompiledRows' placeholders): values no
@@ -381,15 +386,12 @@ _CURSOR_PLACEHOLDER = (datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=dt_timezone.
 
 
 @functools.lru_cache(maxsize=512)
-def _next_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id: int, site_ids: tuple[int, ...],
-               box: str, filter: str, assigned_to: str | None, label: str | None, limit: int) -> CompiledRows | None:
-    """_first_page's query past a cursor, the cursor's values replaced on each call; None where the backend does
-    not pass them to the database as they are (SQLite writes datetimes as text): the ORM builds those pages."""
-    advisor = Advisor(pk=advisor_id, licensed=licensed, sees_chatbot=sees_chatbot, account_id=account_id)
-    query = _page_query(advisor, list(site_ids), box=box, filter=filter, assigned_to=assigned_to, label=label,
-                        limit=limit, after=Cursor(*_CURSOR_PLACEHOLDER))
+def _next_page(*shape) -> CompiledRows | None:
+    """A page's query past a cursor (_shaped_page), compiled, the cursor's values replaced on each call; None where
+    the backend does not pass them to the database as they are (SQLite writes datetimes as text): the ORM builds
+    those pages."""
     try:
-        return CompiledRows(query.order_by(*NEWEST_FIRST)[:limit + 1], placeholders=_CURSOR_PLACEHOLDER)
+        return CompiledRows(_shaped_page(*shape, after=Cursor(*_CURSOR_PLACEHOLDER)), placeholders=_CURSOR_PLACEHOLDER)
     except PlaceholderNotFound:
         return None
 
