@@ -76,6 +76,12 @@ class _Connections:
         parameters["autocommit"] = True
         connection = await psycopg.AsyncConnection.connect(
             **parameters, connect_timeout=max(1, round(settings.DATABASE_POOL_TIMEOUT_S)))
+        # The session in Django's connection time zone, as Django sets its own connections' when it opens them: a
+        # session starts in the server's default zone, and the loader below reads a timestamp's digits as written
+        # in Django's. (A server set up in Paris announced every text written here an hour off.)
+        timezone_name = database.timezone_name
+        if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
+            await connection.execute(database.ops.set_time_zone_sql(), [timezone_name])
         # Timestamps load as Django's own connections load them (aware, in Django's connection time zone).
         register_tzloader(database.timezone, connection)
         return connection

@@ -275,3 +275,35 @@ async def test_a_connection_dropped_while_others_wait_lets_the_first_of_them_ope
     await asyncio.wait_for(waiter, 5)
     assert waiter_got and waiter_got[0] is not None and waiter_got[0] is not broken
     own.close()
+
+
+@pytest.fixture
+def database_time_zone_far_from_utc():
+    """The database's own default time zone, which a new connection's session starts in, is not UTC (a server set
+    up in its country's zone): Django's connections set their session's, the loop's must too."""
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{name}" SET timezone TO \'Pacific/Chatham\'')  # +13:45 or +12:45
+    loop_io.close_all()  # the loop's next connection is a new session
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{name}" RESET timezone')
+    loop_io.close_all()
+
+
+async def test_a_text_written_on_the_loop_has_the_time_the_database_stored_whatever_its_time_zone(
+        demo, tokens, thread_sends, database_time_zone_far_from_utc):
+    visitor = await sync_to_async(_live_visitor)(demo)
+    inbox = await inbox_socket(tokens["alice"])
+    socket = await widget_socket(visitor["token"])
+    try:
+        ack = await _sent(socket, "What time is it?")
+        assert thread_sends == []  # the loop wrote it
+        stored = await sync_to_async(Message.objects.get)(conversation_id=visitor["conversation"],
+                                                          client_id=ack["message"]["client_id"])
+        written = stored.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        heard = await inbox.wait_for(message_with(lambda m: m["client_id"] == stored.client_id))
+        assert ack["message"]["created_at"] == heard["message"]["created_at"] == written
+    finally:
+        await socket.disconnect()
+        await inbox.disconnect()
