@@ -377,7 +377,7 @@ def _shaped_page(advisor_id: int, licensed: bool, sees_chatbot: bool, account_id
 def _first_page(*shape) -> CompiledRows:
     """A first page's query (_shaped_page), compiled: nothing in it depends on the time or on rows read while
     building it."""
-    return CompiledRows(_shaped_page(*shape))
+    return CompiledRows(_shaped_page(*shape), binary=True)
 
 
 # The cursor a next page is compiled with, which each request's replaces (CompiledRows' placeholders): values no
@@ -391,7 +391,8 @@ def _next_page(*shape) -> CompiledRows | None:
     the backend does not pass them to the database as they are (SQLite writes datetimes as text): the ORM builds
     those pages."""
     try:
-        return CompiledRows(_shaped_page(*shape, after=Cursor(*_CURSOR_PLACEHOLDER)), placeholders=_CURSOR_PLACEHOLDER)
+        return CompiledRows(_shaped_page(*shape, after=Cursor(*_CURSOR_PLACEHOLDER)), placeholders=_CURSOR_PLACEHOLDER,
+                            binary=True)
     except PlaceholderNotFound:
         return None
 

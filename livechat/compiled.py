@@ -84,9 +84,13 @@ class CompiledRows:
     """`placeholders`: values the query was built with that each call replaces (`rows(*values)`), wherever they
     appear among its parameters (a page's cursor, in every site's part of the page). A placeholder must reach the
     parameters as it is: a backend that adapts it (SQLite writes datetimes as text) raises PlaceholderNotFound, and
-    the caller keeps to the ORM."""
+    the caller keeps to the ORM.
 
-    def __init__(self, queryset: QuerySet, *, placeholders: tuple = ()) -> None:
+    `binary`: the rows come in PostgreSQL's binary format (prepared_cursor), for columns of the types it reads as
+    Django does (integers, booleans, text, JSON, timestamps); ignored elsewhere."""
+
+    def __init__(self, queryset: QuerySet, *, placeholders: tuple = (), binary: bool = False) -> None:
+        self.binary = binary
         query = queryset.query
         if not queryset._fields or queryset._iterable_class.__name__ != "ValuesListIterable":
             raise TypeError("CompiledRows takes a values_list() query (neither flat nor named)")
@@ -114,7 +118,7 @@ class CompiledRows:
                 for position in positions:
                     params[position] = value
         connection = connections[self.alias]
-        with prepared_cursor(connection) as cursor:
+        with prepared_cursor(connection, binary=self.binary) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         return [tuple(row) for row in _converted(rows, self.converters, connection)]
@@ -124,12 +128,12 @@ class PlaceholderNotFound(ValueError):
     pass
 
 
-def prepared_cursor(connection):
+def prepared_cursor(connection, *, binary: bool = False):
     """A cursor that binds its parameters on the server, so that PostgreSQL plans a statement a connection runs
-    often once (livechat/postgresql: the backend's `prepared_cursor`), else the connection's own cursor. For SQL
-    that types every parameter it compares or stores (a cast where PostgreSQL could not tell)."""
+    often once (livechat/postgresql: the backend's `prepared_cursor`, and its `binary` rows), else the connection's
+    own cursor. For SQL that types every parameter it compares or stores (a cast where PostgreSQL could not tell)."""
     make = getattr(connection, "prepared_cursor", None)
-    return make() if make is not None else connection.cursor()
+    return make(binary=binary) if make is not None else connection.cursor()
 
 
 # Placeholders no real value equals: a text no key or hash holds, and an id no row has.

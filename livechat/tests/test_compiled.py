@@ -234,3 +234,38 @@ def test_a_conversations_json_reads_back_through_a_compiled_lookup(demo):
     Visitor.objects.filter(pk=conversation.visitor_id).update(variables={"PRENOM": "Zoé", "big": 2 ** 70})
     lookup = CompiledLookup(lambda pk: Conversation.objects.select_related("visitor").filter(pk=pk)[:2], -1)
     assert lookup.get(conversation.pk).visitor.variables == {"PRENOM": "Zoé", "big": 2 ** 70}
+
+
+def test_rows_read_in_the_binary_format_are_the_rows_the_orm_reads(demo):
+    """CompiledRows(binary=True): every column type the inbox list reads (integers, text, booleans, JSON of every
+    shape, timestamps, NULLs) comes back as Django's own text-format query gives it."""
+    from livechat.compiled import CompiledRows
+
+    conversation = escalated()
+    services.advisor_message_send(conversation_id=conversation.pk, advisor=demo.advisors["alice"],
+                                  client_id=new_id(), text="Zoé ✓")
+    Visitor.objects.filter(pk=conversation.visitor_id).update(
+        variables={"PRENOM": "Zoé", "big": 2 ** 70, "n": 1.5, "nested": [None, True, {"a": []}]})
+    Conversation.objects.filter(pk=conversation.pk).update(labels=["vip"], rating=None)
+    columns = ("pk", "status", "awaiting_email", "labels", "rating", "updated_at", "closed_at", "change",
+               "visitor__variables", "visitor__first_seen_at", "last_message__text", "last_message__buttons",
+               "last_message__input", "last_message__created_at")
+    queryset = Conversation.objects.filter(pk=conversation.pk).values_list(*columns)
+    orm = list(queryset)
+    rows = CompiledRows(queryset, binary=True).rows()
+    assert rows == orm
+    assert [type(value) for value in rows[0]] == [type(value) for value in orm[0]]
+    assert rows[0][columns.index("updated_at")].tzinfo == orm[0][columns.index("updated_at")].tzinfo
+    assert rows[0][columns.index("visitor__variables")]["big"] == 2 ** 70
+
+
+@pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
+def test_a_jsonb_value_of_an_unknown_binary_version_is_refused():
+    from psycopg import DataError
+
+    from livechat.postgresql.base import _JsonbAsText
+
+    loader = _JsonbAsText(0)
+    assert loader.load(b'\x01{"a": [1]}') == '{"a": [1]}'
+    with pytest.raises(DataError):
+        loader.load(b'\x02{"a": [1]}')
