@@ -17,7 +17,9 @@ no status, assignment or figure, and announces nothing but the item and the read
 first reply, a reply that joins or reopens, a repeated client_id: written by the general path.
 
 The visitor's text runs on the event loop when it can (`write_on_loop`, livechat/loop_io.py): the same statement
-on a connection of the loop's own.
+on a connection of the loop's own, sent through libpq's own calls (livechat/loop_statement.py). The statements'
+rows come in the binary format (livechat.postgresql): no timestamp written as text and parsed back by Django's
+loader, which is Python.
 
 PostgreSQL only: SQLite has no data-modifying WITH, and one writer at a time there anyway.
 """
@@ -31,6 +33,7 @@ from conversations.changes import SEQUENCE
 from conversations.models import Conversation, Message
 from livechat import loop_io
 from livechat.compiled import prepared_cursor
+from livechat.loop_statement import LoopStatement
 from routing.services import VisitorReach
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,10 @@ SELECT conversation.id, conversation.site_id, conversation.visitor_id, conversat
        item.id, item.seq, (SELECT change FROM counters), item.created_at
 FROM conversation LEFT JOIN item ON true
 """
+
+
+# _SQL as the loop sends it (libpq's own calls: livechat.loop_statement).
+_ON_THE_LOOP = LoopStatement(_SQL)
 
 
 # The reply: `conversation` and `item` as above, for an advisor's text. `read` moves the replier's read position
@@ -164,7 +171,7 @@ def write(*, visitor_id: int, client_id: str, text: str) -> Written | None:
     try:
         # Inside a caller's transaction, a savepoint: the refusal below must not break that transaction.
         with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
-              prepared_cursor(connection) as cursor):
+              prepared_cursor(connection, binary=True) as cursor):
             cursor.execute(_SQL, _parameters(visitor_id, client_id, text))
             row = cursor.fetchone()
     except IntegrityError:
@@ -183,8 +190,7 @@ async def write_on_loop(*, visitor_id: int, client_id: str, text: str) -> Writte
         if loop_connection is None:
             return None
         try:
-            cursor = await loop_connection.execute(_SQL, _parameters(visitor_id, client_id, text), prepare=True)
-            row = await cursor.fetchone()
+            row = await _ON_THE_LOOP.first_row(loop_connection, _parameters(visitor_id, client_id, text))
         except psycopg.Error as error:  # the repeat above, or a connection lost: the thread path decides
             if not isinstance(error, psycopg.IntegrityError):
                 logger.warning("the loop's write of visitor %s's text failed: %s: %s", visitor_id,
@@ -230,7 +236,7 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
                   "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
     try:
         with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
-              prepared_cursor(connection) as cursor):
+              prepared_cursor(connection, binary=True) as cursor):
             cursor.execute(_REPLY_SQL, parameters)
             row = cursor.fetchone()
     except IntegrityError:  # the same client_id twice at once, as for `write`
