@@ -48,7 +48,6 @@ from django.db.backends.postgresql.base import register_tzloader
 
 from livechat import resp
 from livechat.db import concurrent
-from livechat.postgresql.base import register_binary_loaders
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +82,9 @@ class _Connections:
         timezone_name = database.timezone_name
         if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
             await connection.execute(database.ops.set_time_zone_sql(), [timezone_name])
-        # Timestamps load as Django's own connections load them (aware, in Django's connection time zone), in either
-        # format.
+        # Timestamps load as Django's own connections load them (aware, in Django's connection time zone); binary
+        # rows as Django's connections read them (the adapters of get_connection_params, livechat.postgresql).
         register_tzloader(database.timezone, connection)
-        register_binary_loaders(connection)
         return connection
 
     async def _take(self) -> psycopg.AsyncConnection | None:

@@ -11,16 +11,17 @@
   typing rules the ORM's queries do not all meet. So only the statements written for it use this one: the
   visitor's and the advisor's one-statement writes (conversations.live_message), and the compiled lookups and
   rows (livechat.compiled: the access check, the tokens' lookups, the inbox list's first pages).
-- `prepared_cursor(binary=True)`: the rows come in PostgreSQL's binary format (`register_binary_loaders`), read as
-  Django's text ones are. PostgreSQL then writes no integer or timestamp as text, and psycopg parses none back
-  (Django's timestamp loader is Python): a 100-row page of the inbox list ran and was read in 2.77 ms rather
-  than 3.39 (medians of 16 alternated runs of 300).
+- `prepared_cursor(binary=True)`: the rows come in PostgreSQL's binary format, read as Django's text ones are (the
+  loaders every connection gets with Django's, `get_connection_params`). PostgreSQL then writes no integer or
+  timestamp as text, and psycopg parses none back (Django's timestamp loader is Python): a 100-row page of the inbox
+  list ran and was read in 2.77 ms rather than 3.39 (medians of 16 alternated runs of 300).
 """
+import functools
+
 from django.db.backends.postgresql import base, operations
 from django.utils.asyncio import async_unsafe
 from psycopg import DataError
-from psycopg.abc import AdaptContext
-from psycopg.adapt import Loader
+from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import Format
 
 from livechat.pool import check_unless_recently_used, most_recent_first
@@ -49,11 +50,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
             most_recent_first(pool)
         return pool
 
+    def get_connection_params(self):
+        """Django's, with the binary loaders added to its adapters (every connection opened from them: the pool's,
+        and the event loop's own, livechat.loop_io)."""
+        params = super().get_connection_params()
+        if "context" in params:
+            params["context"] = _with_binary_loaders(params["context"])
+        return params
+
     @async_unsafe
     def prepared_cursor(self, *, binary: bool = False):
         """Like `cursor()` (the same wrapping: errors, query logging, thread checks), binding on the server; with
         `binary`, its rows in the binary format, for SQL whose columns are integers, booleans, text, JSON and
-        timestamps (register_binary_loaders reads those as Django does)."""
+        timestamps (the connection's binary loaders read those as Django does)."""
         self.ensure_connection()
         with self.wrap_database_errors:
             cursor = base.ServerBindingCursor(self.connection)
@@ -62,7 +71,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 base.register_tzloader(self.timezone, cursor)
             if binary:
                 cursor.format = Format.BINARY
-                register_binary_loaders(cursor)
             return self._prepare_cursor(cursor)
 
 
@@ -77,10 +85,14 @@ class _JsonbAsText(Loader):
         return bytes(data[1:]).decode()
 
 
-def register_binary_loaders(context: AdaptContext) -> None:
-    """Read binary results on `context` (a connection or a cursor) as Django reads text ones. Django changes two
-    loaders of the types read here: jsonb, read as text (_JsonbAsText), and timestamptz, given Django's time zone,
-    which the connection's session already has (Django sets it when it connects), and psycopg's binary loader gives
-    its values in the session's. Every other type's binary value is psycopg's, the same Python value as its text
-    one (not inet or cidr, which Django reads as text: such columns need the text format)."""
-    context.adapters.register_loader("jsonb", _JsonbAsText)
+@functools.lru_cache
+def _with_binary_loaders(template: AdaptersMap) -> AdaptersMap:
+    """Django's adapters (one map per time zone setting, cached by Django too), with binary results read as Django
+    reads text ones. Django changes two loaders of the types read here: jsonb, read as text (_JsonbAsText), and
+    timestamptz, given Django's time zone, which the connection's session already has (Django sets it when it
+    connects) and psycopg's binary loader gives its values in. Every other type's binary value is psycopg's, the
+    same Python value as its text one (not inet or cidr, which Django reads as text: such columns need the text
+    format). Only binary results use these: Django's own cursors ask for text."""
+    adapters = AdaptersMap(template)
+    adapters.register_loader("jsonb", _JsonbAsText)
+    return adapters
