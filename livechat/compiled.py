@@ -28,6 +28,8 @@ from django.db.models.expressions import Col, RawSQL
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
+from livechat.loop_statement import LoopStatement
+
 
 def _portable(converters: dict, ops) -> list:
     """A backend's converters are methods of the connection's `ops`, and a connection belongs to one thread: kept by
@@ -159,6 +161,7 @@ class CompiledLookup:
         self._compiled: tuple | None = None
         self._for_update = False
         self._lock = threading.Lock()
+        self._loop_statement: LoopStatement | None = None
 
     def _compile(self) -> tuple:
         queryset = self._make(*self._placeholders)
@@ -224,6 +227,41 @@ class CompiledLookup:
     def all(self, *values: Any) -> list[Model]:
         rows, compiled = self._rows(values, at_most=None)
         return [self._instance(row, compiled) for row in rows]
+
+    async def get_on_loop(self, loop_connection, *values: Any) -> Model | None:
+        """`get` on one of the event loop's own connections (livechat.loop_io), its rows in the binary format
+        (livechat.loop_statement), read as the thread's are. Raises NotCompiled until a thread has compiled the
+        query (compiling may ask the database its version: never on the loop)."""
+        compiled = self._compiled
+        if compiled is None:
+            raise NotCompiled("compiled in a thread first")
+        if self._for_update:
+            raise TypeError("a row lock is a transaction's: not on the loop, which commits statement by statement")
+        if len(values) != len(self._placeholders):
+            raise TypeError(f"{len(self._placeholders)} values expected, not {len(values)}")
+        statement = self._loop_statement
+        if statement is None:
+            statement = self._loop_statement = LoopStatement(compiled[1], positional=True)
+        params = compiled[2].copy()
+        for position, value in zip(compiled[3], values, strict=True):
+            params[position] = value
+        rows = await statement.rows(loop_connection, params, at_most=2)
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise compiled[4].MultipleObjectsReturned(f"more than one {compiled[4].__name__} for {values!r}")
+        return self._instance(_converted(rows, compiled[9], _converting_connection(compiled[0]))[0], compiled)
+
+
+class NotCompiled(LookupError):
+    pass
+
+
+@functools.cache
+def _converting_connection(alias: str):
+    """A database wrapper for the converters of rows read on the loop: they read its operations and settings, never
+    its connection. `connections[alias]` on the loop would build a wrapper for every request's context."""
+    return connections.create_connection(alias)
 
 
 # ------------------------------------------------------------------------------ writes

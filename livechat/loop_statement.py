@@ -32,25 +32,52 @@ _prepared: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, set[bytes]]" = we
 
 class LoopStatement:
     """`sql` with psycopg's named placeholders (`%(name)s`, each cast in the SQL, since nothing else gives
-    PostgreSQL their types); `await statement.first_row(connection, parameters)`: its first row, or None."""
+    PostgreSQL their types); `await statement.first_row(connection, parameters)`: its first row, or None.
+    `LoopStatement.positional(sql)`: the same for SQL with `%s` placeholders (a query Django compiled, whose
+    placeholders PostgreSQL types from the columns they are compared with), run with a list of values."""
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, *, positional: bool = False) -> None:
         self.names: list[str] = []
+        self.positional = positional
+        if positional:
+            parts = re.split(r"(%[s%])", sql)
+            if any("%" in part for part in parts[::2]):
+                raise ValueError("a positional loop statement takes %s placeholders only, and %% for a % sign")
+            numbered_sql, count = [], 0
+            for part in parts:
+                if part == "%s":
+                    count += 1
+                    numbered_sql.append(f"${count}")
+                else:
+                    numbered_sql.append("%" if part == "%%" else part)
+            self.count = count
+            self.sql = "".join(numbered_sql).encode()
+        else:
+            def numbered(match: re.Match) -> str:
+                name = match.group(1)
+                if name not in self.names:
+                    self.names.append(name)
+                return f"${self.names.index(name) + 1}"
 
-        def numbered(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in self.names:
-                self.names.append(name)
-            return f"${self.names.index(name) + 1}"
-
-        if "%%" in sql or re.search(r"%(?!\(\w+\)s)", sql):
-            raise ValueError("a loop statement takes named placeholders only, and no other % sign")
-        self.sql = _PLACEHOLDER.sub(numbered, sql).encode()
+            if "%%" in sql or re.search(r"%(?!\(\w+\)s)", sql):
+                raise ValueError("a loop statement takes named placeholders only, and no other % sign")
+            self.sql = _PLACEHOLDER.sub(numbered, sql).encode()
         self.name = b"livechat_" + hashlib.sha256(self.sql).hexdigest()[:24].encode()
 
-    async def first_row(self, connection: psycopg.AsyncConnection, parameters: dict[str, Any]) -> tuple | None:
+    async def first_row(self, connection: psycopg.AsyncConnection, parameters: dict[str, Any] | list) -> tuple | None:
+        rows = await self.rows(connection, parameters, at_most=1)
+        return rows[0] if rows else None
+
+    async def rows(self, connection: psycopg.AsyncConnection, parameters: dict[str, Any] | list, *,
+                   at_most: int | None = None) -> list[tuple]:
+        """The statement's rows (the first `at_most` of them)."""
+        if self.positional:
+            if len(parameters) != self.count:
+                raise TypeError(f"{self.count} values expected, not {len(parameters)}")
+            values = [_as_text(value) for value in parameters]
+        else:
+            values = [_as_text(parameters[name]) for name in self.names]
         pgconn = connection.pgconn
-        values = [_as_text(parameters[name]) for name in self.names]
         prepared = _prepared.setdefault(connection, set())
         if self.name not in prepared:
             pgconn.send_prepare(self.name, self.sql)
@@ -59,19 +86,23 @@ class LoopStatement:
         pgconn.send_query_prepared(self.name, values, result_format=pq.Format.BINARY)
         result = await _last_result(pgconn)
         _raise_for(result, connection)
-        if result.ntuples == 0:
-            return None
+        count = result.ntuples if at_most is None else min(at_most, result.ntuples)
+        if count == 0:
+            return []
         loader = Transformer(connection)
         loader.set_pgresult(result, format=pq.Format.BINARY)
-        return loader.load_row(0, tuple)
+        return loader.load_rows(0, count, tuple)
 
 
 def _as_text(value: Any) -> bytes | None:
-    """A parameter in PostgreSQL's text format: the SQL casts it (integers, strings and None are all it takes)."""
+    """A parameter in PostgreSQL's text format: the SQL casts it (integers, booleans, strings and None are all it
+    takes)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"a loop statement's parameter is an int, a str or None, not {type(value).__name__}")
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if not isinstance(value, (int, str)):
+        raise TypeError(f"a loop statement's parameter is an int, a bool, a str or None, not {type(value).__name__}")
     return str(value).encode() if isinstance(value, int) else value.encode()
 
 

@@ -269,3 +269,52 @@ def test_a_jsonb_value_of_an_unknown_binary_version_is_refused():
     assert loader.load(b'\x01{"a": [1]}') == '{"a": [1]}'
     with pytest.raises(DataError):
         loader.load(b'\x02{"a": [1]}')
+
+
+# ------------------------------------------------------------------------------ on the event loop's connections
+
+
+@pytest.mark.django_db(transaction=True)  # the loop's connections see committed rows only
+def test_on_the_loop_a_compiled_lookup_returns_what_it_returns_in_a_thread(demo, api_as):
+    import asyncio
+
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from livechat import loop_io
+    from livechat.compiled import NotCompiled
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the loop's connections are PostgreSQL's (CI runs both)")
+    api_as("alice")
+    key = Token.objects.get(user__username="alice").key
+    conversation = escalated()
+    fresh = CompiledLookup(lambda pk: Conversation.objects.filter(pk=pk)[:2], -1)
+
+    async def on_the_loop():
+        own = loop_io._Connections(1)
+        try:
+            async with own.borrow() as loop_connection:
+                with pytest.raises(NotCompiled):  # compiling may ask the database: a thread's first
+                    await fresh.get_on_loop(loop_connection, conversation.pk)
+                return (await selectors.advisor_for_token_on_loop(loop_connection, key),
+                        await selectors.advisor_for_token_on_loop(loop_connection, "0" * 40),
+                        await selectors.access_conversation_for_write_on_loop(
+                            loop_connection, advisor=in_thread.user.advisor, conversation_id=conversation.pk),
+                        await selectors.access_conversation_for_write_on_loop(
+                            loop_connection, advisor=in_thread.user.advisor, conversation_id=10 ** 12),
+                        await selectors.access_conversation_for_write_on_loop(
+                            loop_connection, advisor=in_thread.user.advisor, conversation_id="x"))
+        finally:
+            own.close()
+
+    in_thread = selectors.advisor_for_token(key)
+    accessed = selectors.access_conversation(advisor=in_thread.user.advisor, conversation_id=conversation.pk,
+                                             for_write=True)
+    token, no_token, loop_accessed, missing, malformed = asyncio.run(on_the_loop())
+    assert _fields(token) == _fields(in_thread) and _fields(token.user) == _fields(in_thread.user)
+    assert _fields(token.user.advisor) == _fields(in_thread.user.advisor)
+    assert token.user.advisor.site_ids == in_thread.user.advisor.site_ids
+    assert token.advisor_sites == in_thread.advisor_sites
+    assert no_token is None and missing is None and malformed is None
+    assert _fields(loop_accessed) == _fields(accessed)

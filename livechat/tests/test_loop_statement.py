@@ -87,6 +87,10 @@ def test_only_named_placeholders_and_plain_values_are_taken():
     with pytest.raises(ValueError):
         LoopStatement("SELECT %s::int")
     with pytest.raises(ValueError):
+        LoopStatement("SELECT %(a)s::int", positional=True)
+    with pytest.raises(ValueError):
+        LoopStatement("SELECT 'a%b' || %s::text", positional=True)
+    with pytest.raises(ValueError):
         LoopStatement("SELECT 'a%%b' || %(x)s::text")
     assert LoopStatement("SELECT %(a)s::int, %(b)s::int, %(a)s::int").sql == b"SELECT $1::int, $2::int, $1::int"
     own = loop_io._Connections(1)
@@ -97,4 +101,20 @@ def test_only_named_placeholders_and_plain_values_are_taken():
 
     with pytest.raises(TypeError):
         asyncio.run(with_a_float())
+    own.close()
+
+
+async def test_a_positional_statement_as_django_compiles_them_numbers_its_placeholders_and_returns_its_rows():
+    statement = LoopStatement("SELECT n, 'a%%' || %s::text, %s::boolean FROM generate_series(1, %s::int) AS n",
+                              positional=True)
+    assert statement.sql == b"SELECT n, 'a%' || $1::text, $2::boolean FROM generate_series(1, $3::int) AS n"
+    own = loop_io._Connections(1)
+    async with own.borrow() as loop_connection:
+        assert await statement.rows(loop_connection, ["b", True, 3]) == [(1, "a%b", True), (2, "a%b", True),
+                                                                          (3, "a%b", True)]
+        assert await statement.rows(loop_connection, ["b", False, 3], at_most=2) == [(1, "a%b", False),
+                                                                                     (2, "a%b", False)]
+        assert await statement.rows(loop_connection, ["b", None, 0]) == []
+        with pytest.raises(TypeError):  # one value per placeholder
+            await statement.rows(loop_connection, ["b", True])
     own.close()
