@@ -125,6 +125,10 @@ FROM conversation LEFT JOIN item ON true JOIN conversations_visitor AS visitor O
 """
 
 
+# _REPLY_SQL as the loop sends it (conversations.api_on_loop's replies).
+_REPLY_ON_THE_LOOP = LoopStatement(_REPLY_SQL)
+
+
 # The conversation's columns both statements read or write, in the order _conversation takes their values.
 _WRITTEN_COLUMNS = ["id", "site_id", "visitor_id", "status", "assigned_id", "last_seq", "last_public_seq",
                     "last_visitor_seq", "last_advisor_seq", "last_message_id", "last_public_message_id", "updated_at",
@@ -231,16 +235,41 @@ def reply(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -
     general path. The message's advisor is left for the caller to set (it has the advisor)."""
     if connection.vendor != "postgresql":
         return None
-    parameters = {"conversation": conversation_id, "advisor": advisor_id, "client_id": client_id, "text": text,
-                  "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
-                  "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
     try:
         with (transaction.atomic() if connection.in_atomic_block else nullcontext(),
               prepared_cursor(connection, binary=True) as cursor):
-            cursor.execute(_REPLY_SQL, parameters)
+            cursor.execute(_REPLY_SQL, _reply_parameters(conversation_id, advisor_id, client_id, text))
             row = cursor.fetchone()
     except IntegrityError:  # the same client_id twice at once, as for `write`
         return None
+    return _replied(row, advisor_id, client_id, text)
+
+
+async def reply_on_loop(*, conversation_id: int, advisor_id: int, client_id: str, text: str) -> Replied | None:
+    """`reply` on the event loop, on one of its own connections (livechat.loop_io), committed on its own. None:
+    nothing was written (the same cases as `reply`, and also no loop connection free or a database error): the
+    general path, in a thread, then stores the reply or answers its repeat exactly as if this had not run."""
+    async with loop_io.postgres() as loop_connection:
+        if loop_connection is None:
+            return None
+        try:
+            row = await _REPLY_ON_THE_LOOP.first_row(
+                loop_connection, _reply_parameters(conversation_id, advisor_id, client_id, text))
+        except psycopg.Error as error:  # the repeat, or a connection lost: the thread path decides
+            if not isinstance(error, psycopg.IntegrityError):
+                logger.warning("the loop's write of a reply to conversation %s failed: %s: %s", conversation_id,
+                               type(error).__name__, error)
+            return None
+    return _replied(row, advisor_id, client_id, text)
+
+
+def _reply_parameters(conversation_id: int, advisor_id: int, client_id: str, text: str) -> dict:
+    return {"conversation": conversation_id, "advisor": advisor_id, "client_id": client_id, "text": text,
+            "kind": Message.Kind.TEXT, "advisor_sender": Message.Sender.ADVISOR,
+            "visitor_sender": Message.Sender.VISITOR, "live": Conversation.Status.LIVE}
+
+
+def _replied(row: tuple | None, advisor_id: int, client_id: str, text: str) -> Replied | None:
     if row is None or row[6] is None:
         return None
     (conversation_id, site_id, visitor_id, assigned_id, previous_public_seq, last_visitor_seq, message_id, seq,

@@ -127,7 +127,16 @@ _TOKEN_WITH_ADVISOR = CompiledLookup(lambda key: _tokens_with_advisor().filter(k
 def advisor_for_token(key: str) -> Token | None:
     """The API token with its user, the user's advisor and the advisor's sites, in one query; `token.user.advisor`
     is None for a user who is not an advisor (the inbox API then answers 403 without asking again)."""
-    token = _TOKEN_WITH_ADVISOR.get(key)
+    return _with_advisor_sites(_TOKEN_WITH_ADVISOR.get(key))
+
+
+async def advisor_for_token_on_loop(loop_connection, key: str) -> Token | None:
+    """`advisor_for_token` on one of the event loop's own connections (livechat.loop_io): the same compiled query.
+    Raises livechat.compiled.NotCompiled until a thread has run it once."""
+    return _with_advisor_sites(await _TOKEN_WITH_ADVISOR.get_on_loop(loop_connection, key))
+
+
+def _with_advisor_sites(token: Token | None) -> Token | None:
     if token is not None:
         advisor = _cached_advisor(token.user)
         if advisor is not None:
@@ -247,19 +256,34 @@ def access_conversation(*, advisor: Advisor, conversation_id, for_write: bool = 
     By default with what the inbox shows (read position, visitor, last item, sites); `for_write=True` loads the
     bare row in one cheap query, for writes that lock and load it themselves (with what tells a reply whether the
     one statement may apply: conversations.live_message.reply_may_apply)."""
-    pk = _conversation_pk(conversation_id)
-    if not advisor.site_ids:  # no site, no conversation (and no query: `IN ()` is not SQL)
-        raise NotFound(_("No such conversation."))
-    if for_write:  # the same query for every advisor of these sites and this setting
-        lookup = _access_lookup(tuple(advisor.site_ids), advisor.sees_chatbot, for_write=True)
-    else:
-        lookup = _access_lookup(tuple(advisor.site_ids), advisor.sees_chatbot, for_write=False,
-                                advisor_id=advisor.pk, licensed=advisor.licensed,
-                                sites_loaded=hasattr(advisor, "site_by_id"))
+    lookup, pk = _access_of(advisor, conversation_id, for_write=for_write)
     conversation = lookup.get(pk)
     if conversation is None:
         raise NotFound(_("No such conversation."))
     return conversation if for_write else _with_sites([conversation], advisor)[0]
+
+
+async def access_conversation_for_write_on_loop(loop_connection, *, advisor: Advisor,
+                                               conversation_id) -> Conversation | None:
+    """access_conversation(for_write=True) on one of the event loop's own connections (livechat.loop_io): the same
+    compiled query, so the same rule. None where access_conversation raises NotFound. Raises
+    livechat.compiled.NotCompiled until a thread has run that query once."""
+    try:
+        lookup, pk = _access_of(advisor, conversation_id, for_write=True)
+    except NotFound:
+        return None
+    return await lookup.get_on_loop(loop_connection, pk)
+
+
+def _access_of(advisor: Advisor, conversation_id, *, for_write: bool) -> tuple[CompiledLookup, int]:
+    """access_conversation's query and the primary key it is run with; NotFound when no query is needed to say so."""
+    pk = _conversation_pk(conversation_id)
+    if not advisor.site_ids:  # no site, no conversation (and no query: `IN ()` is not SQL)
+        raise NotFound(_("No such conversation."))
+    if for_write:  # the same query for every advisor of these sites and this setting
+        return _access_lookup(tuple(advisor.site_ids), advisor.sees_chatbot, for_write=True), pk
+    return _access_lookup(tuple(advisor.site_ids), advisor.sees_chatbot, for_write=False, advisor_id=advisor.pk,
+                          licensed=advisor.licensed, sites_loaded=hasattr(advisor, "site_by_id")), pk
 
 
 @functools.lru_cache(maxsize=1024)

@@ -648,13 +648,9 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
             and not webhooks.listens_for_messages(checked.site_id)
             and (written := live_message.reply(conversation_id=conversation_id, advisor_id=advisor.pk,
                                                client_id=client_id, text=text)) is not None):
-        message = written.message
-        message.advisor = advisor
-        events.message_created(written.conversation, message, previous_public_seq=written.previous_public_seq)
-        if written.read_moved:
-            events.read_moved(conversation_id, advisor, message.seq)
+        sent = _reply_announced(written, advisor, events.message_created)
         routing.reply_stored(conversation=written.conversation, reach=written.reach)
-        return Sent([message], conversation=written.conversation, previous_public_seq=written.previous_public_seq)
+        return sent
     with transaction.atomic():
         conversation = _lock(pk=conversation_id)
         if (repeated := _repeated(conversation, client_id, advisor=advisor)) is not None:
@@ -676,6 +672,46 @@ def advisor_message_send(*, conversation_id: int, advisor: Advisor, client_id: s
         if not note:
             routing.reply_stored(conversation=conversation)
     return timeline.sent()
+
+
+def _reply_announced(written: live_message.Replied, advisor: Advisor, announce: Callable) -> Sent:
+    """A reply the one statement wrote, announced: its frames (`announce`: events.message_created, or on the event
+    loop message_broadcast, which leaves out the webhooks it knew none of wanted) and the replier's read position."""
+    message = written.message
+    message.advisor = advisor
+    announce(written.conversation, message, previous_public_seq=written.previous_public_seq)
+    if written.read_moved:
+        events.read_moved(written.conversation.pk, advisor, message.seq)
+    return Sent([message], conversation=written.conversation, previous_public_seq=written.previous_public_seq)
+
+
+async def advisor_reply_on_loop(*, conversation: Conversation, advisor: Advisor, client_id, text) -> Sent | None:
+    """advisor_message_send's one-statement case on the event loop (conversations.api_on_loop, livechat.loop_io): a
+    plain text reply to a conversation the caller's access check loaded
+    (selectors.access_conversation_for_write_on_loop) that reply_may_apply to, on a site no webhook of which wants
+    message.created (as this process's cache knows it without the database). None: nothing was written; call
+    advisor_message_send, in a thread, which decides as if this had not run. Refused: the client_id or the text
+    break their rules (the thread path then answers the same refusal).
+
+    The write and its announcement run as a task that a cancelled caller does not stop: once the statement is sent,
+    its item is announced."""
+    client_id = client_id_clean(client_id)
+    text = message_text_clean(text)
+    if (not live_message.reply_may_apply(conversation)
+            or webhooks.listens_for_messages_as_cached(conversation.site_id) is not False):
+        return None
+    return await asyncio.shield(asyncio.ensure_future(
+        _advisor_reply_on_loop(conversation.pk, advisor, client_id, text)))
+
+
+async def _advisor_reply_on_loop(conversation_id: int, advisor: Advisor, client_id: str, text: str) -> Sent | None:
+    written = await live_message.reply_on_loop(conversation_id=conversation_id, advisor_id=advisor.pk,
+                                               client_id=client_id, text=text)
+    if written is None:
+        return None
+    sent = _reply_announced(written, advisor, events.message_broadcast)
+    await routing.reply_stored_on_loop(conversation=written.conversation, reach=written.reach)
+    return sent
 
 
 def conversation_take(*, conversation_id: int, advisor: Advisor) -> Conversation:

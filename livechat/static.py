@@ -20,9 +20,9 @@ INLINE_BYTES = 64 * 1024
 CHUNK_BYTES = 256 * 1024
 
 
-def _security_headers() -> list[tuple[bytes, bytes]]:
+def security_headers() -> list[tuple[bytes, bytes]]:
     """What django.middleware.security.SecurityMiddleware adds to a plain response, from the same settings (the
-    static responses used to pass through it)."""
+    static responses used to pass through it; the replies answered on the loop, conversations.api_on_loop, too)."""
     headers = []
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append((b"x-content-type-options", b"nosniff"))
@@ -43,7 +43,7 @@ class StaticFiles:
         # Only its file table and its responders are used, never its Django-facing __call__.
         self.whitenoise = WhiteNoiseMiddleware(get_response=None)
         self.prefix = self.whitenoise.static_prefix
-        self.security_headers = _security_headers()
+        self.security_headers = security_headers()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         path = scope.get("path", "")

@@ -22,6 +22,7 @@ from chatbots.engine import EMAIL_RE, single_line
 from conversations.errors import Refused
 from conversations.models import Conversation, Message, Visitor
 from conversations.presenters import timestamp
+from livechat.db import database_call
 from routing import presence, selectors
 from routing.models import DEFAULT_AWAY_MESSAGE, AdvisorRouting, SiteRouting
 
@@ -267,20 +268,30 @@ def reply_stored(*, conversation: Conversation, reach: VisitorReach | None = Non
     the replies of the next REPLY_EMAIL_BATCH_S in one message (eagerly, at once). `reach`: the visitor as the
     write itself read it (conversations.live_message), else read once committed."""
     conversation_id, visitor_id = conversation.pk, conversation.visitor_id
+    transaction.on_commit(lambda: _reply_email_queued(conversation_id, reach or _reach(visitor_id)))
 
-    def queue() -> None:
-        from routing.tasks import visitor_replies_email
 
-        visitor = reach or _reach(visitor_id)
-        if visitor is None or not visitor.email or not visitor_left(visitor):
-            return
-        window = settings.LIVECHAT.get("REPLY_EMAIL_BATCH_S", REPLY_EMAIL_BATCH_S)
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            visitor_replies_email.delay(conversation_id)
-        elif cache.add(f"routing:replies:{conversation_id}", 1, timeout=window):
-            visitor_replies_email.apply_async((conversation_id,), countdown=window)
+async def reply_stored_on_loop(*, conversation: Conversation, reach: VisitorReach) -> None:
+    """reply_stored for a reply the event loop wrote, committed already, the visitor as the write read it: nothing
+    to do unless the e-mail is due, which is then queued in a thread (Celery's client blocks)."""
+    if _reply_email_due(reach):
+        await database_call(_reply_email_queued)(conversation.pk, reach)
 
-    transaction.on_commit(queue)
+
+def _reply_email_due(visitor: VisitorReach | None) -> bool:
+    return visitor is not None and bool(visitor.email) and visitor_left(visitor)
+
+
+def _reply_email_queued(conversation_id: int, visitor: VisitorReach | None) -> None:
+    from routing.tasks import visitor_replies_email
+
+    if not _reply_email_due(visitor):
+        return
+    window = settings.LIVECHAT.get("REPLY_EMAIL_BATCH_S", REPLY_EMAIL_BATCH_S)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        visitor_replies_email.delay(conversation_id)
+    elif cache.add(f"routing:replies:{conversation_id}", 1, timeout=window):
+        visitor_replies_email.apply_async((conversation_id,), countdown=window)
 
 
 def _reach(visitor_id: int) -> VisitorReach | None:
