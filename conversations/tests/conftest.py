@@ -174,6 +174,14 @@ async def walk_to_human(socket: Socket, first_name="Jean", company="ACME"):
 
 
 @pytest.fixture
+def loop_writes_postgresql_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the loop writes on PostgreSQL only; SQLite's one writer works in one thread (CI runs both)")
+
+
+@pytest.fixture
 def tokens(demo):
     from rest_framework.authtoken.models import Token
 

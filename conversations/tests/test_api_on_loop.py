@@ -8,7 +8,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import mail, signals
-from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -20,13 +19,8 @@ from conversations.tests.conftest import inbox_socket, message_with, new_id, wid
 from integrations import webhooks
 from livechat.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the loop's connections see committed rows only
-
-
-@pytest.fixture(autouse=True)
-def postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("the loop writes on PostgreSQL only; SQLite's one writer works in one thread (CI runs both)")
+# The loop's connections see committed rows only.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loop_writes_postgresql_only")]
 
 
 @pytest.fixture

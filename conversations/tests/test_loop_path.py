@@ -15,13 +15,8 @@ from conversations.tests.test_sockets_database import RowLock
 from integrations import webhooks
 from livechat import loop_io
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the loop's connections see committed rows only
-
-
-@pytest.fixture(autouse=True)
-def postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("the loop writes on PostgreSQL only; SQLite's one writer works in one thread (CI runs both)")
+# The loop's connections see committed rows only.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loop_writes_postgresql_only")]
 
 
 @pytest.fixture
