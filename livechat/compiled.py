@@ -193,10 +193,8 @@ class CompiledLookup:
                 if self._compiled is None:
                     self._compiled = self._compile()
         compiled = self._compiled
-        alias, sql, params, positions = compiled[:4]
-        params = params.copy()
-        for position, value in zip(positions, values, strict=True):
-            params[position] = value
+        alias, sql = compiled[:2]
+        params = self._params(values, compiled)
         connection = connections[alias]
         if self._for_update and connection.get_autocommit():  # as Django refuses it: the lock would end at once
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -216,13 +214,25 @@ class CompiledLookup:
             setattr(instance, name, row[column])
         return instance
 
-    def get(self, *values: Any) -> Model | None:
-        rows, compiled = self._rows(values, at_most=2)
+    @staticmethod
+    def _params(values: tuple, compiled: tuple) -> list:
+        """The query's parameters with the caller's values in the placeholders' places."""
+        params = compiled[2].copy()
+        for position, value in zip(compiled[3], values, strict=True):
+            params[position] = value
+        return params
+
+    @classmethod
+    def _one(cls, rows: list, compiled: tuple, values: tuple) -> Model | None:
         if not rows:
             return None
         if len(rows) > 1:
             raise compiled[4].MultipleObjectsReturned(f"more than one {compiled[4].__name__} for {values!r}")
-        return self._instance(rows[0], compiled)
+        return cls._instance(rows[0], compiled)
+
+    def get(self, *values: Any) -> Model | None:
+        rows, compiled = self._rows(values, at_most=2)
+        return self._one(rows, compiled, values)
 
     def all(self, *values: Any) -> list[Model]:
         rows, compiled = self._rows(values, at_most=None)
@@ -242,15 +252,8 @@ class CompiledLookup:
         statement = self._loop_statement
         if statement is None:
             statement = self._loop_statement = LoopStatement(compiled[1], positional=True)
-        params = compiled[2].copy()
-        for position, value in zip(compiled[3], values, strict=True):
-            params[position] = value
-        rows = await statement.rows(loop_connection, params, at_most=2)
-        if not rows:
-            return None
-        if len(rows) > 1:
-            raise compiled[4].MultipleObjectsReturned(f"more than one {compiled[4].__name__} for {values!r}")
-        return self._instance(_converted(rows, compiled[9], _converting_connection(compiled[0]))[0], compiled)
+        rows = await statement.rows(loop_connection, self._params(values, compiled), at_most=2)
+        return self._one(_converted(rows, compiled[9], _converting_connection(compiled[0])), compiled, values)
 
 
 class NotCompiled(LookupError):

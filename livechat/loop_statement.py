@@ -33,36 +33,39 @@ _prepared: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, set[bytes]]" = we
 class LoopStatement:
     """`sql` with psycopg's named placeholders (`%(name)s`, each cast in the SQL, since nothing else gives
     PostgreSQL their types); `await statement.first_row(connection, parameters)`: its first row, or None.
-    `LoopStatement.positional(sql)`: the same for SQL with `%s` placeholders (a query Django compiled, whose
+    `LoopStatement(sql, positional=True)`: the same for SQL with `%s` placeholders (a query Django compiled, whose
     placeholders PostgreSQL types from the columns they are compared with), run with a list of values."""
 
     def __init__(self, sql: str, *, positional: bool = False) -> None:
-        self.names: list[str] = []
         self.positional = positional
-        if positional:
-            parts = re.split(r"(%[s%])", sql)
-            if any("%" in part for part in parts[::2]):
-                raise ValueError("a positional loop statement takes %s placeholders only, and %% for a % sign")
-            numbered_sql, count = [], 0
-            for part in parts:
-                if part == "%s":
-                    count += 1
-                    numbered_sql.append(f"${count}")
-                else:
-                    numbered_sql.append("%" if part == "%%" else part)
-            self.count = count
-            self.sql = "".join(numbered_sql).encode()
-        else:
-            def numbered(match: re.Match) -> str:
-                name = match.group(1)
-                if name not in self.names:
-                    self.names.append(name)
-                return f"${self.names.index(name) + 1}"
-
-            if "%%" in sql or re.search(r"%(?!\(\w+\)s)", sql):
-                raise ValueError("a loop statement takes named placeholders only, and no other % sign")
-            self.sql = _PLACEHOLDER.sub(numbered, sql).encode()
+        self.names: list[str] = []
+        self.count = 0
+        self.sql = (self._numbered_positional(sql) if positional else self._numbered_named(sql)).encode()
         self.name = b"livechat_" + hashlib.sha256(self.sql).hexdigest()[:24].encode()
+
+    def _numbered_named(self, sql: str) -> str:
+        def numbered(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.names:
+                self.names.append(name)
+            return f"${self.names.index(name) + 1}"
+
+        if "%%" in sql or re.search(r"%(?!\(\w+\)s)", sql):
+            raise ValueError("a loop statement takes named placeholders only, and no other % sign")
+        return _PLACEHOLDER.sub(numbered, sql)
+
+    def _numbered_positional(self, sql: str) -> str:
+        parts = re.split(r"(%[s%])", sql)
+        if any("%" in part for part in parts[::2]):
+            raise ValueError("a positional loop statement takes %s placeholders only, and %% for a % sign")
+        numbered = []
+        for part in parts:
+            if part == "%s":
+                self.count += 1
+                numbered.append(f"${self.count}")
+            else:
+                numbered.append("%" if part == "%%" else part)
+        return "".join(numbered)
 
     async def first_row(self, connection: psycopg.AsyncConnection, parameters: dict[str, Any] | list) -> tuple | None:
         rows = await self.rows(connection, parameters, at_most=1)
